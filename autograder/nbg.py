@@ -1,0 +1,45 @@
+"""A thin layer over nbgrader's Python API: one workspace, one configured API object.
+
+A workspace is a folder of its own (gradebook.db, submitted/, autograded/, feedback/), so
+grading never writes into the repository; the source folder is always solutions/.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config.loader import PyFileConfigLoader
+
+from . import paths
+
+# Kernels started by nbgrader inherit these: two OpenMP threads spin-wait and stall fresh
+# processes unless told to sleep; nothing may reach a model hub.
+KERNEL_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg",
+              "TOKENIZERS_PARALLELISM": "false"}
+
+
+def config(workspace, **coursedir):
+    cfg = PyFileConfigLoader(paths.CONFIG.name, str(paths.CONFIG.parent)).load_config()
+    ws = Path(workspace).resolve()
+    cfg.CourseDirectory.root = str(ws)
+    cfg.CourseDirectory.source_directory = str(paths.SOLUTIONS)
+    cfg.CourseDirectory.release_directory = str(ws / "release")
+    cfg.CourseDirectory.db_url = f"sqlite:///{ws / 'gradebook.db'}"
+    cfg.Exchange.root = str(ws / "exchange")   # not /usr/local/share: nothing outside the workspace
+    for key, value in coursedir.items():
+        setattr(cfg.CourseDirectory, key, value)
+    return cfg
+
+
+def api(workspace, **coursedir):
+    for k, v in KERNEL_ENV.items():
+        os.environ.setdefault(k, v)
+    # nbgrader runs `alembic` (database migrations) as a command: it must find this environment's
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    Path(workspace).mkdir(parents=True, exist_ok=True)
+    cfg = config(workspace, **coursedir)
+    return NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)

@@ -1,0 +1,23 @@
+"""Where the course's files live. Everything a run writes goes under build/."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "build"
+CONFIG = Path(__file__).resolve().parent / "nbgrader_config.py"
+
+ASSIGNMENTS = ("01_self_attention", "02_mamba", "03_rwkv", "04_jamba_moe",
+               "05_comparison", "06_open_llms", "07_practice_lab")
+
+
+def present_assignments():
+    """The assignment ids that have an instructor source in solutions/, in course order."""
+    return [a for a in ASSIGNMENTS if (SOLUTIONS / a / f"{a}.py").exists()]
+
+
+def check_assignment(assignment):
+    if assignment not in present_assignments():
+        raise SystemExit(f"unknown assignment {assignment!r}; present: {', '.join(present_assignments())}")
+    return assignment

@@ -1,0 +1,97 @@
+"""Reading course notebooks in tests: cells by grade id, running cells in-process, submissions.
+
+Executing a notebook costs up to a minute, so tests that try many wrong answers do not start a
+kernel per answer: they run the solution notebook's cells once in a plain namespace, then for
+each wrong answer copy that namespace, run the wrong code and the exercise's test cell in it.
+"""
+
+import copy
+import importlib.util
+import os
+import re
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+NOTEBOOKS = ROOT / "notebooks"
+SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n?", re.M | re.S)
+HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?^[ \t]*### END HIDDEN TESTS\n?", re.M | re.S)
+
+
+def solution_nb(assignment):
+    return nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def release_nb(assignment):
+    return nbformat.read(NOTEBOOKS / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def nbgrader_meta(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def answer_ids(nb):
+    """grade ids of the autograded answer cells (code cells with solution: true)."""
+    return [nbgrader_meta(c)["grade_id"] for c in nb.cells
+            if c.cell_type == "code" and nbgrader_meta(c).get("solution") and not nbgrader_meta(c).get("grade")]
+
+
+def cell(nb, grade_id):
+    for c in nb.cells:
+        if nbgrader_meta(c).get("grade_id") == grade_id:
+            return c
+    raise KeyError(f"no cell with grade_id {grade_id!r}")
+
+
+def strip_markers(src):
+    """The solution as a student would have typed it: region markers removed, code kept."""
+    return SOLUTION_REGION.sub(lambda m: m.group(2), src)
+
+
+def wrong_answers(assignment):
+    """WRONG = {answer grade_id: {label: cell source}} from tests/wrong/w<assignment>.py."""
+    path = Path(__file__).parent / "wrong" / f"w{assignment}.py"
+    spec = importlib.util.spec_from_file_location(f"wrong_{assignment}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.WRONG
+
+
+def run_cells(nb, namespace=None):
+    """exec every code cell of nb in one namespace (markers stripped), as grading would (QUICK)."""
+    os.environ.setdefault("NBGRADER_EXECUTION", "autograde")
+    ns = {} if namespace is None else namespace
+    ns.setdefault("__name__", "__main__")
+    for c in nb.cells:
+        if c.cell_type == "code":
+            exec(compile(strip_markers(c.source), f"<cell {c.id}>", "exec"), ns)
+    return ns
+
+
+def run_test_cell(nb, answer_id, ns):
+    """Run the graded test cell of one exercise in ns; return None if it passed, else the error."""
+    src = cell(nb, f"test_{answer_id}").source
+    try:
+        exec(compile(src, f"<test_{answer_id}>", "exec"), ns)
+    except Exception as e:  # any failure of a test cell costs its points in nbgrader
+        return e
+    return None
+
+
+def submission(release, answers):
+    """A filled-in copy of the release: answers = {grade_id: source} replaces those cells."""
+    nb = copy.deepcopy(release)
+    for c in nb.cells:
+        gid = nbgrader_meta(c).get("grade_id")
+        if gid in answers:
+            c.source = answers[gid]
+    return nb
+
+
+def solution_answers(assignment):
+    """What a student who answers everything correctly submits: solution code, model answers."""
+    sol = solution_nb(assignment)
+    return {nbgrader_meta(c)["grade_id"]: strip_markers(c.source)
+            for c in sol.cells if nbgrader_meta(c).get("solution")}

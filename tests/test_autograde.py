@@ -1,0 +1,86 @@
+"""Through the real grader: one batch of submissions autograded by `autograder.grade`.
+
+The batch holds a fully correct submission, the untouched release, two submissions made of
+wrong answers (the first and second kept in tests/wrong/ for every exercise) and a file that
+is not a notebook. nbgrader executes each in its own kernel; scores come from its gradebook.
+"""
+
+import csv
+
+import nbformat
+import pytest
+
+import nbtools
+from autograder import grade, paths
+
+IDS = paths.present_assignments()
+
+
+def _write(nb, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("grading")
+    subs = tmp / "submissions"
+    for a in IDS:
+        rel = nbtools.release_nb(a)
+        _write(nbtools.submission(rel, nbtools.solution_answers(a)), subs / "alice" / a / f"{a}.ipynb")
+        _write(rel, subs / "bob" / a / f"{a}.ipynb")
+        wrong = nbtools.wrong_answers(a)
+        for k, student in enumerate(["wrong1", "wrong2"]):
+            answers = {gid: list(labels.values())[k] for gid, labels in wrong.items()}
+            _write(nbtools.submission(rel, answers), subs / student / a / f"{a}.ipynb")
+        (subs / "broken" / a).mkdir(parents=True)
+        (subs / "broken" / a / f"{a}.ipynb").write_text('{"cells": [ this is not json')
+    out = tmp / "grades.csv"
+    rows = grade.grade(subs, out, workspace=tmp / "ws")
+    return {(r.student_id, r.assignment): r for r in rows}, out
+
+
+def _points(assignment):
+    sol = nbtools.solution_nb(assignment)
+    return {nbtools.nbgrader_meta(c)["grade_id"]: nbtools.nbgrader_meta(c)["points"]
+            for c in sol.cells if c.cell_type == "code" and nbtools.nbgrader_meta(c).get("grade")}
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_solution_gets_full_autograded_points(graded, assignment):
+    rows, _ = graded
+    r = rows["alice", assignment]
+    assert r.status in ("graded", "needs manual grading"), r.reason
+    assert r.autograded_max == sum(_points(assignment).values())
+    assert r.autograded_score == r.autograded_max, {k: v for k, v in r.cells.items() if v[0] != v[1]}
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_untouched_release_gets_zero(graded, assignment):
+    rows, _ = graded
+    r = rows["bob", assignment]
+    assert r.status != "failed", r.reason
+    assert r.autograded_max == sum(_points(assignment).values())
+    assert r.autograded_score == 0
+
+
+@pytest.mark.parametrize("assignment", IDS)
+@pytest.mark.parametrize("student", ["wrong1", "wrong2"])
+def test_each_wrong_answer_loses_its_exercise_points(graded, assignment, student):
+    rows, _ = graded
+    r = rows[student, assignment]
+    assert r.status != "failed", r.reason
+    for gid in nbtools.wrong_answers(assignment):
+        score, max_score = r.cells[f"test_{gid}"]
+        assert max_score > 0 and score == 0, f"{student}: test_{gid} gave {score}/{max_score}"
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_invalid_json_is_failed_not_zero(graded, assignment):
+    rows, out = graded
+    r = rows["broken", assignment]
+    assert r.status == "failed" and "not a valid notebook" in r.reason
+    with open(out) as f:
+        csv_rows = {(x["student_id"], x["assignment"]): x for x in csv.DictReader(f)}
+    assert csv_rows["broken", assignment]["status"] == "failed"
+    assert csv_rows["alice", assignment]["status"] != "failed"

@@ -1,0 +1,135 @@
+"""Plausible wrong answers for 01_self_attention. Each must lose its exercise's points.
+
+WRONG[answer grade_id][label] is a whole answer cell, as a student might submit it.
+"""
+
+_SDPA_HEAD = '''def scaled_dot_product_attention(Q, K, V, mask=None):
+    check_attention_inputs(Q, K, V, mask)
+'''
+
+_MHA_HEAD = '''class MultiHeadSelfAttention(nn.Module):
+    def __init__(self, d_model, n_heads):
+        super().__init__()
+        self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+
+    def _merge(self, y):
+        B, H, L, d = y.shape
+        return y.transpose(1, 2).reshape(B, L, H * d)
+'''
+
+_MHA_GOOD_HEADS = '''
+    def _heads(self, x):
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).split(D, dim=-1)
+        f = lambda t: t.view(B, L, self.n_heads, self.d_head).transpose(1, 2)
+        return f(q), f(k), f(v)
+'''
+
+_MHA_GOOD_FORWARD = '''
+    def forward(self, x, causal=True):
+        q, k, v = self._heads(x)
+        mask = causal_mask(x.shape[1]) if causal else None
+        return self.out(self._merge(scaled_dot_product_attention(q, k, v, mask)[0]))
+'''
+
+_MHA_GOOD_STEP = '''
+    def step(self, x_t, cache=None):
+        q, k, v = self._heads(x_t)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
+        return self.out(self._merge(scaled_dot_product_attention(q, k, v)[0])), (k, v)
+'''
+
+WRONG = {
+    "scaled_dot_product_attention": {
+        "softmax over the query axis": _SDPA_HEAD + '''
+    w = torch.softmax(Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1]), dim=-2)
+    if mask is not None:
+        w = w.masked_fill(~mask, 0.0)
+    return w @ V, w
+''',
+        "no 1/sqrt(d) scale": _SDPA_HEAD + '''
+    s = Q @ K.transpose(-2, -1)
+    if mask is not None:
+        s = s.masked_fill(~mask, float("-inf"))
+    w = torch.softmax(s, dim=-1)
+    return w @ V, w
+''',
+        "mask inverted (True = blocked)": _SDPA_HEAD + '''
+    s = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])
+    if mask is not None:
+        s = s.masked_fill(mask, -1e9)
+    w = torch.softmax(s, dim=-1)
+    return w @ V, w
+''',
+        "calls torch's fused attention": _SDPA_HEAD + '''
+    import torch.nn.functional as F
+    s = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])
+    if mask is not None:
+        s = s.masked_fill(~mask, float("-inf"))
+    return F.scaled_dot_product_attention(Q, K, V, attn_mask=mask), torch.softmax(s, -1)
+''',
+    },
+    "causal_mask": {
+        "upper triangle (sees the future)": '''def causal_mask(L, device=None):
+    return torch.ones(L, L, dtype=torch.bool, device=device).triu()
+''',
+        "diagonal excluded (off by one)": '''def causal_mask(L, device=None):
+    return torch.ones(L, L, dtype=torch.bool, device=device).tril(-1)
+''',
+        "float 0/1 mask instead of bool": '''def causal_mask(L, device=None):
+    return torch.ones(L, L, device=device).tril()
+''',
+    },
+    "MultiHeadSelfAttention": {
+        "heads split without the transpose": _MHA_HEAD + '''
+    def _heads(self, x):
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).split(D, dim=-1)
+        f = lambda t: t.reshape(B, self.n_heads, L, self.d_head)
+        return f(q), f(k), f(v)
+''' + _MHA_GOOD_FORWARD + _MHA_GOOD_STEP,
+        "step ignores the cache": _MHA_HEAD + _MHA_GOOD_HEADS + _MHA_GOOD_FORWARD + '''
+    def step(self, x_t, cache=None):
+        q, k, v = self._heads(x_t)
+        return self.out(self._merge(scaled_dot_product_attention(q, k, v)[0])), (k, v)
+''',
+        "causal flag ignored": _MHA_HEAD + _MHA_GOOD_HEADS + '''
+    def forward(self, x, causal=True):
+        q, k, v = self._heads(x)
+        return self.out(self._merge(scaled_dot_product_attention(q, k, v)[0]))
+''' + _MHA_GOOD_STEP,
+    },
+    "fit_scaling_exponent": {
+        "endpoints only": '''def fit_scaling_exponent(lengths, costs):
+    return float((math.log(costs[-1]) - math.log(costs[0])) / (math.log(lengths[-1]) - math.log(lengths[0])))
+''',
+        "axes swapped": '''import numpy as np
+def fit_scaling_exponent(lengths, costs):
+    return float(np.polyfit(np.log(np.asarray(costs, float)), np.log(np.asarray(lengths, float)), 1)[0])
+''',
+        "slope without logs": '''import numpy as np
+def fit_scaling_exponent(lengths, costs):
+    return float(np.polyfit(np.asarray(lengths, float), np.asarray(costs, float), 1)[0])
+''',
+    },
+    "kv_cache_bytes": {
+        "keys only (no factor 2)": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
+    return int(n_layers * n_kv_heads * head_dim * seq_len * batch * bytes_per_value)
+''',
+        "batch ignored": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
+    return int(2 * n_layers * n_kv_heads * head_dim * seq_len * bytes_per_value)
+''',
+        "a float in GiB": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
+    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch * bytes_per_value / 2**30
+''',
+    },
+    "q1_choice": {"A": 'q1_choice = "A"\n', "C": 'q1_choice = "C"\n'},
+    "q2_choice": {"A": 'q2_choice = "A"\n', "D": 'q2_choice = "D"\n'},
+    "q3_exponents": {
+        "decode step quadratic": "q3_attention_time_exponent = 2\nq3_kv_cache_exponent = 1\nq3_decode_step_exponent = 2\n",
+        "cache quadratic": "q3_attention_time_exponent = 2\nq3_kv_cache_exponent = 2\nq3_decode_step_exponent = 1\n",
+    },
+}
