@@ -16,7 +16,7 @@ from . import paths
 
 # Kernels started by nbgrader inherit these: two OpenMP threads spin-wait and stall fresh
 # processes unless told to sleep; nothing may reach a model hub.
-KERNEL_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg",
+KERNEL_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1",
               "TOKENIZERS_PARALLELISM": "false"}
 
 

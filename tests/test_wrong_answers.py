@@ -14,19 +14,6 @@ CASES = [(a, gid, label) for a in present_assignments()
          for gid, answers in nbtools.wrong_answers(a).items() for label in answers]
 
 
-@pytest.fixture(scope="module")
-def executed():
-    """assignment -> (solution notebook, namespace after running all its cells)."""
-    cache = {}
-
-    def get(assignment):
-        if assignment not in cache:
-            nb = nbtools.solution_nb(assignment)
-            cache[assignment] = nb, nbtools.run_cells(nb)
-        return cache[assignment]
-    return get
-
-
 @pytest.mark.parametrize("assignment", present_assignments())
 def test_every_exercise_has_two_wrong_answers(assignment):
     nb = nbtools.solution_nb(assignment)

@@ -54,7 +54,7 @@ from archlab.device import pick_device
 if os.environ.get("NBGRADER_EXECUTION"):
     QUICK = True  # the grader always runs the small version
 device = pick_device(DEVICE)
-torch.manual_seed(SEED)
+torch.manual_seed(SEED);
 
 # %% [markdown]
 # ## 1. The reading's example, as written
@@ -463,12 +463,11 @@ p_kv = fit_scaling_exponent(lengths, kv_measured)
 print(f"fitted exponents: attention time ~ L^{p_time:.2f}, KV cache ~ L^{p_kv:.2f}")
 
 # %%
-fig = plots.scaling_plot({"attention time (s)": (lengths, attn_seconds)},
-                         xlabel="sequence length L", ylabel="seconds",
-                         title="Full attention over L tokens")
-fig2 = plots.scaling_plot({"KV cache (bytes), GPT-2 tiny": (lengths, kv_measured)},
-                          xlabel="sequence length L", ylabel="bytes",
-                          title="KV-cache memory")
+fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(11, 4))
+plots.scaling_plot({"attention time (s)": (lengths, attn_seconds)}, ax=ax_time,
+                   xlabel="sequence length L", ylabel="seconds", title="One attention over L tokens")
+plots.scaling_plot({"KV cache, GPT-2 tiny (bytes)": (lengths, kv_measured)}, ax=ax_mem,
+                   xlabel="sequence length L", ylabel="bytes", title="KV-cache memory after L tokens")
 plt.show()
 
 # %% [markdown]

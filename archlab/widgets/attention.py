@@ -1,11 +1,4 @@
-"""Interactive explorers the notebooks show (ipywidgets + matplotlib).
-
-Each explorer is an `ipywidgets.interactive`: its controls are `w.children[:-1]`, its output
-area is `w.children[-1]`, and `w.result` holds what the last redraw computed, so a test (or a
-curious student) can move a control and check what changed without a browser.
-
-    attention_explorer   attention weights of a toy sentence: head, temperature, causal mask
-"""
+"""Notebook 01's explorer: attention weights of a toy sentence under head/temperature sliders."""
 
 import ipywidgets as W
 import matplotlib.pyplot as plt

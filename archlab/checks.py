@@ -1,0 +1,162 @@
+"""Checks used by the exercises and their graded tests, with messages that say what differs.
+
+Glossary
+--------
+shape
+    The sizes of a tensor's dimensions, e.g. (B, L, D) = (batch, sequence
+    length, model width). Written batch-first throughout the workbook.
+named dimension
+    A letter such as "B" in an expected shape: it may be any size, but every
+    place the same letter appears must have the same size.
+rtol, atol
+    Relative and absolute tolerance. An element passes when
+    ``|actual - expected| <= atol + rtol * |expected|`` (as in torch.isclose).
+fused attention
+    PyTorch's one-call attention (``scaled_dot_product_attention``). Exercises
+    that ask you to write attention yourself forbid it: see no_fused_attention.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+from torch.overrides import TorchFunctionMode
+
+
+def _fmt(dims):
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def check_shape(x, expected, name="x", sizes=None):
+    """Validate an input's shape; raise ValueError/TypeError that says exactly what is wrong.
+
+    ``expected`` holds ints (exact sizes), strings (named sizes, e.g. "B") or
+    None (any size). Pass the same dict as ``sizes`` to several calls to make
+    a name mean the same size across them; it is filled in on success.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+    expected = tuple(expected)
+    known = dict(sizes) if sizes is not None else {}
+    origin = {k: "from an earlier check" for k in known}
+    got = tuple(x.shape)
+    problem = None
+    for i, (want, have) in enumerate(zip(expected, got)):
+        if isinstance(want, str):
+            if want not in known:
+                known[want], origin[want] = have, f"from dim {i} of {name}"
+            elif known[want] != have and problem is None:
+                problem = f"dim {i} ({want}) is {have} but {want} = {known[want]} ({origin[want]})"
+        elif want is not None and want != have and problem is None:
+            problem = f"dim {i} is {have} but must be {want}"
+
+    if len(got) != len(expected):
+        problem = f"with {len(got)} dims (expected {len(expected)})"
+    elif problem is not None:
+        problem = f": {problem}"
+    if problem is not None:
+        names = _fmt("?" if w is None else w for w in expected)
+        values = _fmt(known.get(w, "?") if isinstance(w, str) else ("?" if w is None else w) for w in expected)
+        shown = names if names == values else f"{names} = {values}"
+        sep = " " if problem.startswith("with") else ""
+        raise ValueError(f"{name} must have shape {shown}; got {_fmt(got)}{sep}{problem}")
+    if sizes is not None:
+        sizes.update(known)
+
+
+def _shape_of(value, name):
+    if not hasattr(value, "shape"):
+        raise AssertionError(f"{name} should be a tensor; got {type(value).__name__}")
+    return tuple(value.shape)
+
+
+def assert_shape(actual, expected, name="output"):
+    """Assert ``actual.shape == expected`` exactly (no broadcasting)."""
+    shape, expected = _shape_of(actual, name), tuple(expected)
+    if shape != expected:
+        raise AssertionError(f"{name} has shape {_fmt(shape)} but expected {_fmt(expected)}")
+
+
+def _to_tensor(value, name):
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (np.ndarray, np.generic, numbers.Number)):
+        return torch.as_tensor(np.asarray(value))
+    raise AssertionError(f"{name} should be a torch.Tensor; got {type(value).__name__}")
+
+
+def _nonfinite_mismatch(a, e):
+    """Elements where actual is NaN/inf and expected is not the same NaN/inf."""
+    same_special = (a.isnan() & e.isnan()) | (a.isinf() & e.isinf() & (a.sign() == e.sign()))
+    return ~torch.isfinite(a) & ~same_special
+
+
+def assert_close(actual, expected, *, rtol=1e-5, atol=1e-6, name="output"):
+    """Assert two tensors have the same shape and dtype and are elementwise close.
+
+    numpy arrays and Python numbers are converted; when only one side was a
+    tensor, the converted side takes its dtype (so 0.5 vs a float32 tensor works).
+    """
+    both_tensors = isinstance(actual, torch.Tensor) and isinstance(expected, torch.Tensor)
+    a, e = _to_tensor(actual, name), _to_tensor(expected, "expected")
+    if not both_tensors:
+        if isinstance(actual, torch.Tensor):
+            e = e.to(a.dtype)
+        elif isinstance(expected, torch.Tensor):
+            a = a.to(e.dtype)
+    assert_shape(a, tuple(e.shape), name)
+    if a.dtype != e.dtype:
+        raise AssertionError(f"{name} has dtype {a.dtype} but expected {e.dtype}")
+
+    wide = torch.complex128 if (a.is_complex() or e.is_complex()) else torch.float64
+    a, e = a.detach().cpu().to(wide), e.detach().cpu().to(wide)
+    bad_special = _nonfinite_mismatch(a, e)
+    if bad_special.any():
+        first = tuple(torch.nonzero(bad_special)[0].tolist())
+        raise AssertionError(
+            f"{name} contains {int(a.isnan().sum())} NaN and {int(a.isinf().sum())} inf values "
+            f"where expected is finite or different; first at index {first}: "
+            f"actual {a[first].item()}, expected {e[first].item()}"
+        )
+
+    finite = torch.isfinite(a) & torch.isfinite(e)
+    err = torch.where(finite, (a - e).abs(), torch.zeros_like(a.real))
+    bad = finite & (err > atol + rtol * e.abs())
+    if not bad.any():
+        return None
+    rel = torch.where(finite & (err > 0), err / e.abs(), torch.zeros_like(err))  # inf where expected is 0
+    first = tuple(torch.nonzero(bad)[0].tolist())
+    n_bad, n_all = int(bad.sum()), a.numel()
+    raise AssertionError(
+        f"{name} is not close to expected: {n_bad} of {n_all} elements differ "
+        f"({100.0 * n_bad / n_all:.1f}%).\n"
+        f"  max abs error {err.max().item():.3g}, max rel error {rel.max().item():.3g}\n"
+        f"  first mismatch at index {first}: actual {a[first].item():.8g}, expected {e[first].item():.8g}\n"
+        f"  tolerances: rtol={rtol:g}, atol={atol:g} "
+        f"(an element passes if |actual - expected| <= atol + rtol * |expected|)"
+    )
+
+
+# Calls that do the whole attention computation in one step.
+_FUSED = {
+    torch.nn.functional.scaled_dot_product_attention: "torch.nn.functional.scaled_dot_product_attention",
+    torch.nn.functional.multi_head_attention_forward: "torch.nn.functional.multi_head_attention_forward",
+    torch._native_multi_head_attention: "torch._native_multi_head_attention (nn.MultiheadAttention fast path)",
+}
+
+
+class no_fused_attention(TorchFunctionMode):
+    """Context manager: fail if fused attention is called inside it, however it was imported.
+
+    >>> with no_fused_attention():
+    ...     out = my_attention(q, k, v)   # AssertionError if it calls F.scaled_dot_product_attention
+    """
+
+    def __init__(self, who="The code under test"):
+        super().__init__()
+        self.who = who
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _FUSED:
+            raise AssertionError(f"{self.who} must compute attention itself: it called {_FUSED[func]}")
+        return func(*args, **(kwargs or {}))

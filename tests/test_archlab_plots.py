@@ -1,0 +1,71 @@
+"""Tests for archlab.plots: power-law fits and log-log scaling plots."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from archlab.plots import fit_power_law, scaling_plot
+
+
+def test_exact_power_law_is_recovered():
+    xs = np.array([16, 32, 64, 128, 256], dtype=float)
+    exponent, prefactor = fit_power_law(xs, 3 * xs**2)
+    assert abs(exponent - 2) < 1e-9
+    assert abs(prefactor - 3) < 1e-9
+
+
+def test_noisy_power_law_is_close():
+    rng = np.random.default_rng(0)
+    xs = np.geomspace(10, 1e4, 20)
+    ys = 0.5 * xs**1.5 * np.exp(rng.normal(0, 0.01, xs.shape))
+    exponent, _ = fit_power_law(xs, ys)
+    assert abs(exponent - 1.5) < 0.02
+
+
+@pytest.mark.parametrize("xs, ys", [([1, 2], [1, -2]), ([0, 1], [1, 2]), ([1], [1]), ([1, 2, 3], [1, 2])])
+def test_bad_inputs_are_rejected(xs, ys):
+    with pytest.raises(ValueError):
+        fit_power_law(xs, ys)
+
+
+def _series():
+    xs = np.array([64, 128, 256, 512], dtype=float)
+    return {"GPT-2": (xs, 2e-6 * xs**2), "Mamba": (xs, 5e-5 * xs)}
+
+
+def test_scaling_plot_draws_points_and_fits_with_slopes(monkeypatch):
+    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("scaling_plot must not call plt.show"))
+    series = _series()
+    fig = scaling_plot(series, xlabel="sequence length L", ylabel="seconds", title="forward time")
+    assert isinstance(fig, Figure)
+    (ax,) = fig.axes
+    assert len(ax.get_lines()) == 2 * len(series)  # one line of points + one fitted line each
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "sequence length L" and ax.get_title() == "forward time"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    for label, (xs, ys) in series.items():
+        slope, _ = fit_power_law(xs, ys)
+        assert f"{label} (slope {slope:.2f})" in legend
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == len(series)
+
+
+def test_without_fit_there_is_one_line_per_series_and_no_slope():
+    series = _series()
+    fig = scaling_plot(series, xlabel="x", ylabel="y", fit=False)
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == len(series)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == list(series)
+
+
+def test_draws_into_a_given_axes():
+    series = _series()
+    fig, (left, right) = plt.subplots(1, 2)
+    try:
+        returned = scaling_plot(series, xlabel="x", ylabel="y", ax=right)
+        assert returned is fig
+        assert len(left.get_lines()) == 0 and len(right.get_lines()) == 2 * len(series)
+    finally:
+        plt.close(fig)
