@@ -44,8 +44,9 @@ execute: setup
 	$(PY) -m autograder execute
 
 SUBMISSIONS ?= submitted
+WORKERS ?= 2
 grade: setup
-	$(PY) -m autograder grade $(SUBMISSIONS) --out build/grades.csv
+	$(PY) -m autograder grade $(SUBMISSIONS) --out build/grades.csv --workers $(WORKERS)
 
 clean:
 	rm -rf build

@@ -1,37 +1,54 @@
 """The instructor's command line: python -m autograder VERB ...
 
-    build    [ID ...]                 solutions/<id>/<id>.py -> solutions/<id>/<id>.ipynb
-    release  [ID ...]                 build, then nbgrader generate_assignment -> notebooks/<id>/
-    execute  [ID ...] [--full] [--device D]   papermill the solutions (QUICK) into build/executed/
-    grade    SUBMISSIONS --out CSV    autograde a folder of submissions, export scores + status
+    build     [ID ...]                  solutions/<id>/<id>.py -> solutions/<id>/<id>.ipynb
+    release   [ID ...]                  build, then nbgrader generate_assignment -> notebooks/<id>/
+    execute   [ID ...] [--full] [--device D]   papermill the solutions into build/executed/
+    collect   SOURCE                    submissions (folders, <student>.zip, exchange) -> workspace
+    autograde [--workers N]             grade everything collected, each in its own jailed kernel
+    feedback                            one HTML page per submission: tests, pass/fail, messages
+    export    [--out CSV]               scores, status (graded / needs manual grading / failed: why), flags
+    status                              counts per assignment
+    grade     SOURCE [--out CSV] [--workers N]   collect + autograde + feedback + export
+
+The workspace (--workspace, default build/grading) holds the gradebook, submitted/, autograded/,
+feedback/ and results.json. See autograder/README.md for the isolation design.
 """
 
 import argparse
 
-from . import build, execute, grade, release
+from . import autograde, build, collect, execute, export, feedback, grade, release, status
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="verb", required=True)
-    b = sub.add_parser("build", help="instructor .ipynb from the jupytext sources")
-    b.add_argument("assignments", nargs="*")
-    b.set_defaults(run=build.main)
-    r = sub.add_parser("release", help="student notebooks through nbgrader")
-    r.add_argument("assignments", nargs="*")
-    r.set_defaults(run=release.main)
-    e = sub.add_parser("execute", help="papermill the solution notebooks, seconds per notebook")
+
+    def verb(name, module, help_, workspace=False):
+        s = sub.add_parser(name, help=help_)
+        if workspace:
+            s.add_argument("--workspace", default="build/grading", help="grading workspace (default build/grading)")
+        s.set_defaults(run=module.main)
+        return s
+
+    verb("build", build, "instructor .ipynb from the jupytext sources").add_argument("assignments", nargs="*")
+    verb("release", release, "student notebooks through nbgrader").add_argument("assignments", nargs="*")
+    e = verb("execute", execute, "papermill the solution notebooks, seconds per notebook")
     e.add_argument("assignments", nargs="*")
     e.add_argument("--full", action="store_true", help="QUICK=False: the full-size experiments")
     e.add_argument("--device", default=None, help="DEVICE parameter: auto, cpu or cuda")
-    e.set_defaults(run=execute.main)
-    g = sub.add_parser("grade", help="autograde submissions and export a CSV")
-    g.add_argument("submissions", help="folder of <student>/<assignment>/<assignment>.ipynb")
+    verb("collect", collect, "bring submissions into the workspace", True).add_argument("source")
+    verb("autograde", autograde, "grade collected submissions", True).add_argument("--workers", type=int, default=1)
+    verb("feedback", feedback, "HTML feedback without hidden tests", True)
+    verb("export", export, "CSV of scores and status", True).add_argument("--out", default="build/grades.csv")
+    verb("status", status, "counts per assignment", True)
+    g = verb("grade", grade, "collect + autograde + feedback + export", True)
+    g.add_argument("source")
     g.add_argument("--out", default="build/grades.csv")
-    g.add_argument("--workspace", default=None, help="nbgrader workspace (default build/grading)")
-    g.set_defaults(run=grade.main)
+    g.add_argument("--workers", type=int, default=1)
     args = p.parse_args(argv)
+    if args.verb == "grade":
+        args.submissions = args.source
     args.run(args)
 
 

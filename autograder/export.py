@@ -1,0 +1,77 @@
+"""Scores and status for every graded or failed submission, as CSV.
+
+status: "graded", "needs manual grading" (written answers wait for an instructor) or
+"failed" (with the reason: not a notebook, kernel died, time or memory limit, ...).
+`flags` lists tamper signals with their evidence, for an instructor to review.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+
+from . import nbg
+
+COLUMNS = ["student_id", "assignment", "status", "reason", "flags", "autograded_score", "autograded_max",
+           "needs_manual_grade", "score", "max_score", "isolated"]
+
+
+def rows(ws):
+    ws = Path(ws)
+    results = json.loads((ws / "results.json").read_text()) if (ws / "results.json").exists() else {}
+    db_url = nbg.config(ws).CourseDirectory.db_url
+    out = []
+    with Gradebook(db_url) as gb:
+        for key in sorted(results):
+            r = results[key]
+            row = {"student_id": r["student_id"], "assignment": r["assignment"], "status": r["status"],
+                   "reason": r.get("reason", ""), "flags": r.get("flags", []), "autograded_score": 0.0,
+                   "autograded_max": 0.0, "needs_manual_grade": False, "score": 0.0, "max_score": 0.0,
+                   "isolated": r.get("isolated", False), "cells": {}}
+            try:
+                sub = gb.find_submission(r["assignment"], r["student_id"])
+            except MissingEntry:
+                sub = None
+            if sub is not None and r["status"] != "failed":
+                row["score"], row["max_score"] = sub.score, sub.max_score
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        row["cells"][g.name] = (g.score, g.max_score)
+                        if g.cell_type == "code":
+                            row["autograded_score"] += g.score
+                            row["autograded_max"] += g.max_score
+                        if g.needs_manual_grade:
+                            row["needs_manual_grade"] = True
+                if row["needs_manual_grade"]:
+                    row["status"] = "needs manual grading"
+            out.append(row)
+    return out
+
+
+def write(rows_, out_csv):
+    out = Path(out_csv)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for r in rows_:
+            w.writerow([("; ".join(r[c]) if c == "flags" else r[c]) for c in COLUMNS])
+    with out.with_suffix(".cells.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student_id", "assignment", "grade_id", "score", "max_score"])
+        for r in rows_:
+            for gid, (s, m) in r["cells"].items():
+                w.writerow([r["student_id"], r["assignment"], gid, s, m])
+    return out
+
+
+def main(args):
+    rs = rows(args.workspace)
+    write(rs, args.out)
+    for r in rs:
+        extra = f" ({r['reason']})" if r["reason"] else ""
+        flags = f" [{len(r['flags'])} flag(s)]" if r["flags"] else ""
+        print(f"{r['student_id']:<16} {r['assignment']:<20} {r['status']:<22} "
+              f"auto {r['autograded_score']:g}/{r['autograded_max']:g}{extra}{flags}")
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.cells.csv')}")

@@ -1,0 +1,90 @@
+"""Start a command in a jail: run as root inside fresh mount/network/pid namespaces
+(`unshare --mount --net --pid --fork`), it builds an empty root filesystem holding only what a
+grading kernel needs, changes into it, drops to an unprivileged user, applies resource limits
+and execs the command.
+
+What the jailed process sees, read-only: the system (/usr, /etc and the /bin, /lib symlinks),
+the Python installation, the course's virtual environment and archlab; read-write: its own
+submission folder and an empty /tmp. It does not see the course folder (solutions/, tests/,
+.git), the gradebook, other submissions or anybody's home. The network namespace has only a
+loopback that is down: no network. Usage (normally built by autograder.sandbox):
+
+    unshare --mount --net --pid --fork --kill-child python -m autograder.jail \
+        --workdir DIR --ro PATH ... --uid N --gid N --mem BYTES --cpu SECONDS --fsize BYTES -- CMD...
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+
+SYSTEM = ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"]
+
+
+def _mount(*args):
+    subprocess.run(["mount", *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _bind(src, root, writable=False):
+    dest = root + src
+    if os.path.islink(src):  # merged-/usr systems: /bin -> usr/bin
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.symlink(os.readlink(src), dest)
+        return
+    if not os.path.exists(src):
+        return
+    if os.path.isdir(src):
+        os.makedirs(dest, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        open(dest, "a").close()
+    _mount("--rbind", src, dest)
+    if not writable:
+        _mount("-o", "remount,bind,ro", dest)
+
+
+def build_root(workdir, readonly):
+    _mount("--make-rprivate", "/")
+    root = tempfile.mkdtemp(prefix="archlab-jail-")
+    _mount("-t", "tmpfs", "-o", "mode=0755,size=64m", "tmpfs", root)
+    for path in SYSTEM + sorted(set(readonly)):
+        _bind(path, root)
+    for dev in ("null", "zero", "random", "urandom", "full"):
+        _bind(f"/dev/{dev}", root, writable=True)
+    os.makedirs(root + "/proc")
+    _mount("-t", "proc", "-o", "nosuid,nodev,noexec", "proc", root + "/proc")
+    os.makedirs(root + "/tmp")
+    _mount("-t", "tmpfs", "-o", "mode=1777,size=256m", "tmpfs", root + "/tmp")
+    _bind(workdir, root, writable=True)
+    return root
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--ro", action="append", default=[])
+    p.add_argument("--uid", type=int, required=True)
+    p.add_argument("--gid", type=int, required=True)
+    p.add_argument("--mem", type=int, required=True)
+    p.add_argument("--cpu", type=int, required=True)
+    p.add_argument("--fsize", type=int, required=True)
+    p.add_argument("cmd", nargs=argparse.REMAINDER)
+    a = p.parse_args(argv)
+    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    root = build_root(a.workdir, a.ro)
+    os.chroot(root)
+    os.chdir(a.workdir)
+    resource.setrlimit(resource.RLIMIT_AS, (a.mem, a.mem))
+    resource.setrlimit(resource.RLIMIT_CPU, (a.cpu, a.cpu + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (a.fsize, a.fsize))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.setgroups([])
+    os.setgid(a.gid)
+    os.setuid(a.uid)
+    os.execv(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

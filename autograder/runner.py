@@ -1,0 +1,160 @@
+"""Execute one prepared submission in a jailed kernel and judge each graded test cell.
+
+Before every test cell the grader calls the in-kernel guard (autograder/kernel_guard.py)
+through `user_expressions` of an empty execute request: that path does not go through
+IPython's input or AST transformers, so student code cannot rewrite the call. The guard puts
+back what student code changed and reports it. A test cell passes when its execute reply is
+"ok" and the guard answered; anything else scores 0.
+"""
+
+import asyncio
+import ast
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from . import sandbox
+
+GUARD_SOURCE = (Path(__file__).with_name("kernel_guard.py")).read_text()
+MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "not enough memory", "Cannot allocate memory")
+
+
+@dataclass
+class TestResult:
+    grade_id: str
+    passed: bool
+    message: str = ""          # student-facing: exception type and first line, never source
+
+
+@dataclass
+class RunResult:
+    status: str = "graded"     # graded | failed
+    reason: str = ""
+    flags: list = field(default_factory=list)
+    tests: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class GradingClient(NotebookClient):
+    def __init__(self, nb, km, prepared, limits, **kw):
+        super().__init__(nb, km=km, timeout=limits.cell_seconds, allow_errors=True,
+                         interrupt_on_timeout=False, startup_timeout=60, **kw)
+        self.prepared, self.limits = prepared, limits
+        self.replies, self.guard_reports, self.output_bytes, self.truncated = {}, {}, 0, False
+        self.snapshot_ok = False
+        self.on_cell_executed = self._record_reply
+
+    def _record_reply(self, cell, cell_index, execute_reply):
+        self.replies[cell_index] = execute_reply["content"]["status"]
+
+    async def _guard(self, expression):
+        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"g": expression})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            reply = await self.kc.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                result = reply["content"].get("user_expressions", {}).get("g", {})
+                if result.get("status") != "ok":
+                    return None
+                return ast.literal_eval(result["data"]["text/plain"])
+        return None
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in self.prepared.test_ids:
+            self.guard_reports[gid] = await self._guard(f"_archlab_guard_check({gid!r})")
+        cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if cell_index == 0:   # the guard's own cell ran: record the pristine state now
+            self.snapshot_ok = await self._guard("_archlab_guard_snapshot()") is True
+        if gid in self.prepared.given_names:
+            await self._guard(f"_archlab_guard_remember({self.prepared.given_names[gid]!r})")
+        return cell
+
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {})))
+        self.output_bytes += size
+        if self.output_bytes > self.limits.output_bytes:
+            self.truncated = True
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _message(cell):
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            first = (str(o.get("evalue", "")).strip().splitlines() or [""])[0][:300]
+            return f"{o.get('ename')}: {first}" if first else f"{o.get('ename')} (a hidden check failed)"
+    return "the test cell did not finish"
+
+
+async def _execute(prepared, workdir, limits, isolate):
+    nb = prepared.notebook
+    guard_cell = nbformat.v4.new_code_cell(GUARD_SOURCE)
+    nb.cells.insert(0, guard_cell)
+    km = sandbox.kernel_manager(workdir, limits, isolate)
+    client = GradingClient(nb, km, prepared, limits)
+    result = RunResult()
+    try:
+        async with client.async_setup_kernel():
+            try:
+                await asyncio.wait_for(_run_all(client), timeout=limits.notebook_seconds)
+            except CellTimeoutError:   # a subclass of TimeoutError: catch it first
+                result.status, result.reason = "failed", f"a cell ran longer than {limits.cell_seconds} s (infinite loop?)"
+            except asyncio.TimeoutError:
+                result.status, result.reason = "failed", f"the notebook ran longer than {limits.notebook_seconds} s"
+            except DeadKernelError:
+                result.status, result.reason = "failed", "the kernel died (os._exit, a crash, or the CPU/memory limit)"
+    finally:
+        try:
+            await km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+    nb.cells.pop(0)
+    return client, result
+
+
+async def _run_all(client):
+    for index, cell in enumerate(client.nb.cells):
+        await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+
+
+def run(prepared, workdir, limits=None, isolate=True):
+    """Execute and judge; returns (RunResult, executed notebook)."""
+    limits = limits or sandbox.Limits()
+    t0 = time.perf_counter()
+    workdir = sandbox.prepare_workdir(workdir, isolate)
+    client, result = asyncio.run(_execute(prepared, workdir, limits, isolate))
+    nb = client.nb
+    result.flags = list(prepared.flags)
+    for gid, report in client.guard_reports.items():
+        for what in (report or {}).get("repaired", []):
+            result.flags.append(f"changed the grading environment before {gid}: {what} (put back)")
+    if client.truncated:
+        result.flags.append(f"output larger than {limits.output_bytes} bytes (truncated)")
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    if result.status == "graded" and any(any(s in f"{o.get('ename')} {o.get('evalue')}" for s in MEMORY_SIGNS) for o in errors):
+        result.status, result.reason = "failed", "the memory limit was reached"
+    guard_broken = not client.snapshot_ok and result.status == "graded"
+    if guard_broken:
+        result.flags.append("the grading guard could not start; tests score 0")
+    for index, cell in enumerate(nb.cells):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid not in prepared.test_ids:
+            continue
+        ran = index + 1 in client.replies   # the guard cell was index 0 while executing
+        report = client.guard_reports.get(gid)
+        if ran and report is None and not guard_broken:
+            guard_broken = True
+            result.flags.append(f"the grading guard was removed or broken before {gid}; later tests score 0")
+        passed = ran and client.replies[index + 1] == "ok" and not guard_broken
+        if not passed and not any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            cell.setdefault("outputs", []).append(nbformat.v4.new_output(
+                "error", ename="NotGraded", evalue="this test did not run to completion", traceback=[]))
+        result.tests.append(TestResult(gid, passed, "" if passed else _message(cell)))
+    result.seconds = time.perf_counter() - t0
+    return result, nb

@@ -1,0 +1,125 @@
+"""Kernels for grading: each submission's kernel runs jailed (see autograder.jail) as an
+unprivileged user, with memory, CPU-time and file-size limits, no network, and a filesystem
+that holds only the system, Python, the course's environment and the submission's own folder.
+
+The kernel talks to the grader over Unix sockets in the submission folder (IPC transport),
+which is why it needs no network at all.
+"""
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jupyter_client import AsyncKernelManager
+
+from . import paths
+
+
+@dataclass
+class Limits:
+    memory_bytes: int = 6 * 2**30       # address space of the kernel (RLIMIT_AS)
+    cpu_seconds: int = 900              # CPU time of the kernel (RLIMIT_CPU)
+    file_bytes: int = 256 * 2**20       # largest file it may write (RLIMIT_FSIZE)
+    cell_seconds: int = 180             # wall clock per cell
+    notebook_seconds: int = 900         # wall clock per notebook
+    output_bytes: int = 2 * 2**20       # outputs kept per notebook; the rest is dropped
+
+
+SANDBOX_USER = "nobody"
+
+
+@lru_cache(maxsize=1)
+def available():
+    """(True, "") if jailed kernels can be started here, else (False, why)."""
+    if os.geteuid() != 0:
+        return False, "the grader is not running as root (needed to create namespaces and drop privileges)"
+    if not shutil.which("unshare") or not shutil.which("mount"):
+        return False, "util-linux's unshare/mount are not installed"
+    r = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "true"], capture_output=True)
+    if r.returncode:
+        return False, f"unshare failed: {r.stderr.decode().strip()}"
+    try:
+        pwd.getpwnam(SANDBOX_USER)
+    except KeyError:
+        return False, f"no user {SANDBOX_USER!r}"
+    return True, ""
+
+
+def readonly_paths():
+    """What a grading kernel must read: the Python install, the venv, archlab."""
+    base = os.path.realpath(sys.base_prefix)
+    return [base, str(Path(sys.prefix).resolve()), str(paths.ROOT / "archlab")]
+
+
+def kernel_env(workdir):
+    w = str(workdir)
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env.update(HOME=w, TMPDIR="/tmp", MPLCONFIGDIR=f"{w}/.config/matplotlib", IPYTHONDIR=f"{w}/.ipython",
+               JUPYTER_RUNTIME_DIR=w, JUPYTER_CONFIG_DIR=f"{w}/.jupyter", JUPYTER_DATA_DIR=f"{w}/.jupyter-data",
+               NUMBA_CACHE_DIR=f"{w}/.numba", HF_HOME=f"{w}/.hf", HF_HUB_OFFLINE="1",
+               OMP_WAIT_POLICY="PASSIVE", TOKENIZERS_PARALLELISM="false",
+               NBGRADER_EXECUTION="autograde", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+class JailedKernelManager(AsyncKernelManager):
+    """An AsyncKernelManager whose kernel command is wrapped by the jail."""
+
+    def __init__(self, workdir, limits, **kw):
+        workdir = Path(workdir)
+        super().__init__(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"),
+                         connection_file=str(workdir / "kernel.json"), **kw)
+        self.workdir, self.limits = workdir, limits
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        user = pwd.getpwnam(SANDBOX_USER)
+        os.chown(self.connection_file, user.pw_uid, user.pw_gid)
+        lim = self.limits
+        wrapped = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child",
+                   sys.executable, "-m", "autograder.jail", "--workdir", str(self.workdir),
+                   "--uid", str(user.pw_uid), "--gid", str(user.pw_gid),
+                   "--mem", str(lim.memory_bytes), "--cpu", str(lim.cpu_seconds),
+                   "--fsize", str(lim.file_bytes)]
+        for p in readonly_paths():
+            wrapped += ["--ro", p]
+        kw["env"] = kernel_env(self.workdir)
+        kw["cwd"] = str(self.workdir)
+        await super()._async_launch_kernel(wrapped + ["--", *kernel_cmd], **kw)
+
+
+def prepare_workdir(workdir, isolate=True):
+    """An empty folder for one submission, owned by the sandbox user when isolated."""
+    workdir = Path(workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    if isolate:
+        user = pwd.getpwnam(SANDBOX_USER)
+        os.chown(workdir, user.pw_uid, user.pw_gid)
+        os.chmod(workdir, 0o700)
+    return workdir
+
+
+class PlainKernelManager(AsyncKernelManager):
+    """No jail (grader not root, or no namespaces): same folder, environment and IPC transport."""
+
+    def __init__(self, workdir, limits, **kw):
+        workdir = Path(workdir)
+        super().__init__(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"),
+                         connection_file=str(workdir / "kernel.json"), **kw)
+        self.workdir, self.limits = workdir, limits
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        env = kernel_env(self.workdir)
+        env["PATH"] = os.environ.get("PATH", "")
+        kw["env"], kw["cwd"] = env, str(self.workdir)
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+
+
+def kernel_manager(workdir, limits, isolate=True):
+    return (JailedKernelManager if isolate else PlainKernelManager)(workdir, limits)

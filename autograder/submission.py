@@ -1,0 +1,171 @@
+"""From a submitted file to the notebook the grader runs, with every sign of tampering recorded.
+
+The truth is the course's own files, never the submission: graded test cells come from the
+instructor notebook (hidden tests included), every nbgrader cell's metadata and every locked
+cell's source from the student release. The student contributes only the sources of answer
+cells and of ordinary cells. What differs from the truth is put back and reported as a flag,
+with the evidence, for an instructor to review.
+"""
+
+import copy
+import re
+from dataclasses import dataclass, field
+
+import nbformat
+
+from . import paths
+
+
+@dataclass
+class Prepared:
+    notebook: object = None                  # what the kernel runs (None when the file is unusable)
+    problem: str = ""                        # why it cannot be graded
+    flags: list = field(default_factory=list)        # "what: evidence" strings
+    test_ids: list = field(default_factory=list)     # graded test cells, in order
+    given_names: dict = field(default_factory=dict)  # locked cell grade_id -> names it defines
+
+
+def meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def truth(assignment):
+    sol = nbformat.read(paths.SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
+    rel = nbformat.read(paths.NOTEBOOKS / assignment / f"{assignment}.ipynb", as_version=4)
+    return sol, rel
+
+
+def prepare(path, assignment):
+    """Read and check a submission; return Prepared (notebook None + problem if unusable)."""
+    out = Prepared()
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        out.problem = f"not a valid notebook file ({type(e).__name__}: {first[:160]})"
+        return out
+    sol, rel = truth(assignment)
+    sol_cells = {meta(c)["grade_id"]: c for c in sol.cells if meta(c).get("grade_id")}
+    rel_cells = {meta(c)["grade_id"]: c for c in rel.cells if meta(c).get("grade_id")}
+    order = [meta(c)["grade_id"] for c in rel.cells if meta(c).get("grade_id")]
+
+    seen, cells = set(), []
+    for c in nb.cells:
+        gid = meta(c).get("grade_id")
+        if gid is None and "nbgrader" in c.get("metadata", {}):
+            out.flags.append(f"cell metadata edited: an nbgrader entry without grade id ({str(c.metadata.nbgrader)[:80]})")
+            c.metadata.pop("nbgrader")
+        if gid is None:
+            c = copy.deepcopy(c)
+            cells.append(c)
+            continue
+        if gid not in rel_cells:
+            out.flags.append(f"cell metadata edited: unknown graded cell {gid!r} (its nbgrader metadata was removed)")
+            c = copy.deepcopy(c)
+            c.metadata.pop("nbgrader")
+            cells.append(c)
+            continue
+        if gid in seen:
+            out.flags.append(f"graded cell {gid!r} appears twice; the copy was dropped")
+            continue
+        seen.add(gid)
+        cells.append(_restore(c, rel_cells[gid], sol_cells[gid], out.flags))
+    # graded cells the submission lost go back after the graded cell that precedes them
+    for i, gid in enumerate(order):
+        if gid in seen:
+            continue
+        out.flags.append(f"graded cell {gid!r} was deleted (restored from the course)")
+        new = _restore(None, rel_cells[gid], sol_cells[gid], out.flags)
+        prev = next((order[j] for j in range(i - 1, -1, -1) if order[j] in seen), None)
+        at = 0 if prev is None else 1 + next(k for k, c in enumerate(cells) if meta(c).get("grade_id") == prev)
+        cells.insert(at, new)
+        seen.add(gid)
+
+    run = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(rel.metadata))
+    for c in run.cells:
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+        m = meta(c)
+        if c.cell_type == "code" and m.get("grade") and not m.get("solution"):
+            out.test_ids.append(m["grade_id"])
+        elif c.cell_type == "code" and m.get("locked") and not m.get("solution"):
+            out.given_names[m["grade_id"]] = defined_names(c.source)
+    course_sources = {c.source for c in rel.cells}   # cells as shipped are not the student's code
+    out.flags += scan(run, set(out.given_names) | set(out.test_ids), course_sources)
+    out.notebook = run
+    return out
+
+
+def _restore(cell, rel_cell, sol_cell, flags):
+    """The cell to run for one grade id: truth for metadata, locked sources and tests."""
+    gid = meta(rel_cell)["grade_id"]
+    m = meta(rel_cell)
+    if cell is not None:
+        if meta(cell) != m:
+            changed = sorted(k for k in set(meta(cell)) | set(m) if meta(cell).get(k) != m.get(k))
+            flags.append(f"cell metadata edited in {gid!r}: {', '.join(changed)}")
+        if m.get("locked") and cell.source != rel_cell.source:
+            flags.append(f"locked cell {gid!r} was edited (the course's version was run)")
+        if cell.cell_type != rel_cell.cell_type:
+            flags.append(f"cell {gid!r} changed type to {cell.cell_type}")
+    new = copy.deepcopy(rel_cell)
+    if m.get("grade") and not m.get("solution"):
+        new.source = sol_cell.source                    # the test cell, hidden tests restored
+    elif m.get("solution") and cell is not None and cell.cell_type == rel_cell.cell_type:
+        new.source = cell.source                        # the student's answer
+    return new
+
+
+def defined_names(src):
+    """Names a given cell binds at top level (imports, assignments, defs)."""
+    import ast
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names += [(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"]
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return sorted(set(names))
+
+
+# What student code has no business doing in a course notebook. A match is a flag for review,
+# not a verdict: each comes with the cell and the line.
+SUSPICIOUS = [
+    (r"\bget_ipython\b|\binput_transformers?\w*|\bast_transformers\b|\bset_custom_exc\b|\bevents\.register\b|\bregister_magic",
+     "touches IPython's execution machinery"),
+    (r"\bsys\.(settrace|setprofile|meta_path|path_hooks|excepthook|displayhook|modules)\b|\bctypes\b|\bgc\.get_referr|__closure__|__code__|_archlab_guard",
+     "installs interpreter hooks or inspects the grader"),
+    (r"\b__builtins__\b|\bimport\s+builtins\b|\bbuiltins\.",
+     "patches builtins"),
+    (r"\b(torch|np|numpy|math|F|checks|archlab\.checks|torch\.testing|np\.testing|numpy\.testing)\.[A-Za-z_][\w.]*\s*=(?!=)|\bsetattr\(\s*(torch|np|numpy|math|archlab|checks|F)\b",
+     "patches library or checking functions"),
+    (r"^\s*(assert_close|assert_shape|check_shape|no_fused_attention|allclose)\s*=(?!=)",
+     "rebinds a checking function"),
+    (r"\.\./|['\"]/(work|root|home|etc|tmp|proc|var)\b|\bsolutions\b|gradebook|\bos\.chdir\b|\bshutil\.(rmtree|copy|move)",
+     "reaches for files outside its folder"),
+    (r"\bos\._exit\b|\bos\.kill\b|\bos\.fork\b|\bsubprocess\b|\bos\.system\b|\bsignal\.",
+     "controls processes or signals"),
+    (r"\bexcept\s+(KeyboardInterrupt|BaseException)\b",
+     "swallows interrupts"),
+]
+
+
+def scan(nb, locked_ids, course_sources=()):
+    flags = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code" or meta(c).get("grade_id") in locked_ids or c.source in course_sources:
+            continue
+        where = meta(c).get("grade_id") or f"cell {i}"
+        for pattern, what in SUSPICIOUS:
+            for n, line in enumerate(c.source.splitlines(), 1):
+                if re.search(pattern, line):
+                    flags.append(f"{what}: {where} line {n}: {line.strip()[:120]}")
+                    break
+    return flags

@@ -1,0 +1,130 @@
+"""Grading that instructors can trust: hostile submissions graded in one batch with honest ones.
+
+Every hostile submission answers wrongly, so an honest grader gives its tests 0; each then tries
+to score anyway, to read the solutions or the gradebook, to write outside its folder, or to
+take the grader down (tests/hostile/corpus.py). None may gain a point, none may read a secret,
+each must be failed or flagged with its reason, and the honest submissions of the same batch
+must get their exact scores. Then: feedback hides hidden tests, re-running keeps manual grades.
+"""
+
+import json
+import os
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+import nbtools
+from autograder import autograde, grade, nbg, paths, sandbox
+from hostile import corpus
+
+NB = corpus.NB
+pytestmark = pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01")
+LIMITS = sandbox.Limits(cell_seconds=30, notebook_seconds=240, output_bytes=1_000_000)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    ok, why = sandbox.available()
+    if not ok and os.environ.get("CI"):
+        pytest.fail(f"CI must grade in the sandbox: {why}")
+    if not ok:
+        pytest.skip(f"no sandbox here: {why}")
+    tmp = tmp_path_factory.mktemp("hostile")
+    subs, ws = tmp / "submissions", tmp / "ws"
+    rel = nbtools.release_nb(NB)
+    honest = {"alice": nbtools.submission(rel, nbtools.solution_answers(NB)), "bob": rel,
+              "carol": nbtools.submission(rel, {g: list(v.values())[0] for g, v in nbtools.wrong_answers(NB).items()})}
+    for student, nb in {**honest, **corpus.build(paths.ROOT, ws.resolve())}.items():
+        path = subs / student / NB / f"{NB}.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(nb if isinstance(nb, str) else nbformat.writes(nb))
+    rows = grade.grade(subs, tmp / "grades.csv", workspace=ws, workers=2, limits=LIMITS)
+    return {r.student_id: r for r in rows}, ws
+
+
+def _test_points():
+    sol = nbtools.solution_nb(NB)
+    return {nbtools.nbgrader_meta(c)["grade_id"]: nbtools.nbgrader_meta(c)["points"]
+            for c in sol.cells if c.cell_type == "code" and nbtools.nbgrader_meta(c).get("grade")}
+
+
+def test_honest_submissions_get_their_exact_scores(batch):
+    rows, _ = batch
+    full = sum(_test_points().values())
+    assert rows["alice"].autograded_score == full == rows["alice"].autograded_max
+    assert rows["alice"].status == "needs manual grading"     # the written answers wait for a person
+    assert rows["bob"].autograded_score == 0 and rows["bob"].status == "graded"
+    assert rows["carol"].autograded_score == 0 and rows["carol"].status == "graded"
+    for s in ("alice", "bob", "carol"):
+        assert rows[s].flags == [], f"{s} was flagged: {rows[s].flags}"
+
+
+@pytest.mark.parametrize("student", sorted(corpus.EXPECT))
+def test_hostile_submission_gains_nothing_and_is_reported(batch, student):
+    rows, _ = batch
+    r = rows[student]
+    assert r.autograded_score == 0, f"{student} scored {r.autograded_score}: {r.cells}"
+    if corpus.EXPECT[student] == "failed":
+        assert r.status == "failed" and r.reason, f"{student}: {r.status} {r.reason}"
+    else:
+        assert r.status == "failed" or r.flags, f"{student} was neither failed nor flagged"
+    print(student, r.status, r.reason, r.flags)
+
+
+def test_specific_reasons(batch):
+    rows, _ = batch
+    assert "not a valid notebook" in rows["h_invalid_json"].reason
+    assert "a cell ran longer than" in rows["h_uninterruptible_loop"].reason
+    assert "memory" in rows["h_memory_bomb"].reason
+    assert "kernel died" in rows["h_os_exit"].reason
+    assert any("truncated" in f for f in rows["h_huge_output"].flags)
+    assert any("'test_causal_mask' was deleted" in f for f in rows["h_deleted_test_cell"].flags)
+    assert any("metadata edited in 'causal_mask'" in f for f in rows["h_edited_metadata"].flags)
+    assert any("locked cell 'test_fit_scaling_exponent' was edited" in f for f in rows["h_edited_test_cell"].flags)
+    for s in ("h_input_transformer", "h_ast_transformer", "h_patch_comparisons", "h_patch_archlab_checks"):
+        assert any("changed the grading environment" in f for f in rows[s].flags), rows[s].flags
+
+
+def test_no_secret_was_read_and_nothing_written_outside(batch):
+    rows, ws = batch
+    executed = ws / "autograded" / "h_read_secrets" / NB / f"{NB}.ipynb"
+    nb = nbformat.read(executed, as_version=4)
+    text = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "nothing readable" in text and "SECRET-LEAK" not in text
+    assert not list(paths.ROOT.glob("PWNED-*")) and not list(ws.glob("PWNED-*"))
+    assert not list(ws.parent.glob("PWNED-*"))
+
+
+def test_feedback_never_shows_hidden_tests(batch):
+    rows, ws = batch
+    sol = nbtools.solution_nb(NB)
+    hidden = [l.strip() for c in sol.cells for m in nbtools.HIDDEN_REGION.finditer(c.source)
+              for l in m.group(0).splitlines() if len(l.strip()) > 25 and "HIDDEN TESTS" not in l]
+    assert hidden
+    for student in ("alice", "carol", "h_patch_comparisons"):
+        page = (ws / "feedback" / student / NB / f"{NB}.html").read_text()
+        assert "test_scaled_dot_product_attention" in page
+        assert ("not passed" in page) == (student != "alice")
+        leaked = [l for l in hidden if l in page]
+        assert not leaked, f"feedback of {student} shows hidden test lines: {leaked[:2]}"
+        assert "Traceback" not in page and "File \"<" not in page
+
+
+def test_regrading_is_idempotent_and_keeps_manual_grades(batch):
+    rows, ws = batch
+    db = nbg.config(ws).CourseDirectory.db_url
+    with Gradebook(db) as gb:
+        g = gb.find_grade("q1_written", NB, NB, "alice")
+        g.manual_score = 1.5
+        gb.db.commit()
+    before = {k: v for k, v in rows["alice"].cells.items()}
+    autograde.autograde(ws, workers=1, limits=LIMITS, students={"alice"})
+    with Gradebook(db) as gb:
+        assert gb.find_grade("q1_written", NB, NB, "alice").manual_score == 1.5
+        sub = gb.find_submission(NB, "alice")
+        after = {g.name: (g.score, g.max_score) for nb in sub.notebooks for g in nb.grades}
+    for gid, (score, max_score) in before.items():
+        if gid != "q1_written":
+            assert after[gid] == (score, max_score)
+    assert after["q1_written"][0] == 1.5
