@@ -22,12 +22,13 @@ MAX_NOTEBOOK_BYTES = 50 * 2**20
 def _place(ws, student, assignment, data, problems):
     if not STUDENT_ID.match(student):
         problems.append((student, assignment, f"student id {student!r} must be letters, digits, '.', '_' or '-'"))
-        return
+        return 0
     dest = Path(ws) / "submitted" / student / assignment
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     (dest / f"{assignment}.ipynb").write_bytes(data)
     (dest / "timestamp.txt").write_text(datetime.datetime.now(datetime.timezone.utc).isoformat())
+    return 1
 
 
 def collect(source, ws):
@@ -39,8 +40,7 @@ def collect(source, ws):
         student, assignment = entry.name.split("+")[:2]
         nb = entry / f"{assignment}.ipynb"
         if assignment in known and nb.exists():
-            _place(ws, student, assignment, nb.read_bytes(), problems)
-            count += 1
+            count += _place(ws, student, assignment, nb.read_bytes(), problems)
     if inbound:
         return count, problems
     for entry in sorted(source.iterdir()):
@@ -53,8 +53,7 @@ def collect(source, ws):
                 if nb.stat().st_size > MAX_NOTEBOOK_BYTES:
                     problems.append((entry.name, nb.stem, "notebook larger than 50 MiB"))
                     continue
-                _place(ws, entry.name, nb.stem, nb.read_bytes(), problems)
-                count += 1
+                count += _place(ws, entry.name, nb.stem, nb.read_bytes(), problems)
     return count, problems
 
 
@@ -70,8 +69,7 @@ def _from_zip(path, ws, known, problems):
                 if info.file_size > MAX_NOTEBOOK_BYTES:
                     problems.append((student, stem, "notebook in the zip is larger than 50 MiB"))
                     continue
-                _place(ws, student, stem, z.read(info), problems)
-                count += 1
+                count += _place(ws, student, stem, z.read(info), problems)
     except zipfile.BadZipFile as e:
         problems.append((student, "?", f"not a zip file ({e})"))
     return count
