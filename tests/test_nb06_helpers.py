@@ -1,0 +1,87 @@
+"""Notebook 06 beyond its graded cells: clear errors on bad input, the published configs, a widget that responds."""
+
+import pytest
+import torch
+
+from archlab import llms, models
+
+NB = "06_open_llms"
+
+
+@pytest.fixture
+def ns(executed):
+    return dict(executed(NB)[1])
+
+
+def test_parts_reject_wrong_shapes_naming_the_expected_shape(ns):
+    with pytest.raises(ValueError, match=r"weight must have shape \(8\)"):
+        ns["rms_norm"](torch.randn(2, 8), torch.ones(7))
+    with pytest.raises(ValueError, match=r"x must have shape \(B, H, L, d\)"):
+        ns["apply_rope"](torch.randn(2, 5, 8), torch.arange(5))
+    with pytest.raises(ValueError, match="even head width"):
+        ns["apply_rope"](torch.randn(1, 2, 5, 7), torch.arange(5))
+    with pytest.raises(ValueError, match=r"positions must have shape \(L\) = \(5\)"):
+        ns["apply_rope"](torch.randn(1, 2, 5, 8), torch.arange(4))
+    with pytest.raises(ValueError, match=r"positions must have shape \(B, L\) = \(1, 5\)"):
+        ns["apply_rope"](torch.randn(1, 2, 5, 8), torch.zeros(3, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"k must have shape \(B, H_kv, L, d\)"):
+        ns["repeat_kv"](torch.randn(2, 5, 8), 2)
+    with pytest.raises(ValueError, match="positive int"):
+        ns["repeat_kv"](torch.randn(1, 2, 5, 8), 0)
+    with pytest.raises(ValueError, match=r"w_down must have shape \(D, I\) = \(8, 12\)"):
+        ns["swiglu_mlp"](torch.randn(3, 8), torch.randn(12, 8), torch.randn(12, 8), torch.randn(8, 10))
+    with pytest.raises(ValueError, match=r"x must have shape .*D\) = .*8\)"):
+        ns["swiglu_mlp"](torch.randn(3, 6), torch.randn(12, 8), torch.randn(12, 8), torch.randn(8, 12))
+
+
+def test_decoder_layer_names_missing_weights_and_bad_head_counts(ns):
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+
+    cfg = LlamaConfig(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2)
+    p = dict(LlamaDecoderLayer(cfg, layer_idx=0).state_dict())
+    layer = ns["decoder_layer"]
+    with pytest.raises(ValueError, match="multiple of n_kv_heads"):
+        layer(torch.randn(1, 3, 32), p, 4, 3)
+    with pytest.raises(ValueError, match=r"self_attn.k_proj.weight must have shape"):
+        layer(torch.randn(1, 3, 32), p, 4, 4)
+    with pytest.raises(ValueError, match=r"x must have shape \(B, L, 32\)"):
+        layer(torch.randn(1, 3, 16), p, 4, 2)
+    del p["mlp.up_proj.weight"]
+    with pytest.raises(ValueError, match="p lacks mlp.up_proj.weight"):
+        layer(torch.randn(1, 3, 32), p, 4, 2)
+
+
+def test_count_params_rejects_other_families(ns):
+    with pytest.raises(ValueError, match="llama, mixtral and qwen2"):
+        ns["count_params"](models.make_config("gpt2", "tiny"))
+
+
+def test_published_configs_match_the_facts_file():
+    c = llms.published_config("Qwen2-72B")
+    assert (c.vocab_size, c.hidden_size, c.intermediate_size, c.num_hidden_layers,
+            c.num_attention_heads, c.num_key_value_heads, c.tie_word_embeddings) == (152064, 8192, 29568, 80, 64, 8, False)
+    assert llms.published_config("Qwen2-0.5B").tie_word_embeddings
+    mix = llms.published_config("Mixtral-8x7B")
+    assert (mix.num_local_experts, mix.num_experts_per_tok, mix.rope_parameters["rope_theta"]) == (8, 2, 1e6)
+    assert llms.published_config("Llama-3-8B").rope_parameters["rope_theta"] == 500000.0
+    assert "intermediate_size" in llms.differences_from_defaults("Llama-3-8B")
+    assert llms.hub_id("Mixtral-8x7B") == "mistralai/Mixtral-8x7B-v0.1"
+    with pytest.raises(ValueError, match="Known:"):
+        llms.published_config("GPT-5")
+
+
+def test_kv_cache_explorer_responds_to_its_controls(ns):
+    w = ns["explorer"]
+    model, kv_heads, context = w.children[:3]
+    first = dict(w.result)
+    assert first["model"] == "Llama-3-8B" and first["kv_heads"] == 8 and first["saving"] == 4
+    kv_heads.value = 1
+    assert w.result["cache_bytes"] * 8 == first["cache_bytes"], "1 KV head: an eighth of 8"
+    context.value = 131072
+    assert w.result["cache_bytes"] == first["cache_bytes"] // 8 * 16
+    model.value = "Llama-3-70B"
+    kv_heads.value = 8
+    assert w.result["saving"] == 8 and w.result["mha_cache_bytes"] == 64 * 80 * 2 * 128 * 2 * 131072
+    kv_heads.value = 64
+    assert w.result["saving"] == 1
