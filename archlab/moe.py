@@ -1,0 +1,141 @@
+"""Mixture of experts and hybrid models: published configs, weight copying, router load.
+
+Notebook 04 builds a sparse mixture-of-experts (MoE) layer and the Jamba layer schedule
+itself; this module holds what the notebook needs around those exercises: the published
+hyperparameters of the models whose figures the reading quotes (so parameter counts and
+KV-cache sizes can be computed, never typed in), a documented way to move weights between the
+notebook's ``MoE`` and the Hugging Face ``MixtralSparseMoeBlock`` (which stores its experts as
+fused 3-D tensors), and a counter of how many tokens each expert receives.
+
+Glossary (code name -> symbol in the notebook and the papers)
+--------
+n_experts / num_local_experts   E   experts (SwiGLU MLPs) in one MoE layer
+k / num_experts_per_tok         k   experts each token is sent to (top-k routing)
+router                          W_r (E, D) linear map from a token to E router logits
+router logits                   s = x W_r^T, one row (E,) per token; softmax(s) = router probabilities
+gate_up_proj (HF)               (E, 2F, D): each expert's gate and up projections stacked,
+                                gate in rows [0, F), up in rows [F, 2F)
+down_proj (HF)                  (E, D, F): each expert's down projection
+expert load                     how many (token, slot) assignments each expert received: (E,)
+attn_layer_period / offset      layer i uses attention when i % period == offset (Jamba)
+expert_layer_period / offset    layer i has an MoE MLP when i % period == offset (Jamba)
+
+Sources: Lieber et al. 2024, arXiv:2403.19887 (Jamba; §2 and Table 1); Jiang et al. 2024,
+arXiv:2401.04088 (Mixtral); Touvron et al. 2023, arXiv:2307.09288 (Llama 2). The numbers
+below are those of the models' config.json files, which agree with the papers.
+"""
+
+import torch
+from transformers import JambaConfig, LlamaConfig, MixtralConfig
+
+# ---------------------------------------------------------------------------------------------
+# Published hyperparameters (shapes only: token ids and training settings are left at defaults)
+# ---------------------------------------------------------------------------------------------
+
+
+def jamba_v01_config():
+    """Jamba-v0.1 (ai21labs/Jamba-v0.1): 32 layers, attention 1 in 8 from layer 4, MoE 1 in 2
+    from layer 1, 16 experts top-2, 8 KV heads; about 52B parameters, 12B active."""
+    return JambaConfig(
+        vocab_size=65536, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+        num_attention_heads=32, num_key_value_heads=8, num_experts=16, num_experts_per_tok=2,
+        attn_layer_period=8, attn_layer_offset=4, expert_layer_period=2, expert_layer_offset=1,
+        mamba_d_state=16, mamba_d_conv=4, mamba_expand=2, mamba_dt_rank=256,
+        max_position_embeddings=262144, tie_word_embeddings=False)
+
+
+def mixtral_8x7b_config():
+    """Mixtral-8x7B-v0.1: 32 layers, 8 experts top-2 in every layer, 8 KV heads (GQA);
+    about 46.7B parameters, 12.9B active (Jiang et al. 2024)."""
+    return MixtralConfig(
+        vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+        num_attention_heads=32, num_key_value_heads=8, num_local_experts=8, num_experts_per_tok=2,
+        max_position_embeddings=32768, rms_norm_eps=1e-5, tie_word_embeddings=False)
+
+
+def llama2_7b_config():
+    """Llama-2-7B: 32 layers, 32 heads and 32 KV heads (no GQA); about 6.7B parameters."""
+    return LlamaConfig(
+        vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+        num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
+        rms_norm_eps=1e-5, tie_word_embeddings=False)
+
+
+PUBLISHED = {
+    "Jamba-v0.1": jamba_v01_config,
+    "Mixtral-8x7B": mixtral_8x7b_config,
+    "Llama-2-7B": llama2_7b_config,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Moving weights between the notebook's MoE and Hugging Face's fused-expert blocks
+# ---------------------------------------------------------------------------------------------
+# The notebook's MoE keeps   moe.router            nn.Linear(D, E, bias=False), weight (E, D)
+#                            moe.experts[e]        a SwiGLU with gate_proj (F, D), up_proj (F, D),
+#                                                  down_proj (D, F), all nn.Linear without bias.
+# transformers 5.x keeps     block.gate.weight     (E, D)   (Mixtral; Jamba calls it block.router)
+#                            block.experts.gate_up_proj (E, 2F, D) = [gate; up] per expert
+#                            block.experts.down_proj    (E, D, F)
+
+
+def _router_of(block):
+    return block.gate if hasattr(block, "gate") else block.router
+
+
+@torch.no_grad()
+def copy_moe_to_hf(moe, block):
+    """Write the notebook MoE's weights into a Mixtral (or Jamba) sparse MoE block; return it."""
+    E = len(moe.experts)
+    if block.experts.gate_up_proj.shape[0] != E:
+        raise ValueError(f"the block has {block.experts.gate_up_proj.shape[0]} experts, the MoE {E}")
+    _router_of(block).weight.copy_(moe.router.weight)                          # (E, D)
+    for e, expert in enumerate(moe.experts):
+        block.experts.gate_up_proj[e].copy_(
+            torch.cat([expert.gate_proj.weight, expert.up_proj.weight], dim=0))  # (2F, D)
+        block.experts.down_proj[e].copy_(expert.down_proj.weight)              # (D, F)
+    return block
+
+
+@torch.no_grad()
+def copy_hf_to_moe(block, moe):
+    """Write a Mixtral (or Jamba) sparse MoE block's weights into the notebook's MoE; return it."""
+    F_ = moe.experts[0].gate_proj.weight.shape[0]
+    moe.router.weight.copy_(_router_of(block).weight)                          # (E, D)
+    for e, expert in enumerate(moe.experts):
+        gate, up = block.experts.gate_up_proj[e].split(F_, dim=0)              # each (F, D)
+        expert.gate_proj.weight.copy_(gate)
+        expert.up_proj.weight.copy_(up)
+        expert.down_proj.weight.copy_(block.experts.down_proj[e])              # (D, F)
+    return moe
+
+
+def mixtral_moe_block(d_model, d_ff, n_experts, k, seed=0, std=0.5):
+    """A ``MixtralSparseMoeBlock`` (transformers) with random weights N(0, std^2 / d_in), no jitter."""
+    from transformers.models.mixtral.modeling_mixtral import MixtralSparseMoeBlock
+
+    cfg = MixtralConfig(hidden_size=d_model, intermediate_size=d_ff, num_local_experts=n_experts,
+                        num_experts_per_tok=k, router_jitter_noise=0.0)
+    cfg._experts_implementation = "eager"         # the plain loop over experts (no model sets it here)
+    block = MixtralSparseMoeBlock(cfg)            # parameters are torch.empty: fill them
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in block.parameters():
+            fan_in = p.shape[-1]
+            p.copy_(torch.randn(p.shape, generator=g) * std / fan_in ** 0.5)
+    return block.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Router load
+# ---------------------------------------------------------------------------------------------
+
+
+def expert_load(experts, n_experts):
+    """Tokens each expert receives: ``experts`` (T, k) long indices -> counts (E,) long.
+
+    A token sent to two experts counts once for each, so the counts sum to T * k.
+    """
+    experts = torch.as_tensor(experts)
+    if experts.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"experts must hold integer expert indices; got {experts.dtype}")
+    return torch.bincount(experts.reshape(-1).long().cpu(), minlength=n_experts)   # (E,)
