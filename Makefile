@@ -21,7 +21,7 @@ export JUPYTER_RUNTIME_DIR := $(CURDIR)/build/jupyter/runtime
 export IPYTHONDIR := $(CURDIR)/build/ipython
 export MPLCONFIGDIR := $(CURDIR)/build/matplotlib
 
-.PHONY: setup lab test release execute grade figs clean
+.PHONY: setup lab test release execute grade figs bench bench-grading clean
 
 setup: $(VENV)/.installed
 
@@ -54,3 +54,10 @@ clean:
 # Every figure a notebook shows is made by a script in figs/src/ (deterministic output).
 figs: setup
 	for f in figs/src/*.py; do $(PY) $$f || exit 1; done
+
+# Benchmarks write bench/results/<machine>.json and .md; run them on a quiet machine.
+bench: setup
+	$(PY) bench/run.py
+
+bench-grading: setup
+	$(PY) bench/grading.py

@@ -36,7 +36,7 @@ def graded(tmp_path_factory):
         (subs / "broken" / a).mkdir(parents=True)
         (subs / "broken" / a / f"{a}.ipynb").write_text('{"cells": [ this is not json')
     out = tmp / "grades.csv"
-    rows = grade.grade(subs, out, workspace=tmp / "ws")
+    rows = grade.grade(subs, out, workspace=tmp / "ws", workers=2)
     return {(r.student_id, r.assignment): r for r in rows}, out
 
 
