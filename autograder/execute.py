@@ -20,8 +20,10 @@ def execute(assignment, out_dir=None, **parameters):
     src = paths.SOLUTIONS / assignment / f"{assignment}.ipynb"
     out = out_dir / f"{assignment}.ipynb"
     t0 = time.perf_counter()
+    # a cell that hangs (a stalled kernel) fails the run instead of holding CI until its limit
     papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name="python3",
-                               cwd=str(src.parent), progress_bar=False)
+                               cwd=str(src.parent), progress_bar=False, execution_timeout=600,
+                               start_timeout=120)
     return out, time.perf_counter() - t0
 
 
