@@ -21,7 +21,7 @@ export JUPYTER_RUNTIME_DIR := $(CURDIR)/build/jupyter/runtime
 export IPYTHONDIR := $(CURDIR)/build/ipython
 export MPLCONFIGDIR := $(CURDIR)/build/matplotlib
 
-.PHONY: setup lab test release execute grade figs bench bench-grading clean
+.PHONY: setup lab test release execute grade figs bench bench-grading browser clean
 
 setup: $(VENV)/.installed
 
@@ -34,7 +34,12 @@ $(VENV)/.installed: pyproject.toml
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
 
-test: setup
+# The browser that tests/test_browser.py drives: Debian's Chromium from apt (never a
+# browser download by Playwright).
+browser:
+	bash scripts/install_browser.sh
+
+test: setup browser
 	$(PY) -m pytest
 
 release: setup

@@ -49,6 +49,9 @@ def kv_cache_explorer(configs, kv_bytes_fn, bytes_per_value=2):
         plt.show()
         chosen = per_token[f"chosen (H_kv = {n_kv})"]
         mha = per_token[f"MHA (H_kv = {H})"]
+        if n_kv != kv_heads:
+            print(f"{kv_heads} KV heads is not possible with {H} query heads: using {n_kv} "
+                  f"(H_kv must divide H).")
         print(f"{model}: {chosen:,} bytes per token with {n_kv} KV heads, {mha:,} with {H} "
               f"(MHA): GQA divides the cache by {mha / chosen:g}.")
         return dict(model=model, kv_heads=n_kv, context=context, bytes_per_token=chosen,

@@ -690,6 +690,12 @@ for name, cfg in published.items():
 print("Jamba paper, Table 1 (Lieber et al. 2024): Llama-2 6.7B 128GB, Mixtral 32GB, Jamba 4GB")
 
 # %% [markdown]
+# ![KV cache against context for Llama-2-7B, Mixtral-8x7B and Jamba-v0.1, computed from their configs](../../figs/kv_cache_vs_context.png)
+#
+# *The same formula over every context length (made by `figs/src/kv_cache_vs_context.py`; the
+# marks at 256K are the Jamba paper's Table 1). It stands in for the reading's context-size
+# figure, which the reading references but does not include.*
+#
 # Two things make Jamba's cache 8 times smaller than Mixtral's: only 4 of its 32 layers are
 # attention layers, both use 8 KV heads (grouped-query attention; Llama-2-7B keeps all 32,
 # hence another factor 4). Now the check on a real cache: a tiny Hugging Face Jamba with the
@@ -882,6 +888,15 @@ plt.show()
 # tiny HF Jamba shares 2 KV heads among its 4 query heads (grouped-query attention).
 # For the first few dozen tokens the Mamba states outweigh the KV cache; beyond that
 # the hybrid wins, and at Jamba's 256K the gap is the factor 8 computed above.
+#
+# Less cache to read per token also means faster decoding at long context. The course measured
+# it on ~100M-parameter models on a 2-core CPU (`figs/data/decode_vs_context.json`, which names
+# the machine; the 05 notebook and `make bench` repeat such measurements on yours):
+#
+# ![Decode time per token against context length, measured](../../figs/decode_vs_context.png)
+#
+# *This replaces the reading's throughput figure. On this hardware the gap is modest and
+# noisy; the reading's "3x" is AI21's figure for 52B-parameter models at 128K tokens on GPUs.*
 #
 # ## 9. Experiment: who gets the tokens, with and without the balancing loss
 #
