@@ -151,10 +151,16 @@ def run(prepared, workdir, limits=None, isolate=True):
         if ran and report is None and not guard_broken:
             guard_broken = True
             result.flags.append(f"the grading guard was removed or broken before {gid}; later tests score 0")
-        passed = ran and client.replies[index + 1] == "ok" and not guard_broken
+        # nbgrader scores a test cell 0 if it printed to stderr; say so instead of "passed"
+        stderr = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        passed = ran and client.replies[index + 1] == "ok" and not guard_broken and not stderr
         if not passed and not any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             cell.setdefault("outputs", []).append(nbformat.v4.new_output(
                 "error", ename="NotGraded", evalue="this test did not run to completion", traceback=[]))
-        result.tests.append(TestResult(gid, passed, "" if passed else _message(cell)))
+        message = "" if passed else _message(cell)
+        if stderr and ran and client.replies[index + 1] == "ok":
+            first = (str(stderr[0].get("text", "")).strip().splitlines() or [""])[0][:200]
+            message = f"the test cell wrote to stderr, which counts as a failure: {first}"
+        result.tests.append(TestResult(gid, passed, message))
     result.seconds = time.perf_counter() - t0
     return result, nb
