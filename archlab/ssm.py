@@ -1,0 +1,119 @@
+"""The selective scan of Mamba (Gu & Dao, arXiv:2312.00752, Dec 2023, §3.2 Algorithm 2), three ways.
+
+Glossary (code name = paper symbol):
+    u      x_t, the input of the SSM, (B, L, D)          B batch, L length, D channels (= d_inner)
+    delta  Δ_t, the step size per token and channel, (B, L, D), already through softplus
+    A      A, the continuous state matrix (diagonal, one row a channel), (D, N), negative
+    Bm, C  B_t, C_t, input-dependent projections, (B, L, N)     N state size
+    Dskip  D, the skip connection, (D,)
+    A_bar  Ā_t = exp(Δ_t A)   (zero-order hold, eq. 4)
+    B_bar  B̄_t = Δ_t B_t      (Euler for B, as the paper's reference code does)
+    h      h_t, the state, (B, D, N):  h_t = Ā_t h_{t-1} + B̄_t x_t,   y_t = C_t · h_t + D x_t
+
+Three scans with one signature `scan(u, delta, A, Bm, C, Dskip=None) -> y (B, L, D)`:
+    selective_scan_sequential  the readable loop over t (the naive twin, the specification)
+    selective_scan_parallel    Hillis-Steele associative scan: log2(L) tensor steps, no loop over t;
+                               materialises (B, L, D, N) and is bound by memory traffic
+    selective_scan_fused       numba: one (batch, channel) per thread, the N state values in a local
+                               array, discretisation inside the loop; reads (B, L, D) + (B, L, N) once
+The official kernel is mamba-ssm's `selective_scan_cuda` (csrc/selective_scan); the same loop
+structure, with the state in registers/SRAM, is what makes it "hardware-aware" (§3.3.2).
+"""
+
+import numpy as np
+import torch
+
+try:
+    import numba
+    from numba import njit, prange
+except ImportError:  # pragma: no cover - numba is a dependency, this only keeps imports cheap
+    numba = None
+
+
+def discretize(A, delta, Bm):
+    """A (D, N), delta (B, L, D), Bm (B, L, N) -> A_bar, B_bar, each (B, L, D, N)."""
+    A_bar = torch.exp(delta[..., None] * A)                 # (B, L, D, N)
+    B_bar = delta[..., None] * Bm[:, :, None, :]            # (B, L, D, N)
+    return A_bar, B_bar
+
+
+def selective_scan_sequential(u, delta, A, Bm, C, Dskip=None):
+    """The recurrence, one t at a time (the specification the other scans must equal)."""
+    Bsz, L, D = u.shape
+    A_bar, B_bar = discretize(A, delta, Bm)                 # (B, L, D, N)
+    h = u.new_zeros(Bsz, D, A.shape[1])                     # (B, D, N)
+    ys = []
+    for t in range(L):
+        h = A_bar[:, t] * h + B_bar[:, t] * u[:, t, :, None]  # (B, D, N)
+        ys.append((h * C[:, t, None, :]).sum(-1))          # (B, D)
+    y = torch.stack(ys, dim=1)                              # (B, L, D)
+    return y if Dskip is None else y + u * Dskip
+
+
+def selective_scan_parallel(u, delta, A, Bm, C, Dskip=None):
+    """Same result without a Python loop over t: an inclusive scan of the pairs (Ā_t, B̄_t x_t).
+
+    The pairs compose associatively: (a1, b1) then (a2, b2) = (a2 a1, a2 b1 + b2). Hillis-Steele
+    doubles the reach each round: after round k every t holds the composition of the last 2^k
+    pairs, so log2(L) rounds suffice (the tree cumulative sum, with products in front).
+    """
+    A_bar, B_bar = discretize(A, delta, Bm)                 # (B, L, D, N)
+    a, b = A_bar, B_bar * u[..., None]                      # (B, L, D, N) each
+    L, k = u.shape[1], 1
+    while k < L:
+        # 1. fold in the pair k steps back (old a, old b); positions < k have nothing there
+        b = torch.cat([b[:, :k], a[:, k:] * b[:, :-k] + b[:, k:]], dim=1)  # (B, L, D, N)
+        a = torch.cat([a[:, :k], a[:, k:] * a[:, :-k]], dim=1)              # (B, L, D, N)
+        k *= 2
+    y = torch.einsum("bldn,bln->bld", b, C)                 # (B, L, D): b is now h_t
+    return y if Dskip is None else y + u * Dskip
+
+
+if numba is not None:
+    @njit(parallel=True, fastmath=True, cache=False)
+    def _fused_kernel(u, delta, A, Bm, C, Dskip, y):
+        # u, delta, y: (B, D, L) contiguous so each thread walks its own channel in order;
+        # Bm, C: (B, L, N) shared by all channels; A: (D, N); Dskip: (D,)
+        nb, nd, nl = u.shape
+        n = A.shape[1]
+        for job in prange(nb * nd):                         # one (batch, channel) per iteration
+            b, d = job // nd, job % nd
+            h = np.zeros(n, dtype=np.float32)               # the state: N numbers, stays in cache
+            a_row = A[d]
+            for t in range(nl):
+                dt = delta[b, d, t]
+                x = u[b, d, t]
+                acc = np.float32(0.0)
+                for i in range(n):
+                    # 1. discretise in the loop: Ā = exp(Δ A), B̄ x = Δ B x  (never stored)
+                    h[i] = np.exp(dt * a_row[i]) * h[i] + dt * Bm[b, t, i] * x
+                    # 2. read out y_t = C_t · h_t
+                    acc += C[b, t, i] * h[i]
+                y[b, d, t] = acc + Dskip[d] * x
+
+
+def selective_scan_fused(u, delta, A, Bm, C, Dskip=None):
+    """Same result, one pass over memory: numba kernel on CPU (float32), mamba-ssm on CUDA if present."""
+    if u.is_cuda:
+        try:
+            from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+            y = selective_scan_fn(u.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous(), A,
+                                  Bm.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous(),
+                                  None if Dskip is None else Dskip.float())   # (B, D, L)
+            return y.transpose(1, 2)                                           # (B, L, D)
+        except ImportError:
+            return selective_scan_parallel(u, delta, A, Bm, C, Dskip)
+    if numba is None:
+        raise ImportError("selective_scan_fused needs numba on CPU (pip install numba)")
+    dtype = u.dtype
+    f32 = lambda t: t.detach().to(torch.float32).contiguous().numpy()
+    u_ = f32(u.transpose(1, 2))                             # (B, D, L)
+    d_ = f32(delta.transpose(1, 2))                         # (B, D, L)
+    Dv = f32(Dskip) if Dskip is not None else np.zeros(u.shape[2], np.float32)  # (D,)
+    y = np.empty_like(u_)                                   # (B, D, L)
+    _fused_kernel(u_, d_, f32(A), f32(Bm), f32(C), Dv, y)
+    return torch.from_numpy(y).transpose(1, 2).to(dtype)    # (B, L, D)
+
+
+SCANS = {"sequential": selective_scan_sequential, "parallel": selective_scan_parallel,
+         "fused": selective_scan_fused}
