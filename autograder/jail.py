@@ -49,14 +49,16 @@ def build_root(workdir, readonly):
     _mount("--make-rprivate", "/")
     root = tempfile.mkdtemp(prefix="archlab-jail-")
     _mount("-t", "tmpfs", "-o", "mode=0755,size=64m", "tmpfs", root)
+    # the private /tmp first: the course itself (a CI clone, say) may live under /tmp, and its
+    # read-only binds below must land inside this tmpfs, not be hidden by it
+    os.makedirs(root + "/tmp")
+    _mount("-t", "tmpfs", "-o", "mode=1777,size=256m", "tmpfs", root + "/tmp")
     for path in SYSTEM + sorted(set(readonly)):
         _bind(path, root)
     for dev in ("null", "zero", "random", "urandom", "full"):
         _bind(f"/dev/{dev}", root, writable=True)
-    os.makedirs(root + "/proc")
+    os.makedirs(root + "/proc", exist_ok=True)
     _mount("-t", "proc", "-o", "nosuid,nodev,noexec", "proc", root + "/proc")
-    os.makedirs(root + "/tmp")
-    _mount("-t", "tmpfs", "-o", "mode=1777,size=256m", "tmpfs", root + "/tmp")
     _bind(workdir, root, writable=True)
     return root
 
