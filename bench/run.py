@@ -100,11 +100,13 @@ def selective_scan_results(quick, threads, out_dir):
     cmd = [sys.executable, str(path), "--threads", str(threads), "--out", str(out_dir)]
     if quick:
         cmd += ["--lengths", "128", "256", "--repeat", "2", "--decode-contexts", "16", "64"]
+    else:
+        cmd += ["--prefill", "--repeat", "3"]   # the 130M Mamba against GPT-2 prefill at 8192 too
     before = {f: f.stat().st_mtime for f in Path(out_dir).glob("selective_scan-*.json")}
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     except subprocess.TimeoutExpired:
-        return {"command": " ".join(cmd), "error": "timed out after 600 s"}
+        return {"command": " ".join(cmd), "error": "timed out after 1200 s"}
     if proc.returncode != 0:
         return {"command": " ".join(cmd), "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
     new = [f for f in Path(out_dir).glob("selective_scan-*.json") if before.get(f) != f.stat().st_mtime]
