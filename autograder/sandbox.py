@@ -68,8 +68,10 @@ def kernel_env(workdir):
     return env
 
 
-class JailedKernelManager(AsyncKernelManager):
-    """An AsyncKernelManager whose kernel command is wrapped by the jail."""
+class PlainKernelManager(AsyncKernelManager):
+    """A kernel in the submission's folder, with its own environment, over IPC sockets there.
+
+    Used as it is only when no jail can be made (grader not root, no namespaces)."""
 
     def __init__(self, workdir, limits, **kw):
         workdir = Path(workdir)
@@ -77,7 +79,18 @@ class JailedKernelManager(AsyncKernelManager):
                          connection_file=str(workdir / "kernel.json"), **kw)
         self.workdir, self.limits = workdir, limits
 
+    def command(self, kernel_cmd):
+        return kernel_cmd
+
     async def _async_launch_kernel(self, kernel_cmd, **kw):
+        kw["env"], kw["cwd"] = kernel_env(self.workdir), str(self.workdir)
+        await super()._async_launch_kernel(self.command(kernel_cmd), **kw)
+
+
+class JailedKernelManager(PlainKernelManager):
+    """The same kernel, its command wrapped by the jail (autograder.jail)."""
+
+    def command(self, kernel_cmd):
         user = pwd.getpwnam(SANDBOX_USER)
         os.chown(self.connection_file, user.pw_uid, user.pw_gid)
         lim = self.limits
@@ -88,9 +101,7 @@ class JailedKernelManager(AsyncKernelManager):
                    "--fsize", str(lim.file_bytes)]
         for p in readonly_paths():
             wrapped += ["--ro", p]
-        kw["env"] = kernel_env(self.workdir)
-        kw["cwd"] = str(self.workdir)
-        await super()._async_launch_kernel(wrapped + ["--", *kernel_cmd], **kw)
+        return wrapped + ["--", *kernel_cmd]
 
 
 def prepare_workdir(workdir, isolate=True):
@@ -103,22 +114,6 @@ def prepare_workdir(workdir, isolate=True):
         os.chown(workdir, user.pw_uid, user.pw_gid)
         os.chmod(workdir, 0o700)
     return workdir
-
-
-class PlainKernelManager(AsyncKernelManager):
-    """No jail (grader not root, or no namespaces): same folder, environment and IPC transport."""
-
-    def __init__(self, workdir, limits, **kw):
-        workdir = Path(workdir)
-        super().__init__(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"),
-                         connection_file=str(workdir / "kernel.json"), **kw)
-        self.workdir, self.limits = workdir, limits
-
-    async def _async_launch_kernel(self, kernel_cmd, **kw):
-        env = kernel_env(self.workdir)
-        env["PATH"] = os.environ.get("PATH", "")
-        kw["env"], kw["cwd"] = env, str(self.workdir)
-        await super()._async_launch_kernel(kernel_cmd, **kw)
 
 
 def kernel_manager(workdir, limits, isolate=True):
