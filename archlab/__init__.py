@@ -6,11 +6,18 @@ One concept a module, each short enough to read in one sitting:
     models    tiny and ~100M configs of the Hugging Face classes; save/load local folders
     measure   timing that warms up, synchronises and reports medians; peak memory; bytes of caches
     checks    strict shape checks and assert_close with messages a student can act on
+    mamba     the reading's `Mamba(d_model, d_state, d_conv, expand)` on any machine (a library's block)
+    compare   equal-size models, caches, fitted exponents and verdicts (notebooks 05 and 07, the benchmark)
+    moe, llms published configurations of Jamba, Mixtral, Llama and Qwen2; weight copying for MoE blocks
     plots     log-log scaling plots with fitted exponents
     widgets   the ipywidgets explorers the notebooks show
 
 Nothing here is imported eagerly: `import archlab` is cheap, `from archlab import models` loads
 transformers.
+
+Nothing here implements a graded exercise: students receive this package (the student
+edition, `python -m autograder bundle`). The course's own working versions of exercises live
+in the instructor-only package `archref`.
 """
 
 __version__ = "0.1.0"

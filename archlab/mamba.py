@@ -1,99 +1,82 @@
-"""A pure-PyTorch Mamba block with mamba-ssm's constructor and parameter names (Gu & Dao 2023, Fig. 3).
+"""A Mamba block with mamba-ssm's constructor that runs anywhere: the reading's example on a CPU.
 
-Glossary: d_model = D (model width), d_inner = expand * D (the E·D channels of the paper),
-d_state = N, d_conv = the causal conv's kernel width, dt_rank = R (rank of the Δ projection).
-Parameters as in mamba-ssm `Mamba` and Hugging Face `MambaMixer`, so state dicts load both ways:
-in_proj (x and gate z), conv1d (depthwise, causal), x_proj (-> Δ, B, C), dt_proj (R -> d_inner),
-A_log (A = -exp(A_log)), D (skip), out_proj.
+The reading builds its block with `from mamba_ssm import Mamba`; mamba-ssm needs an NVIDIA GPU
+and its CUDA kernels. `Mamba` below takes the same arguments (`d_model, d_state, d_conv,
+expand`), has the same parameter names (in_proj, conv1d, x_proj, dt_proj, A_log, D, out_proj)
+and computes the same function, but it is a library's block, not the course's: it wraps the
+Hugging Face `MambaMixer` (transformers, `models/mamba/modeling_mamba.py`), which runs
+mamba-ssm's kernels when they are installed and a pure-PyTorch scan otherwise.
 
-`mamba_block(...)` returns mamba-ssm's CUDA block when it is installed and the device is CUDA,
-else this block; both take the same arguments and it says which one it built.
+Notebook 02 asks you to write this block yourself (`MambaBlock`); this module exists so that
+the rest of the course (the reading's example, later notebooks) never needs your answer.
+
+Glossary: d_model = D (model width), d_inner = expand · D, d_state = N (state size per
+channel), d_conv = width of the causal depthwise convolution, dt_rank = R (rank of Δ's
+projection, ceil(D / 16) by default).
 """
 
 import math
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
-from archlab.ssm import SCANS
 
 
-class Mamba(nn.Module):
-    """forward(x (B, L, d_model)) -> (B, L, d_model); step(x_t (B, 1, d_model), state) for decoding."""
-
-    def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank="auto", scan="fused",
-                 dt_min=0.001, dt_max=0.1, device=None, dtype=None):
-        super().__init__()
-        if scan not in SCANS:
-            raise ValueError(f"scan must be one of {sorted(SCANS)}; got {scan!r}")
-        kw = dict(device=device, dtype=dtype)
-        self.d_model, self.d_state, self.d_conv, self.scan = d_model, d_state, d_conv, scan
-        self.d_inner = expand * d_model
-        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else dt_rank
-        self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=False, **kw)
-        self.conv1d = nn.Conv1d(self.d_inner, self.d_inner, d_conv, groups=self.d_inner,
-                                padding=d_conv - 1, bias=True, **kw)
-        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False, **kw)
-        self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True, **kw)
-        # S4D-real initialisation: A_n = -(n + 1); Δ's bias so softplus(bias) is log-uniform in [dt_min, dt_max]
-        A = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(self.d_inner, 1)  # (d_inner, N)
-        self.A_log = nn.Parameter(torch.log(A).to(**{k: v for k, v in kw.items() if v is not None}))
-        self.D = nn.Parameter(torch.ones(self.d_inner, **kw))
-        with torch.no_grad():
-            dt = torch.exp(torch.rand(self.d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
-            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))   # inverse softplus
-        self.out_proj = nn.Linear(self.d_inner, d_model, bias=False, **kw)
-
-    def ssm_params(self, xc):
-        """xc (B, L, d_inner) -> delta (B, L, d_inner), Bm (B, L, N), C (B, L, N)."""
-        dt, Bm, C = self.x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        return F.softplus(self.dt_proj(dt)), Bm, C
-
-    def forward(self, x, scan=None):
-        B, L, _ = x.shape
-        # 1. project up: the SSM branch x and the gate z
-        xz = self.in_proj(x)                                        # (B, L, 2*d_inner)
-        xs, z = xz.chunk(2, dim=-1)                                 # (B, L, d_inner) each
-        # 2. causal depthwise conv: pad d_conv-1 on the left, keep the first L outputs
-        xc = self.conv1d(xs.transpose(1, 2))[..., :L].transpose(1, 2)  # (B, L, d_inner)
-        xc = F.silu(xc)
-        # 3. input-dependent Δ, B, C, then the scan
-        delta, Bm, C = self.ssm_params(xc)
-        A = -torch.exp(self.A_log.float())                          # (d_inner, N)
-        y = SCANS[scan or self.scan](xc, delta, A, Bm, C, self.D)   # (B, L, d_inner)
-        # 4. gate and project down
-        return self.out_proj(y * F.silu(z))                         # (B, L, d_model)
-
-    def step(self, x_t, state=None):
-        """x_t (B, 1, d_model); state (conv_state (B, d_inner, d_conv), ssm_state (B, d_inner, N)) or None."""
-        B = x_t.shape[0]
-        if state is None:
-            state = (x_t.new_zeros(B, self.d_inner, self.d_conv), x_t.new_zeros(B, self.d_inner, self.d_state))
-        conv_state, h = state
-        xs, z = self.in_proj(x_t[:, 0]).chunk(2, dim=-1)            # (B, d_inner) each
-        conv_state = torch.cat([conv_state[:, :, 1:], xs[:, :, None]], dim=-1)   # (B, d_inner, d_conv)
-        xc = (conv_state * self.conv1d.weight[:, 0]).sum(-1) + self.conv1d.bias  # (B, d_inner)
-        xc = F.silu(xc)
-        delta, Bm, C = self.ssm_params(xc)                          # (B, d_inner), (B, N), (B, N)
-        A = -torch.exp(self.A_log.float())                          # (d_inner, N)
-        h = torch.exp(delta[..., None] * A) * h + delta[..., None] * Bm[:, None] * xc[..., None]  # (B, d_inner, N)
-        y = (h * C[:, None]).sum(-1) + self.D * xc                  # (B, d_inner)
-        return self.out_proj(y * F.silu(z))[:, None], (conv_state, h)  # (B, 1, d_model)
+def _mixer_class():
+    from transformers.models.mamba.modeling_mamba import MambaMixer
+    return MambaMixer
 
 
-def mamba_block(d_model, d_state=16, d_conv=4, expand=2, device="cpu", verbose=True, **kw):
-    """mamba-ssm's `Mamba` on CUDA when installed, else archlab's `Mamba`; prints which."""
+class Mamba(_mixer_class()):
+    """``Mamba(d_model, d_state=16, d_conv=4, expand=2)``: ``forward(x (B, L, D)) -> (B, L, D)``.
+
+    A subclass of transformers' ``MambaMixer`` (so the parameter names are mamba-ssm's, at the
+    top level, and its state dicts load as they are) with mamba-ssm's constructor.
+    """
+
+    def __init__(self, d_model, d_state=16, d_conv=4, expand=2, dt_rank="auto", device=None, dtype=None):
+        from transformers import MambaConfig
+
+        cfg = MambaConfig(hidden_size=d_model, state_size=d_state, conv_kernel=d_conv, expand=expand,
+                          time_step_rank=math.ceil(d_model / 16) if dt_rank == "auto" else dt_rank,
+                          num_hidden_layers=1, vocab_size=16, use_bias=False, use_conv_bias=True)
+        super().__init__(cfg, layer_idx=0)
+        # its "falling back to the reference PyTorch implementation" notices go to stderr (which
+        # nbgrader counts as a failed test); mamba_block() says in one line which path runs
+        import logging
+        logging.getLogger("transformers.integrations.hub_kernels").setLevel(logging.ERROR)
+        self.d_model, self.d_state, self.d_conv, self.d_inner = d_model, d_state, d_conv, expand * d_model
+        self.to(device=device, dtype=dtype)
+
+    def forward(self, x):
+        return super().forward(x)                              # (B, L, D) -> (B, L, D)
+
+
+def mamba_block(d_model, d_state=16, d_conv=4, expand=2, device="cpu", verbose=True):
+    """mamba-ssm's ``Mamba`` on a CUDA device when it is installed, else :class:`Mamba`; says which."""
     device = torch.device(device)
     if device.type == "cuda":
         try:
             from mamba_ssm import Mamba as CudaMamba
-            block = CudaMamba(d_model=d_model, d_state=d_state, d_conv=d_conv, expand=expand).to(device)
+        except ImportError:
+            CudaMamba = None
+        if CudaMamba is not None:
             if verbose:
-                print("using mamba_ssm.Mamba (CUDA kernels)")
-            return block
+                print("Mamba block: mamba_ssm.Mamba (its CUDA selective-scan kernel)")
+            return CudaMamba(d_model=d_model, d_state=d_state, d_conv=d_conv, expand=expand).to(device)
+    if verbose:
+        where = "mamba-ssm not installed" if device.type == "cuda" else "no CUDA"
+        print(f"Mamba block: archlab.mamba.Mamba (transformers' MambaMixer, pure-PyTorch scan; {where}) on {device}")
+    return Mamba(d_model, d_state=d_state, d_conv=d_conv, expand=expand).to(device)
+
+
+def mamba_block_class(device="cpu"):
+    """(class, where it came from): mamba-ssm's ``Mamba`` on CUDA when installed, else :class:`Mamba`.
+
+    Both take the reading's ``Mamba(d_model=..., d_state=..., d_conv=..., expand=...)``."""
+    if torch.device(device).type == "cuda":
+        try:
+            from mamba_ssm import Mamba as CudaMamba
+
+            return CudaMamba, "mamba_ssm.Mamba (its CUDA selective-scan kernel)"
         except ImportError:
             pass
-    if verbose:
-        print(f"using archlab.mamba.Mamba (pure PyTorch, scan={kw.get('scan', 'fused')!r}) on {device.type}")
-    return Mamba(d_model, d_state=d_state, d_conv=d_conv, expand=expand, **kw).to(device)
+    return Mamba, "archlab.mamba.Mamba (transformers' MambaMixer, pure-PyTorch scan)"

@@ -30,9 +30,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from archlab import measure, models, ssm  # noqa: E402
+from archlab import measure, models  # noqa: E402
+from archref import ssm  # noqa: E402  (instructor-only: the course's fused scan)
 from archlab.device import describe_machine  # noqa: E402
-from archlab.mamba import Mamba  # noqa: E402
+from archref.mamba import Mamba  # noqa: E402
 
 
 def slug():

@@ -88,9 +88,10 @@ def check_scan_inputs(u, delta, A, B, C, D=None):
 #
 # The reading builds one block with `mamba_ssm.Mamba`. That package needs an NVIDIA GPU and its
 # CUDA kernels, so the cell below imports it only when CUDA and the package are present; on a
-# CPU it takes `archlab.mamba.Mamba`, a pure-PyTorch block with the same constructor and the
-# same parameter names (the block you are about to write). The rest of the code is the
-# reading's, with `"cuda"` replaced by the device found, and it prints which block it used.
+# CPU it takes `archlab.mamba.Mamba`: transformers' `MambaMixer` (a library's pure-PyTorch
+# block, not the course's) behind mamba-ssm's constructor, with the same parameter names as the
+# block you are about to write. The rest of the code is the reading's, with `"cuda"` replaced by
+# the device found, and it prints which block it used.
 
 # %%
 import torch
@@ -104,7 +105,7 @@ try:
 except ImportError:
     from archlab.mamba import Mamba
     where = "cpu"
-    print("mamba-ssm or CUDA not available: using archlab.mamba.Mamba (pure PyTorch) on CPU")
+    print("mamba-ssm or CUDA not available: using archlab.mamba.Mamba (transformers' MambaMixer, pure PyTorch) on CPU")
 
 batch, length, dim = 2, 64, 16  # example: batch=2, sequence=64, dimension=16
 x = torch.randn(batch, length, dim).to(where)   # arbitrary input tensor

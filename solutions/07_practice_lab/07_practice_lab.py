@@ -91,7 +91,9 @@ for pkg in ("mamba_ssm", "causal_conv1d"):
 # as written.
 
 # %%
-Mamba, mamba_source = compare.mamba_block_class(device)
+from archlab.mamba import mamba_block_class
+
+Mamba, mamba_source = mamba_block_class(device)
 print("Mamba block from:", mamba_source)
 
 mamba_block = Mamba(d_model=32, d_state=64, d_conv=4, expand=2).to(device).eval()  # 32-dimensional model

@@ -20,6 +20,8 @@ The official kernel is mamba-ssm's `selective_scan_cuda` (csrc/selective_scan); 
 structure, with the state in registers/SRAM, is what makes it "hardware-aware" (§3.3.2).
 """
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -139,6 +141,8 @@ def selective_scan_fused(u, delta, A, Bm, C, Dskip=None):
                                   None if Dskip is None else Dskip.float())   # (B, D, L)
             return y.transpose(1, 2)                                           # (B, L, D)
         except ImportError:
+            warnings.warn("selective_scan_fused: mamba-ssm is not installed, so on CUDA this runs "
+                          "selective_scan_parallel (materialises (B, L, D, N)), not a fused kernel", stacklevel=2)
             return selective_scan_parallel(u, delta, A, Bm, C, Dskip)
     if numba is None:
         raise ImportError("selective_scan_fused needs numba on CPU (pip install numba)")
