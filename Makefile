@@ -3,36 +3,10 @@
 #   make test   set everything up, then run the whole test suite (CI runs this)
 # Instructors: make release | execute | grade SUBMISSIONS=folder
 
-VENV   ?= .venv
-PY     := $(VENV)/bin/python
-PYTHON ?= python3
-# The CPU build of torch lies on this course's machines; elsewhere pip takes it from PyPI.
-WHEELS ?= /opt/wheels
-FIND_LINKS := $(if $(wildcard $(WHEELS)/torch-2.13.0*),--find-links $(WHEELS),)
+EXTRAS := [dev]
+include scripts/course.mk
 
-# Nothing from a model hub; no OpenMP spin-waiting (two threads stall fresh processes);
-# Jupyter, IPython and matplotlib keep their state under build/, not in $HOME.
-export HF_HUB_OFFLINE := 1
-export OMP_WAIT_POLICY := PASSIVE
-export TOKENIZERS_PARALLELISM := false
-export JUPYTER_CONFIG_DIR := $(CURDIR)/build/jupyter/config
-export JUPYTER_DATA_DIR := $(CURDIR)/build/jupyter/data
-export JUPYTER_RUNTIME_DIR := $(CURDIR)/build/jupyter/runtime
-export IPYTHONDIR := $(CURDIR)/build/ipython
-export MPLCONFIGDIR := $(CURDIR)/build/matplotlib
-
-.PHONY: setup lab test release execute grade figs bench bench-grading browser clean
-
-setup: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet $(FIND_LINKS) torch==2.13.0
-	$(PY) -m pip install --quiet $(FIND_LINKS) -e '.[dev]'
-	touch $@
-
-lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+.PHONY: test release execute grade figs bench bench-grading browser clean student solutions
 
 # The browser that tests/test_browser.py drives: Debian's Chromium from apt (never a
 # browser download by Playwright).
@@ -55,6 +29,14 @@ grade: setup
 
 clean:
 	rm -rf build
+
+# What students receive (README "Instructors"): build/student/ and build/student.zip, no answers.
+student: setup
+	$(PY) -m autograder bundle --out build/student --zip
+
+# Model solutions to release after the deadline: executed, without hidden tests or rubrics.
+solutions: setup
+	$(PY) -m autograder solutions --out build/model_solutions
 
 # Every figure a notebook shows is made by a script in figs/src/ (deterministic output).
 figs: setup

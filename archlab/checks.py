@@ -82,6 +82,8 @@ def _to_tensor(value, name):
         return value
     if isinstance(value, (np.ndarray, np.generic, numbers.Number)):
         return torch.as_tensor(np.asarray(value))
+    if isinstance(value, (list, tuple)) and name == "expected":   # literal expected values
+        return torch.as_tensor(value)
     raise AssertionError(f"{name} should be a torch.Tensor; got {type(value).__name__}")
 
 
@@ -91,12 +93,49 @@ def _nonfinite_mismatch(a, e):
     return ~torch.isfinite(a) & ~same_special
 
 
-def assert_close(actual, expected, *, rtol=1e-5, atol=1e-6, name="output"):
+def assert_close(actual, expected, *, rtol=1e-5, atol=1e-6, name="output", mistakes=None):
     """Assert two tensors have the same shape and dtype and are elementwise close.
 
     numpy arrays and Python numbers are converted; when only one side was a
     tensor, the converted side takes its dtype (so 0.5 vs a float32 tensor works).
+
+    ``mistakes`` maps a hint to what a known mistake would have produced, e.g.
+    ``{"softmax over the wrong dimension: rows must sum to 1 over keys": [[1.0, 1.0]]}``.
+    When ``actual`` is not close to ``expected`` but is close to one of those values, the
+    error's first line says which mistake it looks like (see :func:`diagnose`).
     """
+    try:
+        _assert_close(actual, expected, rtol=rtol, atol=atol, name=name)
+    except AssertionError as err:
+        hint = diagnose(actual, mistakes or {}, rtol=rtol, atol=atol)
+        if hint is None:
+            raise
+        raise AssertionError(f"{name}: this looks like a known mistake: {hint}\n{err}") from None
+
+
+def diagnose(actual, mistakes, *, rtol=1e-5, atol=1e-6):
+    """The hint of the first mistake ``actual`` matches, or None.
+
+    Each value of ``mistakes`` is what the mistake produces (``actual`` matches when it has the
+    same shape and is close) or a predicate ``f(actual) -> bool`` for a mistake seen some other
+    way (for instance weights that sum to 1 over the wrong dimension)."""
+    for hint, wrong in mistakes.items():
+        if callable(wrong):
+            try:
+                if wrong(actual):
+                    return hint
+            except Exception:   # a predicate that cannot judge this answer does not match it
+                pass
+            continue
+        try:
+            _assert_close(actual, wrong, rtol=rtol, atol=atol, name="answer")
+        except (AssertionError, TypeError, RuntimeError, ValueError):
+            continue
+        return hint
+    return None
+
+
+def _assert_close(actual, expected, *, rtol, atol, name):
     both_tensors = isinstance(actual, torch.Tensor) and isinstance(expected, torch.Tensor)
     a, e = _to_tensor(actual, name), _to_tensor(expected, "expected")
     if not both_tensors:
@@ -160,3 +199,109 @@ class no_fused_attention(TorchFunctionMode):
         if func in _FUSED:
             raise AssertionError(f"{self.who} must compute attention itself: it called {_FUSED[func]}")
         return func(*args, **(kwargs or {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoint questions
+# ---------------------------------------------------------------------------------------------
+def check_choice(answer, name, letters="ABCD"):
+    """A multiple-choice answer must be ONE capital letter among ``letters``; say what is wrong.
+
+    Only the form is checked here (a visible test); whether it is the right letter is a hidden test.
+    """
+    if not isinstance(answer, str):
+        raise AssertionError(f"{name} must be a string holding one letter, like \"{letters[0]}\"; "
+                             f"got {type(answer).__name__} {answer!r}")
+    letter = answer.strip().rstrip(".)").strip()
+    if answer not in letters:
+        if letter.upper() in letters and len(letter) == 1:
+            raise AssertionError(f"{name} must be exactly one of {', '.join(repr(c) for c in letters)}: "
+                                 f"write {letter.upper()!r}, not {answer!r}")
+        raise AssertionError(f"{name} must be one of {', '.join(repr(c) for c in letters)}; got {answer!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# No shortcut through a reference
+# ---------------------------------------------------------------------------------------------
+class no_reference:
+    """Context manager for tests: fail if the code under test calls a reference implementation.
+
+    An exercise asks you to write something that a library (or the course's instructor-only
+    reference) already has. Inside ``with no_reference(...)``, a call into any of the targets
+    is recorded, and leaving the block raises an AssertionError that names the call:
+
+    >>> with no_reference("transformers.models.mamba", who="MambaBlock"):
+    ...     y = block(x)          # AssertionError if block called transformers' Mamba code
+
+    Targets are module or package names (any function defined in them counts), functions,
+    or classes (any function defined in the class counts). Names that cannot be imported here
+    are skipped: what does not exist cannot be called. Python-level calls are watched with
+    ``sys.setprofile``; torch's C functions (such as fused attention) need
+    :class:`no_fused_attention` instead.
+    """
+
+    def __init__(self, *targets, who="The code under test"):
+        self.who = who
+        self.codes, self.files, self.prefixes = {}, {}, {}
+        for t in targets:
+            self._add(t)
+        self.hits = []
+
+    def _add(self, target):
+        import importlib
+        import inspect
+        import os
+        import types
+
+        if isinstance(target, str):
+            try:
+                mod = importlib.import_module(target)
+            except ImportError:
+                return
+            path = getattr(mod, "__file__", None)
+            if path is None:
+                return
+            if os.path.basename(path) == "__init__.py":   # a package: everything under it
+                self.prefixes[os.path.dirname(path) + os.sep] = target
+            else:
+                self.files[path] = target
+        elif isinstance(target, type):
+            for name, attr in vars(target).items():
+                func = getattr(attr, "__func__", attr)
+                if isinstance(func, types.FunctionType):
+                    self.codes[func.__code__] = f"{target.__module__}.{target.__qualname__}.{name}"
+        else:
+            func = inspect.unwrap(getattr(target, "__func__", target))
+            code = getattr(func, "__code__", None)
+            if code is not None:
+                self.codes[code] = f"{func.__module__}.{func.__qualname__}"
+
+    def _watch(self, frame, event, arg):
+        if event != "call" or self.hits:
+            return
+        code = frame.f_code
+        where = self.codes.get(code) or self.files.get(code.co_filename)
+        if where is None and self.prefixes:
+            for prefix, name in self.prefixes.items():
+                if code.co_filename.startswith(prefix):
+                    where = name
+                    break
+        if where is not None:
+            self.hits.append(f"{where} ({code.co_name})" if where != code.co_name else where)
+
+    def __enter__(self):
+        import sys
+
+        self._previous = sys.getprofile()
+        sys.setprofile(self._watch)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        import sys
+
+        sys.setprofile(self._previous)
+        if self.hits:
+            raise AssertionError(f"{self.who} must be your own code: it called the reference "
+                                 f"implementation {self.hits[0]}. Write it yourself (the reference is "
+                                 f"what the tests compare you with).")
+        return False

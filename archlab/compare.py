@@ -29,14 +29,12 @@ roofline (decode)
 """
 
 import math
-import time
 
 import numpy as np
 import torch
 
 from archlab import models
-from archlab.device import synchronize
-from archlab.measure import tensor_bytes
+from archlab.measure import tensor_bytes, time_fn
 
 FAMILIES = ("gpt2", "mamba", "rwkv", "jamba")
 LABELS = {"gpt2": "Transformer (GPT-2)", "mamba": "Mamba", "rwkv": "RWKV-4", "jamba": "Jamba (hybrid + MoE)"}
@@ -180,19 +178,12 @@ def active_weight_bytes(model):
 
 
 def memory_bandwidth(device="cpu", n_bytes=256 * 2**20, repeat=5):
-    """Measured copy bandwidth in bytes/s: time ``dst.copy_(src)`` (reads + writes 2·n_bytes)."""
+    """Measured copy bandwidth in bytes/s: the median time of ``dst.copy_(src)`` (reads + writes 2·n_bytes)."""
     device = torch.device(device)
     src = torch.ones(n_bytes // 4, dtype=torch.float32, device=device)
     dst = torch.empty_like(src)
-    dst.copy_(src)  # warm-up: page faults and allocator first touch
-    times = []
-    for _ in range(repeat):
-        synchronize(device)
-        t0 = time.perf_counter()
-        dst.copy_(src)
-        synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return 2 * n_bytes / float(np.median(times))
+    t = time_fn(lambda: dst.copy_(src), warmup=1, repeat=repeat, device=device)  # warm-up: first touch
+    return 2 * n_bytes / t.median
 
 
 # ---------------------------------------------------------------------------------------------

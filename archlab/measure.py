@@ -21,6 +21,7 @@ storage
 
 import statistics
 import time
+import timeit
 import types
 from dataclasses import dataclass, field
 
@@ -54,18 +55,23 @@ def _human_seconds(seconds):
 
 
 def time_fn(fn, *, warmup=2, repeat=5, device=None, what=""):
-    """Call ``fn()`` ``warmup`` times untimed, then ``repeat`` times timed; return a Timing."""
+    """Call ``fn()`` ``warmup`` times untimed, then ``repeat`` times timed; return a Timing.
+
+    The timing is the standard library's ``timeit.Timer`` (one call per run, garbage collection
+    paused while timing), given a clock that first waits for ``device``'s queued work, so a GPU
+    run is charged for the work it really did.
+    """
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1; got {repeat}")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        synchronize(device)  # do not charge earlier queued GPU work to this run
-        start = time.perf_counter()
-        fn()
-        synchronize(device)  # wait for this run's GPU work to really finish
-        times.append(time.perf_counter() - start)
+
+    def clock():
+        synchronize(device)            # no-op on the CPU
+        return time.perf_counter()
+
+    timer = timeit.Timer(fn, timer=clock)
+    if warmup:
+        timer.timeit(number=warmup)    # memory pools, kernel choice, numba compilation
+    times = timer.repeat(repeat=repeat, number=1)
     return Timing(median=statistics.median(times), times=times, warmup=warmup, repeat=repeat, what=what)
 
 

@@ -181,6 +181,67 @@ def count_params(model):
     return total
 
 
+def _storage_bytes(obj):
+    """Bytes of every tensor reachable from obj (meta tensors included: numel x element size)."""
+    seen, total, stack = set(), 0, [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool, type)):
+            continue
+        seen.add(id(item))
+        if isinstance(item, torch.Tensor):
+            total += item.numel() * item.element_size()
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif hasattr(item, "__dict__") and not callable(item):
+            stack.extend(vars(item).values())
+    return total
+
+
+def _without_experts(config):
+    """The same model with dense MLPs: the cache depends only on the attention and Mamba layers,
+    and MoE routing (data-dependent indexing) cannot run on the meta device."""
+    cfg = copy.deepcopy(config)
+    if cfg.model_type == "jamba":
+        cfg.num_experts = 1
+    elif cfg.model_type == "mixtral":
+        from transformers import MistralConfig    # Mixtral = Mistral with MoE MLPs
+        cfg = MistralConfig(**{k: v for k, v in cfg.to_dict().items() if k not in ("model_type", "architectures")})
+    return cfg
+
+
+def cache_bytes(config, seq_len, batch=1, dtype=torch.float16):
+    """Bytes of the cache that transformers' own model for ``config`` keeps after ``seq_len`` tokens.
+
+    Measured, not computed: the model is built on the meta device (shapes only, no memory), run
+    on ``batch`` sequences of 1 and of 2 tokens with ``use_cache=True``, and the tensors of the
+    cache it returns are added up (``dtype``: float16 as models are served). A cache holds a fixed
+    part (Mamba states) plus the same amount per token (keys and values), so the two runs give it
+    at any length without running ``seq_len`` tokens. MoE MLPs are replaced by dense ones for the
+    run: they keep nothing in the cache.
+    """
+    if seq_len < 1 or batch < 1:
+        raise ValueError(f"need seq_len >= 1 and batch >= 1; got seq_len={seq_len}, batch={batch}")
+    cfg = _without_experts(config)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+    sizes = []
+    for n in (1, 2):
+        ids = torch.zeros(batch, n, dtype=torch.long, device="meta")
+        try:
+            with torch.no_grad():
+                out = model(ids, use_cache=True)
+        except (RuntimeError, NotImplementedError) as err:
+            raise ValueError(f"cache_bytes: a {cfg.model_type!r} model does not run on the meta device "
+                             f"({str(err).splitlines()[0][:120]}); measure a real model instead") from None
+        cache = out.past_key_values if getattr(out, "past_key_values", None) is not None else out.cache_params
+        sizes.append(_storage_bytes(cache))
+    fixed_plus_one, per_token = sizes[0], sizes[1] - sizes[0]
+    return fixed_plus_one + per_token * (seq_len - 1)
+
+
 def save(model, path):
     """Save weights (safetensors) and config to the folder ``path``; return it as a Path."""
     path = Path(path)

@@ -3,6 +3,8 @@
     build     [ID ...]                  solutions/<id>/<id>.py -> solutions/<id>/<id>.ipynb
     release   [ID ...]                  build, then nbgrader generate_assignment -> notebooks/<id>/
     execute   [ID ...] [--full] [--device D]   papermill the solutions into build/executed/
+    bundle    [--out DIR] [--zip]       the student edition: notebooks, archlab, figures; no answers
+    solutions [ID ...] [--out DIR]      model solutions for after the deadline: no hidden tests, no rubrics
     collect   SOURCE                    submissions (folders, <student>.zip, exchange) -> workspace
     autograde [--workers N]             grade everything collected, each in its own jailed kernel
     feedback                            one HTML page per submission: tests, pass/fail, messages
@@ -16,7 +18,8 @@ feedback/ and results.json. See autograder/README.md for the isolation design.
 
 import argparse
 
-from . import autograde, build, collect, execute, export, feedback, grade, release, status
+from . import (autograde, build, bundle, collect, execute, export, feedback, grade, model_solutions,
+               release, status)
 
 
 def main(argv=None):
@@ -37,6 +40,13 @@ def main(argv=None):
     e.add_argument("assignments", nargs="*")
     e.add_argument("--full", action="store_true", help="QUICK=False: the full-size experiments")
     e.add_argument("--device", default=None, help="DEVICE parameter: auto, cpu or cuda")
+    b = verb("bundle", bundle, "the student edition (folder, and a zip with --zip)")
+    b.add_argument("--out", default=None, help="folder to write (default build/student)")
+    b.add_argument("--zip", action="store_true", help="also write OUT.zip")
+    m = verb("solutions", model_solutions, "model solutions: executed, without hidden tests or rubrics")
+    m.add_argument("assignments", nargs="*")
+    m.add_argument("--out", default=None, help="folder to write (default build/model_solutions)")
+    m.add_argument("--full", action="store_true", help="QUICK=False: the full-size experiments")
     verb("collect", collect, "bring submissions into the workspace", True).add_argument("source")
     verb("autograde", autograde, "grade collected submissions", True).add_argument("--workers", type=int, default=1)
     verb("feedback", feedback, "HTML feedback without hidden tests", True)

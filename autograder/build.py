@@ -6,11 +6,54 @@ no jupytext bookkeeping), so a test can regenerate both and compare them byte fo
 """
 
 import json
+import re
 
 import jupytext
 import nbformat
 
 from . import paths
+
+# nbgrader acts on these lines only when they are spelled exactly so; a misspelt one would
+# publish a hidden test or a solution in the student notebook, so the build refuses it.
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+_MARKER_LIKE = re.compile(r"^[ \t]*#+[ \t]*(BEGIN|END)\b|^[ \t]*#{2,}.*\b(SOLUTION|HIDDEN|HIDEN)\b|"
+                          r"\b(BEGIN|END)[ \t_]*(SOLUTION|HIDDEN)")
+
+
+def check_markers(nb, where="notebook"):
+    """Raise ValueError unless every solution/hidden-test marker is exact, paired and where it belongs:
+    every graded test cell holds one hidden-test region, every answer cell one solution region."""
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id", cell.id)
+        found = []
+        for n, line in enumerate(cell.source.splitlines(), 1):
+            text = line.strip()
+            if cell.cell_type == "markdown":
+                text = text.lstrip("# ").strip() if text.startswith("# ###") else text
+            if text in MARKERS:
+                found.append(text)
+            elif _MARKER_LIKE.search(line):
+                raise ValueError(f"{where}: cell {gid!r} line {n}: {line.strip()!r} looks like an nbgrader marker "
+                                 f"but is not one of {', '.join(MARKERS)}")
+        open_ = None
+        for m in found:
+            kind = m.split(" ", 2)[2]
+            if m.startswith("### BEGIN"):
+                if open_:
+                    raise ValueError(f"{where}: cell {gid!r}: {m!r} inside an open {open_} region")
+                open_ = kind
+            elif open_ != kind:
+                raise ValueError(f"{where}: cell {gid!r}: {m!r} without its BEGIN")
+            else:
+                open_ = None
+        if open_:
+            raise ValueError(f"{where}: cell {gid!r}: the {open_} region is never closed")
+        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code" \
+                and "### BEGIN HIDDEN TESTS" not in found:
+            raise ValueError(f"{where}: graded test cell {gid!r} has no hidden tests")
+        if meta.get("solution") and "### BEGIN SOLUTION" not in found:
+            raise ValueError(f"{where}: answer cell {gid!r} has no solution region")
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -31,6 +74,7 @@ def notebook_from_source(source_path):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nbformat.validate(nb)
+    check_markers(nb, str(source_path))
     return nb
 
 

@@ -1,8 +1,9 @@
 """Feedback for students: each test's name, what it checks, passed or not, and a message.
 
 Built from the grader's results, not from the executed notebook, so it can never show hidden
-test source or a traceback: a message is the exception's type and first line, which the
-course's checks write for students ("weights is not close to expected: ...").
+test source or a traceback: a message is the exception's type and its message, which the
+course's checks write for students ("weights: this looks like a known mistake: ...", then the
+mismatch lines).
 """
 
 import html
@@ -36,7 +37,7 @@ def render(record):
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Feedback: {html.escape(record['assignment'])}</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}}
-.ok td:nth-child(3){{color:#070}}.bad td:nth-child(3){{color:#a00}}</style></head><body>
+.ok td:nth-child(3){{color:#070}}td:nth-child(4){{white-space:pre-wrap;font-family:monospace;font-size:90%}}.bad td:nth-child(3){{color:#a00}}</style></head><body>
 <h1>{html.escape(record['assignment'])}: feedback for {html.escape(record['student_id'])}</h1>
 <p>Grading: {html.escape(status)}. Hidden tests count towards the grade; their code is not shown.
 Written answers are graded by your instructor.</p>

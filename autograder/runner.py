@@ -28,7 +28,7 @@ MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "not enough memory", "Ca
 class TestResult:
     grade_id: str
     passed: bool
-    message: str = ""          # student-facing: exception type and first line, never source
+    message: str = ""          # student-facing: exception type and message, never source
 
 
 @dataclass
@@ -84,11 +84,17 @@ class GradingClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
+MESSAGE_CHARS = 2000   # the whole diagnosis of a check (its mismatch lines included), not a page of it
+
+
 def _message(cell):
+    """What the student reads: the failing check's exception type and its whole message."""
     for o in cell.get("outputs", []):
         if o.get("output_type") == "error":
-            first = (str(o.get("evalue", "")).strip().splitlines() or [""])[0][:300]
-            return f"{o.get('ename')}: {first}" if first else f"{o.get('ename')} (a hidden check failed)"
+            text = str(o.get("evalue", "")).strip()
+            if len(text) > MESSAGE_CHARS:
+                text = text[:MESSAGE_CHARS] + " [...]"
+            return f"{o.get('ename')}: {text}" if text else f"{o.get('ename')} (a check failed without a message)"
     return "the test cell did not finish"
 
 

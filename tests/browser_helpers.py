@@ -332,3 +332,37 @@ def write_selftest(root, variant):
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+def make_lab_contents(folder, timeout=180, log_path=None):
+    """Run `make lab` in `folder` as this user, without a display; return the contents API's listing
+    of notebooks/ once the server answers, then stop the server (its whole process group).
+
+    The port and the token are passed through LAB_ARGS, as a user could; --allow-root and
+    --no-browser must come from the Makefile's own logic (scripts/lab.sh)."""
+    port, token = free_port(), secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "VIRTUAL_ENV")}
+    env["LAB_ARGS"] = (f"--ServerApp.ip=127.0.0.1 --ServerApp.port={port} --ServerApp.port_retries=0 "
+                       f"--IdentityProvider.token={token}")
+    log = open(log_path or os.devnull, "w")
+    proc = subprocess.Popen(["make", "lab"], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"`make lab` exited with {proc.returncode} in {folder}")
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/contents/", headers={"Authorization": f"token {token}"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return json.loads(r.read())
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        raise TimeoutError(f"`make lab` in {folder} did not serve within {timeout} s")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()

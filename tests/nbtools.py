@@ -51,12 +51,40 @@ def strip_markers(src):
 
 
 def wrong_answers(assignment):
-    """WRONG = {answer grade_id: {label: cell source}} from tests/wrong/w<assignment>.py."""
+    """{answer grade_id: {label: Wrong}} from tests/wrong/w<assignment>.py.
+
+    An entry of WRONG is either the whole answer cell as a string (it must lose the exercise's
+    points, wherever its test cell notices) or a dict:
+      {"code": cell, "visible": "keyword"}  a typical mistake: the VISIBLE tests (the test cell as
+                                            students have it) must fail, and the message must
+                                            contain the keyword (case-insensitive);
+      {"code": cell, "hidden": "keyword"}   a subtle mistake: the visible tests pass and only the
+                                            hidden tests fail (with the keyword in the message,
+                                            when one is given).
+    """
     path = Path(__file__).parent / "wrong" / f"w{assignment}.py"
     spec = importlib.util.spec_from_file_location(f"wrong_{assignment}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.WRONG
+    return {gid: {label: Wrong.of(entry) for label, entry in entries.items()} for gid, entries in mod.WRONG.items()}
+
+
+class Wrong:
+    def __init__(self, code, visible=None, hidden=None):
+        self.code, self.visible, self.hidden = code, visible, hidden
+
+    @classmethod
+    def of(cls, entry):
+        return cls(entry) if isinstance(entry, str) else cls(**entry)
+
+    @property
+    def kind(self):
+        return "visible" if self.visible is not None else "hidden" if self.hidden is not None else "any"
+
+
+def visible_part(src):
+    """A test cell as students have it: the hidden-test region removed."""
+    return HIDDEN_REGION.sub("", src)
 
 
 def run_cells(nb, namespace=None):
@@ -70,9 +98,13 @@ def run_cells(nb, namespace=None):
     return ns
 
 
-def run_test_cell(nb, answer_id, ns):
-    """Run the graded test cell of one exercise in ns; return None if it passed, else the error."""
+def run_test_cell(nb, answer_id, ns, visible_only=False):
+    """Run the graded test cell of one exercise in ns; return None if it passed, else the error.
+
+    visible_only: run only what students see (the hidden-test region removed)."""
     src = cell(nb, f"test_{answer_id}").source
+    if visible_only:
+        src = visible_part(src)
     try:
         exec(compile(src, f"<test_{answer_id}>", "exec"), ns)
     except Exception as e:  # any failure of a test cell costs its points in nbgrader

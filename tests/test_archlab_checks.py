@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.functional import scaled_dot_product_attention as imported_early
 
-from archlab.checks import assert_close, assert_shape, check_shape, no_fused_attention
+from archlab.checks import (assert_close, assert_shape, check_choice, check_shape, diagnose, no_fused_attention,
+                            no_reference)
 
 
 # ---- check_shape -------------------------------------------------------------------------
@@ -193,3 +194,73 @@ def test_fused_attention_works_again_after_the_context():
         with no_fused_attention():
             imported_early(q, k, v)
     assert imported_early(q, k, v).shape == q.shape
+
+
+# ---- diagnosing known mistakes ------------------------------------------------------------
+
+MISTAKES = {"softmax over the queries (dim=-2) instead of the keys (dim=-1)?": [[1.0, 1.0]],
+            "no 1/sqrt(d) scaling?": [[0.982, 0.018]]}
+
+
+def test_a_known_mistake_is_named_first_and_the_mismatch_is_kept():
+    with pytest.raises(AssertionError) as info:
+        assert_close(torch.tensor([[1.0, 1.0]]), [[0.9, 0.1]], name="weights", mistakes=MISTAKES)
+    first, *rest = str(info.value).splitlines()
+    assert first == "weights: this looks like a known mistake: softmax over the queries (dim=-2) instead of the keys (dim=-1)?"
+    assert any("first mismatch at index" in line for line in rest)
+
+
+def test_an_unknown_mistake_gets_the_plain_message_and_a_right_answer_passes():
+    with pytest.raises(AssertionError) as info:
+        assert_close(torch.tensor([[0.5, 0.5]]), [[0.9, 0.1]], name="weights", mistakes=MISTAKES)
+    assert str(info.value).startswith("weights is not close to expected")
+    assert_close(torch.tensor([[0.9, 0.1]]), [[0.9, 0.1]], name="weights", mistakes=MISTAKES)
+
+
+def test_diagnose_ignores_mistakes_of_another_shape():
+    assert diagnose(torch.ones(3), {"wrong shape": [1.0, 1.0]}) is None
+    assert diagnose(torch.ones(2), {"wrong shape": [1.0, 1.0]}) == "wrong shape"
+
+
+def test_diagnose_takes_predicates_and_survives_ones_that_fail():
+    def broken(_):
+        raise IndexError("this predicate cannot judge a 1-d answer")
+    mistakes = {"broken": broken, "all negative": lambda a: bool((a < 0).all())}
+    assert diagnose(-torch.ones(3), mistakes) == "all negative"
+    assert diagnose(torch.ones(3), mistakes) is None
+
+
+# ---- checkpoint questions ----------------------------------------------------------------
+
+@pytest.mark.parametrize("answer, says", [("b", "write 'B', not 'b'"), ("B.", "write 'B', not 'B.'"),
+                                          ("E", "must be one of 'A', 'B', 'C', 'D'; got 'E'"),
+                                          (2, "must be a string holding one letter")])
+def test_check_choice_says_what_form_is_wrong(answer, says):
+    with pytest.raises(AssertionError, match=re.escape(says)):
+        check_choice(answer, "q1_choice")
+    check_choice("C", "q1_choice")
+
+
+# ---- no shortcut through a reference ------------------------------------------------------
+
+def _own_rms(x):
+    return x / x.pow(2).mean(-1, keepdim=True).add(1e-6).sqrt()
+
+
+@pytest.mark.parametrize("target", ["torch.nn.modules.normalization", torch.nn.RMSNorm,
+                                    torch.nn.RMSNorm.forward, "torch.nn.modules"])
+def test_no_reference_catches_a_call_into_the_reference(target):
+    norm = torch.nn.RMSNorm(4)
+    x = torch.randn(2, 4)
+    with pytest.raises(AssertionError, match=r"must be your own code: it called the reference implementation torch\.nn"):
+        with no_reference(target, who="rms_norm"):
+            norm(x)
+    with no_reference(target, who="rms_norm"):      # own code passes
+        _own_rms(x)
+    import sys
+    assert sys.getprofile() is None, "the profile hook must be removed after the block"
+
+
+def test_no_reference_skips_names_that_do_not_exist_here():
+    with no_reference("a_package_that_is_not_installed", who="x"):
+        _own_rms(torch.randn(2, 4))

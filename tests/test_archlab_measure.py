@@ -45,9 +45,10 @@ def test_time_fn_warms_up_synchronizes_and_takes_the_median(monkeypatch):
     assert timing.times == pytest.approx(expected_times)
     assert timing.median == pytest.approx(statistics.median(expected_times))
     assert (timing.warmup, timing.repeat, timing.what) == (2, 5, "toy")
-    # warm-up runs are not timed; each timed run is: sync, clock, fn, sync, clock
-    assert clock.log[:2] == ["fn", "fn"]
-    assert clock.log[2:] == ["sync cpu", "clock", "fn", "sync cpu", "clock"] * 5
+    # the two warm-up calls run back to back and their time is discarded; then each timed run
+    # is: sync, clock, fn, sync, clock (the clock waits for the device before reading the time)
+    assert clock.log[:6] == ["sync cpu", "clock", "fn", "fn", "sync cpu", "clock"]
+    assert clock.log[6:] == ["sync cpu", "clock", "fn", "sync cpu", "clock"] * 5
 
 
 def test_time_fn_on_real_code_returns_sane_numbers():

@@ -217,3 +217,28 @@ def test_online_connection_failure_is_explained(monkeypatch):
         load("state-spaces/mamba-130m-hf")
     assert "state-spaces/mamba-130m-hf" in str(info.value)
     assert "Failed to resolve" in str(info.value)
+
+
+@pytest.mark.parametrize("family, overrides", [("llama", dict(num_attention_heads=4, num_key_value_heads=2)),
+                                               ("qwen2", {}), ("mamba", {}), ("jamba", {})])
+@pytest.mark.parametrize("seq_len, batch", [(1, 1), (7, 3)])
+def test_cache_bytes_on_the_meta_device_equals_a_real_cache(family, overrides, seq_len, batch):
+    """models.cache_bytes (meta device, two short runs) = the cache a real model allocates."""
+    from archlab.measure import tensor_bytes
+    cfg = models.make_config(family, "tiny", **overrides)
+    net = models.build_model(cfg, dtype=torch.float32)
+    with torch.no_grad():
+        out = net(torch.randint(3, cfg.vocab_size, (batch, seq_len)), use_cache=True)
+    cache = getattr(out, "past_key_values", None) or getattr(out, "cache_params", None)
+    assert models.cache_bytes(cfg, seq_len, batch=batch, dtype=torch.float32) == tensor_bytes(cache)
+
+
+def test_cache_bytes_of_published_models_needs_no_memory():
+    from archlab import moe
+    jamba = models.cache_bytes(moe.jamba_v01_config(), 256 * 1024)
+    mixtral = models.cache_bytes(moe.mixtral_8x7b_config(), 256 * 1024)
+    assert mixtral == 32 * 2**30 and 4 * 2**30 < jamba < mixtral / 7
+    with pytest.raises(ValueError, match="seq_len >= 1"):
+        models.cache_bytes(moe.mixtral_8x7b_config(), 0)
+    with pytest.raises(ValueError, match="does not run on the meta device"):
+        models.cache_bytes(models.make_config("gpt2", "tiny"), 4)

@@ -1,8 +1,10 @@
 """Through the real grader: one batch of submissions autograded by `autograder.grade`.
 
 The batch holds a fully correct submission, the untouched release, two submissions made of
-wrong answers (the first and second kept in tests/wrong/ for every exercise) and a file that
-is not a notebook. nbgrader executes each in its own kernel; scores come from its gradebook.
+wrong answers — `wrong1` the first typical mistake kept in tests/wrong/ for every exercise (its
+visible tests name it), `wrong2` the first subtle one (only hidden tests catch it, so a grader
+that skipped the hidden tests would give it points) — and a file that is not a notebook.
+nbgrader executes each in its own kernel; scores come from its gradebook.
 """
 
 import csv
@@ -14,6 +16,13 @@ import nbtools
 from autograder import grade, paths
 
 IDS = paths.present_assignments()
+WRONG_STUDENTS = {"wrong1": "visible", "wrong2": "hidden"}
+
+
+def _first_wrong(assignment, kind):
+    """{grade_id: the first wrong answer of that kind} for every exercise of the notebook."""
+    return {gid: next(w for w in labels.values() if w.kind == kind)
+            for gid, labels in nbtools.wrong_answers(assignment).items()}
 
 
 def _write(nb, path):
@@ -29,10 +38,9 @@ def graded(tmp_path_factory):
         rel = nbtools.release_nb(a)
         _write(nbtools.submission(rel, nbtools.solution_answers(a)), subs / "alice" / a / f"{a}.ipynb")
         _write(rel, subs / "bob" / a / f"{a}.ipynb")
-        wrong = nbtools.wrong_answers(a)
-        for k, student in enumerate(["wrong1", "wrong2"]):
-            answers = {gid: list(labels.values())[k] for gid, labels in wrong.items()}
-            _write(nbtools.submission(rel, answers), subs / student / a / f"{a}.ipynb")
+        for student, kind in WRONG_STUDENTS.items():
+            _write(nbtools.submission(rel, {gid: w.code for gid, w in _first_wrong(a, kind).items()}),
+                   subs / student / a / f"{a}.ipynb")
         (subs / "broken" / a).mkdir(parents=True)
         (subs / "broken" / a / f"{a}.ipynb").write_text('{"cells": [ this is not json')
     out = tmp / "grades.csv"
@@ -73,6 +81,23 @@ def test_each_wrong_answer_loses_its_exercise_points(graded, assignment, student
     for gid in nbtools.wrong_answers(assignment):
         score, max_score = r.cells[f"test_{gid}"]
         assert max_score > 0 and score == 0, f"{student}: test_{gid} gave {score}/{max_score}"
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_feedback_names_the_mistake_and_shows_no_hidden_test(graded, assignment):
+    """wrong1's feedback page carries each visible diagnosis; no page shows a hidden test's source."""
+    import html
+    _, out = graded
+    ws = out.parent / "ws"
+    page = html.unescape((ws / "feedback" / "wrong1" / assignment / f"{assignment}.html").read_text())
+    for gid, w in _first_wrong(assignment, "visible").items():
+        assert w.visible.lower() in page.lower(), f"the feedback of wrong1 does not show the diagnosis of {gid}: {w.visible!r}"
+    hidden = [line.strip() for c in nbtools.solution_nb(assignment).cells for m in nbtools.HIDDEN_REGION.finditer(c.source)
+              for line in m.group(0).splitlines() if len(line.strip()) > 25 and "HIDDEN TESTS" not in line]
+    for student in ("alice", "wrong1", "wrong2"):
+        page = html.unescape((ws / "feedback" / student / assignment / f"{assignment}.html").read_text())
+        leaked = [line for line in hidden if line in page]
+        assert not leaked, f"the feedback of {student} shows hidden test lines: {leaked[:2]}"
 
 
 @pytest.mark.parametrize("assignment", IDS)

@@ -5,6 +5,7 @@ nbgrader generates from it. Both are regenerated here and compared with what is 
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,89 @@ def test_course_contract(assignment):
     r = subprocess.run([sys.executable, str(tool), assignment, *names], cwd=paths.ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("marker", ["### BEGIN HIDEN TESTS", "### Begin Hidden Tests", "## BEGIN HIDDEN TESTS",
+                                    "### BEGIN SOLUTIONS"])
+def test_a_misspelt_marker_stops_the_build(marker, tmp_path):
+    """A misspelt marker would publish hidden tests or a solution: the build refuses it, naming the line."""
+    a = IDS[0]
+    src = (paths.SOLUTIONS / a / f"{a}.py").read_text()
+    canonical = "### BEGIN SOLUTION" if "SOLUTION" in marker else "### BEGIN HIDDEN TESTS"
+    bad = tmp_path / f"{a}.py"
+    bad.write_text(src.replace(canonical, marker, 1))
+    with pytest.raises(ValueError, match="looks like an nbgrader marker|without its BEGIN|never closed"):
+        build.notebook_from_source(bad)
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_no_hidden_test_line_reaches_the_student_notebook(assignment):
+    """By content, not by marker strings: the release's test cell is the instructor's test cell
+    without its hidden region, and no run of hidden-test lines appears anywhere in the release."""
+    sol, rel = nbtools.solution_nb(assignment), nbtools.release_nb(assignment)
+    for c in sol.cells:
+        meta = nbtools.nbgrader_meta(c)
+        if c.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            released = nbtools.cell(rel, meta["grade_id"]).source
+            assert released.rstrip() == nbtools.visible_part(c.source).rstrip(), \
+                f"{assignment}/{meta['grade_id']}: the student's test cell is not the visible part of the instructor's"
+            hidden = {line.strip() for m in nbtools.HIDDEN_REGION.finditer(c.source)
+                      for line in m.group(0).splitlines()[1:-1] if len(line.strip()) > 12}
+            visible = {line.strip() for line in nbtools.visible_part(c.source).splitlines()}
+            leaked = sorted((hidden - visible) & set(map(str.strip, released.splitlines())))
+            assert not leaked, f"{assignment}/{meta['grade_id']}: hidden test lines in the release: {leaked[:3]}"
+    from autograder import leaks
+    hidden_regions = [r for r in leaks.answer_regions([assignment]) if r.kind == "HIDDEN TESTS"]
+    found = leaks.find([paths.NOTEBOOKS / assignment / f"{assignment}.ipynb"], hidden_regions)
+    assert not found, "\n".join(map(str, found[:5]))
+
+
+def _hidden_answers(assignment):
+    """{grade_id: [literal values the hidden test of a checkpoint question compares with]}."""
+    import ast
+    out = {}
+    for c in nbtools.solution_nb(assignment).cells:
+        gid = nbtools.nbgrader_meta(c).get("grade_id", "")
+        if not gid.startswith("test_q") or c.cell_type != "code":
+            continue
+        for m in nbtools.HIDDEN_REGION.finditer(c.source):
+            for node in ast.walk(ast.parse(m.group(0))):
+                if isinstance(node, ast.Compare):
+                    for side in [node.left, *node.comparators]:
+                        for leaf in ast.walk(side):
+                            if isinstance(leaf, ast.Constant) and isinstance(leaf.value, (str, int, float)):
+                                out.setdefault(gid, []).append(leaf.value)
+    return out
+
+
+def test_choice_keys_are_spread_over_the_letters():
+    """No letter is the key of more than 40 % of the course's A-D questions."""
+    keys = [v for a in IDS for values in _hidden_answers(a).values() for v in values
+            if isinstance(v, str) and len(v) == 1 and v in "ABCD"]
+    if len(keys) < 5:
+        pytest.skip("too few choice questions to judge a spread")
+    from collections import Counter
+    letter, n = Counter(keys).most_common(1)[0]
+    assert n / len(keys) <= 0.4, f"{letter!r} is the key of {n} of {len(keys)} questions: {Counter(keys)}"
+
+
+def _number_forms(value):
+    """How a hidden numeric answer could be written in visible text."""
+    forms = {repr(value), f"{value:,}" if isinstance(value, int) else f"{value:g}"}
+    if isinstance(value, float):
+        forms |= {f"{value:.1f}", f"{value:.2f}"}
+    return forms
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_no_visible_text_holds_a_hidden_answer(assignment):
+    """A checkpoint question's numeric answer (one that is not a small count) appears nowhere a
+    student reads: markdown, code, test cells' visible parts or docstrings of the release."""
+    rel = nbtools.release_nb(assignment)
+    text = "\n".join(c.source for c in rel.cells)
+    for gid, values in _hidden_answers(assignment).items():
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or abs(v) < 10:
+                continue
+            shown = [f for f in _number_forms(v) if re.search(rf"(?<![\d.,]){re.escape(f)}(?![\d])", text)]
+            assert not shown, f"{assignment}: the hidden answer {v!r} of {gid} is written in the student notebook as {shown}"

@@ -5,10 +5,11 @@ import matplotlib.pyplot as plt
 import torch
 
 
-def attention_explorer(tokens, attention_fn, n_heads=4, d_head=16, seed=0):
+def attention_explorer(tokens, attention_fn, mask_fn, n_heads=4, d_head=16, seed=0):
     """Heat map of attention weights for `tokens` under sliders for head and temperature.
 
-    attention_fn(Q, K, V, mask) -> (out, weights) is the student's scaled dot-product attention.
+    attention_fn(Q, K, V, mask) -> (out, weights) is the student's scaled dot-product attention,
+    mask_fn(L) -> bool (L, L) the student's causal mask.
     Queries and keys are fixed random projections of fixed random token embeddings: the patterns
     mean nothing linguistically, but each head's pattern is stable and heads differ.
     """
@@ -22,7 +23,7 @@ def attention_explorer(tokens, attention_fn, n_heads=4, d_head=16, seed=0):
     Q = torch.einsum("l D, h D d -> h l d", x, Wq) * 2                  # (H, L, d), sharpened
     K = torch.einsum("l D, h D d -> h l d", x, Wk) * 2                  # (H, L, d)
     V = torch.eye(L).expand(n_heads, L, L)                              # (H, L, L): out = weights
-    causal = torch.ones(L, L, dtype=torch.bool).tril()                  # (L, L)
+    causal = mask_fn(L)                                                 # (L, L), True = may attend
 
     def draw(head=0, temperature=1.0, causal_mask=True):
         mask = causal if causal_mask else None

@@ -48,7 +48,7 @@ import torch
 import torch.nn as nn
 
 from archlab import measure, models, plots, widgets
-from archlab.checks import assert_close, assert_shape, check_shape, no_fused_attention
+from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_fused_attention, no_reference
 from archlab.device import pick_device
 
 if os.environ.get("NBGRADER_EXECUTION"):
@@ -148,24 +148,40 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""scaled_dot_product_attention: shapes, rows summing to 1, a worked example; hidden: torch's attention over random shapes and masks, no fused call."""
-# Worked example: two keys; the query matches the first key much better.
+# %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""scaled_dot_product_attention: shapes, each query's weights summing to 1 over the keys, a worked example with and without a mask, batch dimensions; hidden: torch's attention over random shapes and masks, no fused call."""
+sig = lambda z: 1 / (1 + math.exp(-z))             # a softmax over two scores (a, b) is (sig(a - b), sig(b - a))
+# 1. Worked example: one query, two keys; the query matches the first key much better.
 Q1 = torch.tensor([[1.0, 0.0]])                    # (L=1, d=2)
-K1 = torch.tensor([[4.0, 0.0], [0.0, 4.0]])        # (S=2, d=2)
+K1 = torch.tensor([[4.0, 0.0], [0.0, 4.0]])        # (S=2, d=2): scores Q1 K1^T = (4, 0)
 V1 = torch.tensor([[1.0, 10.0], [3.0, 30.0]])      # (S=2, dv=2)
 out1, w1 = scaled_dot_product_attention(Q1, K1, V1)
 assert_shape(out1, (1, 2), "out")
 assert_shape(w1, (1, 2), "weights")
-p = 1 / (1 + math.exp(-4 / math.sqrt(2)))          # softmax of scores (4/sqrt 2, 0)
-assert_close(w1, torch.tensor([[p, 1 - p]]), name="weights of the worked example")
-assert_close(out1, torch.tensor([[p * 1 + (1 - p) * 3, p * 10 + (1 - p) * 30]]), name="out of the worked example")
-
+p = sig(4 / math.sqrt(2))                          # softmax of the scaled scores (4/sqrt 2, 0)
+assert_close(w1, [[p, 1 - p]], name="weights of the worked example", mistakes={
+    "softmax over the queries (dim=-2): each query's weights must sum to 1 over the keys, softmax(..., dim=-1)": [[1.0, 1.0]],
+    "no scaling: divide the scores Q K^T by sqrt(d) before the softmax": [[sig(4), 1 - sig(4)]],
+    "scores divided by d: divide by sqrt(d), the square root of the width": [[sig(2), 1 - sig(2)]],
+    "no softmax: the weights are the scaled scores themselves": [[4 / math.sqrt(2), 0.0]]})
+assert_close(out1, [[p * 1 + (1 - p) * 3, p * 10 + (1 - p) * 30]], name="out of the worked example",
+             mistakes={"out multiplies V by the weights' transpose, or sums the values unweighted: out = weights @ V": [[4.0, 40.0]]})
+# 2. The same query with a mask that lets it read only the second key: all its weight goes there.
+out_m, w_m = scaled_dot_product_attention(Q1, K1, V1, torch.tensor([[False, True]]))
+assert_close(w_m, [[0.0, 1.0]], name="weights with mask [[False, True]] (True = may attend)", mistakes={
+    "mask inverted: True means the query MAY attend to that key; fill the scores where the mask is False": [[1.0, 0.0]],
+    "masked after the softmax: zeroing weights leaves the row summing to less than 1; fill the scores "
+    "with -inf where the mask is False, then take the softmax": [[0.0, 1 - p]],
+    "mask ignored": [[p, 1 - p]]})
+assert_close(out_m, [[3.0, 30.0]], name="out with the mask")
+# 3. Batch dimensions in front, several queries: each query's weights sum to 1 over the keys.
 Qv, Kv, Vv = torch.randn(2, 5, 8), torch.randn(2, 7, 8), torch.randn(2, 7, 3)
 out_v, w_v = scaled_dot_product_attention(Qv, Kv, Vv)
 assert_shape(out_v, (2, 5, 3), "out")
 assert_shape(w_v, (2, 5, 7), "weights")
-assert_close(w_v.sum(-1), torch.ones(2, 5), name="row sums of weights")
+assert_close(w_v.sum(-1), torch.ones(2, 5), name="each query's weights summed over the keys", mistakes={
+    "softmax over the queries (dim=-2): the weights sum to 1 down each column instead of along each row":
+        (lambda _: bool(torch.allclose(w_v.sum(-2), torch.ones(2, 7), atol=1e-5)))})
 ### BEGIN HIDDEN TESTS
 import torch.nn.functional as F
 
@@ -194,7 +210,8 @@ for trial in range(12):
     assert_close(out_h, ref_out, name=f"out (trial {trial})", **TOL)
     assert_close(w_h, ref_w, name=f"weights (trial {trial})", **TOL)
     if mask is not None:
-        assert bool((w_h[..., ~mask] == 0).all()), "masked positions must get weight exactly 0"
+        assert bool((w_h[..., ~mask] == 0).all()), \
+            f"trial {trial}: masked positions must get weight exactly 0 (fill their scores with -inf before the softmax)"
 # a mask with its own batch dimension broadcasts over heads
 Qb, Kb, Vb = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 4)
 mb = torch.rand(2, 1, 5, 5) > 0.5
@@ -218,21 +235,29 @@ def causal_mask(L, device=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""causal_mask: dtype bool, shape (L, L), the 3x3 example; hidden: every L up to 64 against an index comparison, and the device argument."""
+# %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""causal_mask: dtype bool, shape (L, L), the 3x3 example (named mistakes); hidden: every L up to 64 against an index comparison, and the device argument."""
 m3 = causal_mask(3)
-assert isinstance(m3, torch.Tensor) and m3.dtype == torch.bool, f"causal_mask must return a bool tensor, got {getattr(m3, 'dtype', type(m3))}"
+assert isinstance(m3, torch.Tensor), f"causal_mask must return a torch.Tensor; got {type(m3).__name__}"
+assert m3.dtype == torch.bool, (f"causal_mask must return a bool tensor (True = may attend); got {m3.dtype}: "
+                                f"create it with dtype=torch.bool or compare indices")
 assert_shape(m3, (3, 3), "causal_mask(3)")
-assert m3.tolist() == [[True, False, False], [True, True, False], [True, True, True]], f"causal_mask(3) is\n{m3}"
+T, F_ = True, False
+assert_close(m3, [[T, F_, F_], [T, T, F_], [T, T, T]], name="causal_mask(3)", mistakes={
+    "upper triangle: query i would read the later keys j > i; keep j <= i (on and BELOW the diagonal)": [[T, T, T], [F_, T, T], [F_, F_, T]],
+    "diagonal excluded: a token must be allowed to attend to itself (j = i)": [[F_, F_, F_], [T, F_, F_], [T, T, F_]],
+    "mask inverted: True must mean 'may attend' (j <= i), not 'blocked'": [[F_, T, T], [F_, F_, T], [F_, F_, F_]]})
 ### BEGIN HIDDEN TESTS
 for L_ in range(1, 65):
     m = causal_mask(L_)
-    assert m.dtype == torch.bool
+    assert m.dtype == torch.bool, f"causal_mask({L_}) must be bool"
     assert_shape(m, (L_, L_), f"causal_mask({L_})")
     i = torch.arange(L_)
-    assert torch.equal(m, i[None, :] <= i[:, None]), f"causal_mask({L_}) differs from j <= i"
-assert causal_mask(4, device="cpu").device.type == "cpu"
-assert causal_mask(4, device=torch.device("cpu")).device.type == "cpu"
+    assert torch.equal(m, i[None, :] <= i[:, None]), f"causal_mask({L_}) is not True exactly where j <= i"
+# the device argument: the mask is created there (the meta device exists on every machine)
+for dev in ("meta", torch.device("meta"), "cpu"):
+    got = causal_mask(4, device=dev).device.type
+    assert got == torch.device(dev).type, f"causal_mask(4, device={dev!r}) is on {got}: create the tensor on `device`"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -304,8 +329,8 @@ class MultiHeadSelfAttention(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_MultiHeadSelfAttention", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""MultiHeadSelfAttention: layer names and shapes, step returns a growing cache; hidden: equals nn.MultiheadAttention with copied weights (causal and not), step-by-step equals forward, no fused call."""
+# %% nbgrader={"grade": true, "grade_id": "test_MultiHeadSelfAttention", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+"""MultiHeadSelfAttention: layer names and shapes, a worked example (two heads, identity weights) for forward and for step with its cache (named mistakes); hidden: equals nn.MultiheadAttention with copied weights (causal and not), step-by-step equals forward, no fused call."""
 torch.manual_seed(0)
 mha = MultiHeadSelfAttention(16, 4)
 assert isinstance(mha.qkv, nn.Linear) and tuple(mha.qkv.weight.shape) == (48, 16), "self.qkv must be nn.Linear(d_model, 3*d_model)"
@@ -314,9 +339,29 @@ xv = torch.randn(2, 5, 16)
 assert_shape(mha(xv), (2, 5, 16), "forward output")
 y0, cache0 = mha.step(xv[:, :1])
 assert_shape(y0, (2, 1, 16), "step output")
-assert_shape(cache0[0], (2, 4, 1, 4), "cached K after one step")
+assert_shape(cache0[0], (2, 4, 1, 4), "cached K after one step (B, H, t, d)")
 y1, cache1 = mha.step(xv[:, 1:2], cache0)
-assert_shape(cache1[1], (2, 4, 2, 4), "cached V after two steps")
+assert_shape(cache1[1], (2, 4, 2, 4), "cached V after two steps (B, H, t, d): append the new token to the cache")
+# Worked example: D = 4, H = 2 heads of width 2, Q = K = V = x (identity weights, no bias), out = identity.
+mha2 = MultiHeadSelfAttention(4, 2)
+with torch.no_grad():
+    mha2.qkv.weight.copy_(torch.eye(4).repeat(3, 1)), mha2.qkv.bias.zero_()
+    mha2.out.weight.copy_(torch.eye(4)), mha2.out.bias.zero_()
+x2 = torch.tensor([[[1.0, 0.0, 0.0, 0.0],     # token 0: head 0 sees (1, 0), head 1 sees (0, 0)
+                    [0.0, 1.0, 1.0, 0.0]]])   # token 1: head 0 sees (0, 1), head 1 sees (1, 0)
+sig = lambda z: 1 / (1 + math.exp(-z))
+a, b = sig(-1 / math.sqrt(2)), sig(1 / math.sqrt(2))   # a query's softmax over the scores (0, 1/sqrt 2)
+with torch.no_grad():
+    y2 = mha2(x2)
+assert_close(y2, [[[1, 0, 0, 0], [a, b, b, 0]]], rtol=1e-4, atol=1e-5, name="forward of the worked example", mistakes={
+    "causal ignored: token 0 read token 1; with causal=True mask the scores with causal_mask(L)": [[[b, a, 0.5, 0], [a, b, b, 0]]],
+    "heads split without the transpose: view (B, L, D) as (B, L, H, d), then transpose(1, 2) to (B, H, L, d)": [[[1, 0, 0, 1], [0.5, 0, b, a]]],
+    "heads merged without the transpose: transpose (B, H, L, d) back to (B, L, H, d) before reshaping to (B, L, D)": [[[1, 0, a, b], [0, 0, b, 0]]]})
+with torch.no_grad():
+    s0, c0 = mha2.step(x2[:, :1])
+    s1, c1 = mha2.step(x2[:, 1:], c0)
+assert_close(torch.cat([s0, s1], 1), y2, rtol=1e-4, atol=1e-5, name="step, step vs the causal forward", mistakes={
+    "step ignored the cache: the new query must attend to the cached keys and values AND its own": [[[1, 0, 0, 0], [0, 1, 1, 0]]]})
 ### BEGIN HIDDEN TESTS
 TOL = dict(rtol=1e-4, atol=1e-5)  # float32
 for D_, H_, B_, L_ in [(16, 4, 2, 7), (12, 3, 1, 1), (32, 8, 3, 10), (8, 1, 2, 5)]:
@@ -329,7 +374,8 @@ for D_, H_, B_, L_ in [(16, 4, 2, 7), (12, 3, 1, 1), (32, 8, 3, 10), (8, 1, 2, 5
         ref.out_proj.weight.copy_(mine.out.weight)
         ref.out_proj.bias.copy_(mine.out.bias)
     x = torch.randn(B_, L_, D_)
-    with torch.no_grad(), no_fused_attention():
+    with torch.no_grad(), no_fused_attention("MultiHeadSelfAttention"), \
+            no_reference(nn.MultiheadAttention, "transformers", who="MultiHeadSelfAttention"):
         y_causal, y_full = mine(x), mine(x, causal=False)
     with torch.no_grad():
         r_full = ref(x, x, x, need_weights=False)[0]
@@ -338,7 +384,7 @@ for D_, H_, B_, L_ in [(16, 4, 2, 7), (12, 3, 1, 1), (32, 8, 3, 10), (8, 1, 2, 5
     assert_close(y_full, r_full, name=f"forward(causal=False) vs nn.MultiheadAttention (D={D_}, H={H_})", **TOL)
     assert_close(y_causal, r_causal, name=f"forward(causal=True) vs nn.MultiheadAttention (D={D_}, H={H_})", **TOL)
     cache, ys = None, []
-    with torch.no_grad(), no_fused_attention():
+    with torch.no_grad(), no_fused_attention("MultiHeadSelfAttention.step"):
         for t in range(L_):
             y_t, cache = mine.step(x[:, t:t + 1], cache)
             assert_shape(y_t, (B_, 1, D_), f"step {t} output")
@@ -369,10 +415,12 @@ def fit_scaling_exponent(lengths, costs):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_fit_scaling_exponent", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""fit_scaling_exponent: exact power laws give their exponent, result is a float; hidden: noisy data against numpy's least squares."""
-p2 = fit_scaling_exponent([1, 2, 4, 8], [3, 12, 48, 192])
-assert isinstance(p2, float), f"return a Python float, got {type(p2).__name__}"
-assert abs(p2 - 2.0) < 1e-9, f"cost = 3 L^2 should give exponent 2, got {p2}"
+"""fit_scaling_exponent: a Python float, an exact power law gives its exponent (named mistakes); hidden: noisy data against numpy's least squares."""
+p2 = fit_scaling_exponent([1, 2, 4, 8], [3, 12, 48, 192])     # cost = 3 L^2
+assert isinstance(p2, float), f"return a Python float (float(...)), got {type(p2).__name__}"
+assert_close(p2, 2.0, rtol=0, atol=1e-9, name="exponent of cost = 3 L^2", mistakes={
+    "axes swapped: fit log(cost) against log(length), not log(length) against log(cost)": 0.5,
+    "no logarithms: the slope of cost against length is not the exponent; fit log(cost) against log(length)": 27.782608695652186})
 ### BEGIN HIDDEN TESTS
 import numpy as np
 rng = np.random.default_rng(7)
@@ -382,7 +430,8 @@ for p_true in [0.0, 0.5, 1.0, 1.7, 3.0]:
     noisy = 0.1 * Ls ** p_true * np.exp(rng.normal(0, 0.3, size=Ls.size))
     ref_slope = np.polyfit(np.log(Ls), np.log(noisy), 1)[0]
     got = fit_scaling_exponent(list(Ls), list(noisy))
-    assert abs(got - ref_slope) < 1e-9, f"noisy data: expected the least-squares slope {ref_slope:.6f}, got {got:.6f}"
+    assert abs(got - ref_slope) < 1e-9, (f"noisy data: your slope {got:.6f} is not the least-squares slope through all "
+                                         f"the points (a line through the first and last point is not a fit)")
 assert abs(fit_scaling_exponent(torch.tensor([10.0, 100.0]), torch.tensor([5.0, 50.0])) - 1.0) < 1e-9
 ### END HIDDEN TESTS
 
@@ -404,11 +453,17 @@ def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, b
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_kv_cache_bytes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""kv_cache_bytes: an int, one small case; hidden: equals the cache a Hugging Face GPT-2 and a GQA Llama actually allocate."""
+# %% nbgrader={"grade": true, "grade_id": "test_kv_cache_bytes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""kv_cache_bytes: an int, two small cases (named mistakes); hidden: equals the cache a Hugging Face GPT-2 and a GQA Llama actually allocate, and the default 16-bit values."""
 kv1 = kv_cache_bytes(n_layers=1, n_kv_heads=1, head_dim=1, seq_len=1, bytes_per_value=1)
-assert isinstance(kv1, int), f"return an int, got {type(kv1).__name__}"
-assert kv1 == 2, "one layer, one head of width 1, one token, 1 byte each: a key and a value = 2 bytes"
+assert isinstance(kv1, int), f"return an int number of bytes, got {type(kv1).__name__}"
+assert_close(kv1, 2, name="one layer, one head of width 1, one token, 1 byte each", mistakes={
+    "keys only: the cache holds a key AND a value for every token (a factor 2)": 1})
+kv2 = kv_cache_bytes(n_layers=2, n_kv_heads=3, head_dim=4, seq_len=5, bytes_per_value=4, batch=6)
+assert_close(kv2, 2 * 2 * 3 * 4 * 5 * 6 * 4, name="kv_cache_bytes(2, 3, 4, 5, bytes_per_value=4, batch=6)", mistakes={
+    "batch ignored: every sequence in the batch has its own cache": 2 * 2 * 3 * 4 * 5 * 4,
+    "bytes_per_value ignored: multiply the number of values by the bytes each takes": 2 * 2 * 3 * 4 * 5 * 6,
+    "keys only: the cache holds a key AND a value for every token (a factor 2)": 2 * 3 * 4 * 5 * 6 * 4})
 ### BEGIN HIDDEN TESTS
 for family, overrides in [("gpt2", {}), ("llama", dict(num_attention_heads=4, num_key_value_heads=2))]:
     cfg = models.make_config(family, "tiny", **overrides)
@@ -422,7 +477,11 @@ for family, overrides in [("gpt2", {}), ("llama", dict(num_attention_heads=4, nu
             out = net(torch.randint(0, cfg.vocab_size, (B_, L_)), use_cache=True)
         measured = measure.tensor_bytes(out.past_key_values)
         got = kv_cache_bytes(n_layers, n_kv, head_dim, L_, bytes_per_value=4, batch=B_)
-        assert got == measured, f"{family}: you computed {got} bytes, the model allocated {measured}"
+        assert got == measured, (f"{family} (B={B_}, L={L_}, {n_kv} key/value heads): you computed {got} bytes, "
+                                 f"the model's cache holds {measured}")
+# the default is 16-bit values (2 bytes), as served models keep their caches
+assert kv_cache_bytes(32, 8, 128, 1000) == kv_cache_bytes(32, 8, 128, 1000, bytes_per_value=2, batch=1), \
+    "the defaults must be bytes_per_value=2 and batch=1"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -492,11 +551,11 @@ print(f"Llama-2-7B KV cache at 256K tokens: {llama2_7b_256k / 2**30:.0f} GiB (Ja
 # slider to see different patterns; the temperature divides the scores before the softmax
 # (temperature 1 is ordinary attention), so low temperatures sharpen each row towards its
 # largest score and high ones flatten it towards uniform. Toggle the causal mask to see the
-# upper triangle vanish. The explorer calls *your* `scaled_dot_product_attention`.
+# upper triangle vanish. The explorer calls *your* `scaled_dot_product_attention` and `causal_mask`.
 
 # %%
 explorer = widgets.attention_explorer(
-    "the cat sat on the mat because it was warm".split(), scaled_dot_product_attention, seed=SEED)
+    "the cat sat on the mat because it was warm".split(), scaled_dot_product_attention, causal_mask, seed=SEED)
 explorer
 
 # %% [markdown]
@@ -511,23 +570,26 @@ explorer
 # Autograded part: where is the bottleneck when a trained decoder generates text? Set `q1_choice`
 # to one letter.
 #
-# * **A.** In the feed-forward layers, whose cost grows with the square of the context length.
-# * **B.** In decoding: each new token attends to the keys and values of all previous tokens, so
-#   the work per token and the KV-cache memory grow with the context.
-# * **C.** In training: self-attention must process tokens one at a time, like an RNN.
-# * **D.** In the softmax, which cannot be computed in parallel over positions.
+# * **A.** In training: every token attends to every other, so a training step is quadratic in
+#   the context and cannot be spread over the positions of a sequence.
+# * **B.** In the feed-forward layers: they hold most of the weights, so their cost for each new
+#   token grows with the number of tokens already in the context.
+# * **C.** In decoding: each new token attends to the cached keys and values of all earlier
+#   tokens, so the work per token and the cache's memory grow with the context.
+# * **D.** In the softmax: it needs the whole row of scores before it can normalise, so a
+#   decoder must wait for the complete output sequence before emitting any token.
 
 # %% nbgrader={"grade": false, "grade_id": "q1_choice", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # q1_choice = "?"   # one of "A", "B", "C", "D"
 ### BEGIN SOLUTION
-q1_choice = "B"
+q1_choice = "C"
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_q1_choice", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""Question 1, autograded part: q1_choice is one of A-D (hidden: the right letter)."""
-assert q1_choice in {"A", "B", "C", "D"}, f"q1_choice must be one of 'A', 'B', 'C', 'D'; got {q1_choice!r}"
+"""Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
+check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "B"
+assert q1_choice == "C", "q1_choice is not the right letter: which of the four costs grows as a conversation gets longer?"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -551,22 +613,22 @@ assert q1_choice == "B"
 # Autograded part: which sub-layer does a decoder block of the original encoder-decoder
 # Transformer have that a GPT-style decoder-only block does not? Set `q2_choice`.
 #
-# * **A.** Masked (causal) self-attention.
-# * **B.** Cross-attention to the encoder's output.
-# * **C.** A position-wise feed-forward network.
-# * **D.** Residual connections with layer normalisation.
+# * **A.** Masked (causal) self-attention over the tokens generated so far.
+# * **B.** A position-wise feed-forward network after the attention sub-layers.
+# * **C.** Residual connections around each sub-layer, followed by layer normalisation.
+# * **D.** Cross-attention from the decoder's tokens to the encoder's output states.
 
 # %% nbgrader={"grade": false, "grade_id": "q2_choice", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # q2_choice = "?"   # one of "A", "B", "C", "D"
 ### BEGIN SOLUTION
-q2_choice = "B"
+q2_choice = "D"
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_q2_choice", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""Question 2, autograded part: q2_choice is one of A-D (hidden: the right letter)."""
-assert q2_choice in {"A", "B", "C", "D"}, f"q2_choice must be one of 'A', 'B', 'C', 'D'; got {q2_choice!r}"
+"""Question 2, autograded part: q2_choice is one capital letter A-D (hidden: the right letter)."""
+check_choice(q2_choice, "q2_choice")
 ### BEGIN HIDDEN TESTS
-assert q2_choice == "B"
+assert q2_choice == "D", "q2_choice is not the right letter: which sub-layer needs a second input sequence?"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -605,9 +667,11 @@ q3_decode_step_exponent = 1
 # %% nbgrader={"grade": true, "grade_id": "test_q3_exponents", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 3, autograded part: three integer exponents (hidden: the right ones)."""
 for _name in ("q3_attention_time_exponent", "q3_kv_cache_exponent", "q3_decode_step_exponent"):
-    assert isinstance(globals()[_name], int), f"{_name} must be an int"
+    assert isinstance(globals()[_name], int), f"{_name} must be an int (a whole number such as 3), got {globals()[_name]!r}"
 ### BEGIN HIDDEN TESTS
-assert (q3_attention_time_exponent, q3_kv_cache_exponent, q3_decode_step_exponent) == (2, 1, 1)
+assert q3_attention_time_exponent == 2, "q3_attention_time_exponent: how many (query, key) pairs does one pass over L tokens score?"
+assert q3_kv_cache_exponent == 1, "q3_kv_cache_exponent: how many keys and values does the cache hold after L tokens?"
+assert q3_decode_step_exponent == 1, "q3_decode_step_exponent: how many cached keys does ONE new query read?"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q3_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}

@@ -158,10 +158,10 @@ def _spy_run(fn, model, target, slow_first=0.0, per_call=0.0):
 
     spaces = [globals()] + ([target.__globals__] if target.__globals__ is not globals() else [])
     saved = ([sp.get("synchronize") for sp in spaces], archlab.device.synchronize, _am.synchronize,
-             compare.synchronize, torch.cuda.synchronize)
+             torch.cuda.synchronize)
     for sp in spaces:
         sp["synchronize"] = fake_sync
-    archlab.device.synchronize = _am.synchronize = compare.synchronize = torch.cuda.synchronize = fake_sync
+    archlab.device.synchronize = _am.synchronize = torch.cuda.synchronize = fake_sync
     handle = model.register_forward_pre_hook(pre_hook, with_kwargs=True)
     try:
         result = fn()
@@ -169,7 +169,7 @@ def _spy_run(fn, model, target, slow_first=0.0, per_call=0.0):
         handle.remove()
         for sp, old in zip(spaces, saved[0]):
             sp["synchronize"] = old
-        archlab.device.synchronize, _am.synchronize, compare.synchronize, torch.cuda.synchronize = saved[1:]
+        archlab.device.synchronize, _am.synchronize, torch.cuda.synchronize = saved[1:]
     return result, events
 
 

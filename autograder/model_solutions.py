@@ -1,0 +1,66 @@
+"""Model solutions to release once grading is done: the instructor notebook, executed, with its
+solutions and explanations, without hidden tests or rubrics (instructors reuse those next term).
+
+    python -m autograder solutions [ID ...] [--out DIR] [--full]     (make solutions)
+
+For each notebook: papermill runs solutions/<id>/<id>.ipynb (QUICK unless --full) into a
+temporary folder; then every hidden-test region is cut out of the test cells (and their outputs
+cleared), the rubric paragraphs are cut out of the written answers (the model answers stay),
+and the solution markers are removed so the code reads as plain code. The result is checked
+by `autograder.leaks` against the hidden-test regions before it is written to
+DIR/<id>/<id>.ipynb (default build/model_solutions).
+"""
+
+import re
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from . import build, execute, leaks, paths
+
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.M | re.S)
+MARKER = re.compile(r"^[ \t]*(?:# )?### (?:BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+# In a written answer: "**Rubric ..." to the end of the solution region is the instructor's.
+RUBRIC = re.compile(r"^\*\*Rubric.*?(?=^[ \t]*### END SOLUTION|\Z)", re.M | re.S)
+
+
+def clean(nb):
+    """nb without hidden tests, rubrics or solution markers (in place); returns nb."""
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader", {})
+        if c.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            if HIDDEN.search(c.source):
+                c.source = HIDDEN.sub("", c.source).rstrip() + "\n"
+                c.outputs = []
+        if c.cell_type == "markdown":
+            c.source = RUBRIC.sub("", c.source)
+        c.source = MARKER.sub("", c.source).rstrip()
+    return nb
+
+
+def make(assignment, out_dir, full=False):
+    """Execute, clean and check one notebook; return the path written."""
+    with tempfile.TemporaryDirectory(dir=paths.BUILD) as tmp:
+        executed, _ = execute.execute(assignment, out_dir=Path(tmp), QUICK=not full)
+        nb = clean(nbformat.read(executed, as_version=4))
+        staged = Path(tmp) / f"{assignment}.clean.ipynb"
+        staged.write_text(build.dumps(nb))
+        hidden = [r for r in leaks.answer_regions([assignment]) if r.kind == "HIDDEN TESTS"]
+        problems = [str(x) for x in leaks.find([staged], hidden)]
+        problems += [f"contains {m!r}" for _, m in leaks.forbidden_text([staged])
+                     if m not in ("**Model answer",)]
+        if problems:
+            raise SystemExit(f"model solutions of {assignment} would reveal hidden tests or rubrics:\n  "
+                             + "\n  ".join(problems[:10]))
+        target = Path(out_dir) / assignment / f"{assignment}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(staged.read_text())
+    return target
+
+
+def main(args):
+    out_dir = Path(args.out or paths.BUILD / "model_solutions")
+    paths.BUILD.mkdir(exist_ok=True)
+    for a in args.assignments or paths.present_assignments():
+        print("model solutions:", make(paths.check_assignment(a), out_dir, full=args.full))
