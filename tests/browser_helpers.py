@@ -95,6 +95,38 @@ def make_course(root, assignments):
     return filled
 
 
+# Runs at the start of every kernel of the test server (IPython profile startup file): each time
+# matplotlib renders a figure (inline plots, widget redraws), an Axes with nothing drawn in it
+# prints an "EmptyPlotError" line on stderr, which the page check below reports as an error.
+EMPTY_PLOT_CHECK = """\
+def _archlab_check_plots():
+    import sys
+    import numpy as np
+    import matplotlib.backend_bases as bb
+
+    def has_data(ax):
+        lines = any(np.isfinite(np.asarray(l.get_xydata(), float)).all(axis=-1).any() for l in ax.lines)
+        cols = any(len(c.get_offsets()) or len(c.get_paths()) for c in ax.collections)
+        texts = any(t.get_text().strip() for t in ax.texts)
+        return bool(lines or cols or texts or ax.images or ax.patches or ax.tables)
+
+    original = bb.FigureCanvasBase.print_figure
+
+    def print_figure(self, *args, **kwargs):
+        fig = self.figure
+        empty = [ax.get_title() or f"axes {i}" for i, ax in enumerate(fig.axes) if ax.get_visible() and not has_data(ax)]
+        if empty:
+            print(f"EmptyPlotError: a figure has axes with nothing drawn in them: {empty}", file=sys.stderr)
+        return original(self, *args, **kwargs)
+
+    bb.FigureCanvasBase.print_figure = print_figure
+
+
+_archlab_check_plots()
+del _archlab_check_plots
+"""
+
+
 def lab_environment(state):
     """Environment of the server: every Jupyter/IPython/matplotlib folder inside `state`."""
     state = Path(state)
@@ -116,6 +148,9 @@ def lab_environment(state):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     (state / "config" / "jupyter_server_config.py").write_text(SERVER_CONFIG)
+    startup = state / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-archlab-empty-plots.py").write_text(EMPTY_PLOT_CHECK)
     return env
 
 
@@ -272,32 +307,17 @@ def check_notebook(page, lab, rel, n_cells, shot=None, kernel_timeout=120, run_t
     for img in page.evaluate(MD_IMAGES_JS):
         assert img["ok"], f"{name}: markdown image {img['src']} does not load"
 
-    # 4. the explorer: an ipywidgets `interactive` (controls, then an Output) with a slider
+    # 4. the explorers: ipywidgets `interactive`s (controls, then an Output); every control of
+    #    every one must change what its output shows
     try:
         page.wait_for_selector(".widget-interact .widget-slider", timeout=widget_timeout * 1000)
     except Exception as e:  # playwright's TimeoutError
         raise AssertionError(f"{name}: no explorer widget with a slider rendered ({e.__class__.__name__})")
-    widget = page.locator(".widget-interact", has=page.locator(".widget-slider")).first
-    widget.scroll_into_view_if_needed()
-    output = widget.locator(".widget-output").last
-
-    def shown():   # what the output shows: images by their data, text by its characters
-        return output.evaluate(OUTPUT_SIGNATURE_JS)
-    wait_for(lambda: shown().strip(), widget_timeout, f"{name}: the widget's first drawing")
-    time.sleep(1)
-    before = shown()
-    handle = widget.locator(".widget-slider .noUi-handle").first
-    handle.focus()
-    # move away from the end the slider sits at (noUiSlider keeps aria-value* on its handle)
-    at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
-    for _ in range(3):
-        handle.press("ArrowLeft" if at_max else "ArrowRight")
-
-    def redrawn():
-        # the Output clears, then refills: wait for a new, non-empty drawing and an idle kernel
-        now = shown()
-        return now.strip() and now != before and lab.kernel_state(rel) == "idle"
-    wait_for(redrawn, widget_timeout, f"{name}: the widget's output to change after moving its slider")
+    widgets = page.locator(".widget-interact")
+    moved = 0
+    for w in range(widgets.count()):
+        moved += exercise_widget(page, lab, rel, name, widgets.nth(w), widget_timeout, no_errors)
+    assert moved, f"{name}: the explorer has no control to move"
     no_errors()
     if shot is not None:
         time.sleep(1)  # let the new image decode
@@ -306,19 +326,73 @@ def check_notebook(page, lab, rel, n_cells, shot=None, kernel_timeout=120, run_t
     return run_s
 
 
+CONTROLS = ".widget-slider, .widget-checkbox, .widget-dropdown"
+
+
+def exercise_widget(page, lab, rel, name, widget, timeout, no_errors):
+    """Move each control of one explorer in turn; each move must redraw its output differently.
+
+    Sliders move three keyboard steps away from the end they sit at, a checkbox is clicked, a
+    dropdown takes another option. Returns the number of controls moved."""
+    widget.scroll_into_view_if_needed()
+    output = widget.locator(".widget-output").last
+
+    def shown():   # what the output shows: images by their data, text by its characters
+        return output.evaluate(OUTPUT_SIGNATURE_JS)
+    wait_for(lambda: shown().strip(), timeout, f"{name}: the widget's first drawing")
+    controls = widget.locator(CONTROLS)
+    for i in range(controls.count()):
+        control = controls.nth(i)
+        texts = control.locator(".widget-label, .widget-label-basic").all_text_contents()
+        texts = [t.replace("\u200b", "").strip() for t in texts]    # ipywidgets pads empty labels with it
+        label = next((t for t in texts if t), f"control {i}")
+        time.sleep(1)
+        before = shown()
+        kind = control.get_attribute("class") or ""
+        if "widget-slider" in kind:
+            handle = control.locator(".noUi-handle").first
+            handle.focus()
+            # move away from the end the slider sits at (noUiSlider keeps aria-value* on its handle)
+            at_max = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+            for _ in range(3):
+                handle.press("ArrowLeft" if at_max else "ArrowRight")
+        elif "widget-checkbox" in kind:
+            control.locator("input[type=checkbox]").click()
+        else:
+            select = control.locator("select")
+            options = select.locator("option").all_text_contents()
+            current = select.evaluate("s => s.options[s.selectedIndex].text")
+            select.select_option(label=next(o for o in options if o != current))
+
+        def redrawn():
+            # the Output clears, then refills: wait for a new, non-empty drawing and an idle kernel
+            now = shown()
+            return now.strip() and now != before and lab.kernel_state(rel) == "idle"
+        wait_for(redrawn, timeout, f"{name}: the widget's output to change after moving its control {label!r}")
+        no_errors()
+    return controls.count()
+
+
 # A tiny notebook for checking the checker: a plot and an explorer; variants break one thing.
 SELFTEST_CELLS = [
     "%matplotlib inline\nimport ipywidgets as W\nimport matplotlib.pyplot as plt",
     "fig, ax = plt.subplots(figsize=(3, 2))\nax.plot([0, 1], [0, 1])\nplt.show()",
-    "def draw(n=1):\n    fig, ax = plt.subplots(figsize=(3, 2))\n    ax.plot(range(n + 2))\n"
-    "    ax.set_title(f'n = {n}')\n    plt.show()\n\nW.interactive(draw, n=W.IntSlider(value=1, min=0, max=9))",
+    "def draw(n=1, dashed=False):\n    fig, ax = plt.subplots(figsize=(3, 2))\n"
+    "    ax.plot(range(n + 2), ls='--' if dashed else '-')\n"
+    "    ax.set_title(f'n = {n}, dashed = {dashed}')\n    plt.show()\n\n"
+    "W.interactive(draw, n=W.IntSlider(value=1, min=0, max=9), dashed=W.Checkbox(value=False))",
 ]
 SELFTEST_BREAKS = {
     "works": {},
     "error": {1: "fig, ax = plt.subplots(figsize=(3, 2))\nax.plot([0, 1], [0, 1])\nplt.show()\n1 / 0"},
+    # a plot with axes and nothing in them
+    "empty_plot": {1: "fig, ax = plt.subplots(figsize=(3, 2))\nax.set_title('nothing here')\nplt.show()"},
     # the slider moves but the drawing ignores it
-    "dead_widget": {2: SELFTEST_CELLS[2].replace("ax.plot(range(n + 2))", "ax.plot(range(3))")
-                    .replace("f'n = {n}'", "'fixed'")},
+    "dead_widget": {2: SELFTEST_CELLS[2].replace("ax.plot(range(n + 2)", "ax.plot(range(3)")
+                    .replace("f'n = {n}, dashed = {dashed}'", "f'dashed = {dashed}'")},
+    # the second control (the checkbox) does nothing
+    "dead_second_control": {2: SELFTEST_CELLS[2].replace("ls='--' if dashed else '-'", "ls='-'")
+                            .replace("f'n = {n}, dashed = {dashed}'", "f'n = {n}'")},
     "no_widget": {2: "print('no explorer here')"},
 }
 

@@ -3,8 +3,9 @@
 For every notebook present: open the student release (answer cells filled in with the solution,
 as a student who has done the work would have it), wait for the kernel, Run All Cells from the
 menu, wait until no cell is running, then check what a student sees: no error output, plots
-(inline PNG), the figures the markdown shows, and an explorer widget that renders and responds
-(a slider moved with the keyboard changes the widget's output). A screenshot of each notebook,
+(inline PNG), none of them empty (a kernel-side check reports any Axes with nothing drawn), the
+figures the markdown shows, and explorer widgets whose every control (slider, checkbox,
+dropdown) changes what the widget draws. A screenshot of each notebook,
 scrolled to its widget, lands in build/browser/<id>.png. Last, the instructor's view: nbgrader's
 formgrader page loads and lists the assignments.
 
@@ -96,7 +97,9 @@ def test_student_notebook_in_jupyterlab(assignment, course, lab, browser):
 @pytest.mark.parametrize("variant, complaint", [
     ("works", None),
     ("error", "error output in JupyterLab"),
-    ("dead_widget", "output to change after moving its slider"),
+    ("empty_plot", "EmptyPlotError"),
+    ("dead_widget", "output to change after moving its control 'n'"),
+    ("dead_second_control", "output to change after moving its control 'dashed'"),
     ("no_widget", "no explorer widget with a slider rendered"),
 ])
 def test_the_check_catches_what_a_student_would_miss(variant, complaint, course, lab, browser):
