@@ -1,0 +1,49 @@
+"""Model solutions for after the deadline (`python -m autograder solutions`): the instructor
+notebook executed, its solutions and model answers kept, its hidden tests and rubrics gone."""
+
+import json
+
+import nbformat
+import pytest
+
+import nbtools
+from autograder import leaks, model_solutions, paths
+
+NB = "01_self_attention"
+pytestmark = pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01")
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model_solutions")
+    path = model_solutions.make(NB, out)
+    return nbformat.read(path, as_version=4)
+
+
+def test_solutions_and_model_answers_are_kept_and_executed(released):
+    text = json.dumps([c.source for c in released.cells])
+    for gid, answer in nbtools.solution_answers(NB).items():
+        if nbtools.cell(released, gid).cell_type == "code":
+            assert answer.strip() in nbtools.cell(released, gid).source, f"{gid}: the solution code is missing"
+    assert "**Model answer.**" in text
+    assert any(c.cell_type == "code" and c.outputs for c in released.cells), "the notebook was not executed"
+    errors = [o for c in released.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+
+
+def test_no_hidden_test_rubric_or_marker_survives(released, tmp_path):
+    text = json.dumps([c.source for c in released.cells])
+    for marker in ("BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "**Rubric"):
+        assert marker not in text
+    path = tmp_path / "released.ipynb"
+    nbformat.write(released, path)
+    hidden = [r for r in leaks.answer_regions([NB]) if r.kind == "HIDDEN TESTS"]
+    assert hidden and not leaks.find([path], hidden)
+
+
+def test_the_cleaning_can_fail():
+    """clean() is what removes them: a notebook it is not run on still holds them."""
+    sol = nbtools.solution_nb(NB)
+    assert "BEGIN HIDDEN TESTS" in json.dumps([c.source for c in sol.cells])
+    cleaned = model_solutions.clean(nbtools.solution_nb(NB))
+    assert "BEGIN HIDDEN TESTS" not in json.dumps([c.source for c in cleaned.cells])
