@@ -5,6 +5,7 @@ kernel per answer: they run the solution notebook's cells once in a plain namesp
 each wrong answer copy that namespace, run the wrong code and the exercise's test cell in it.
 """
 
+import contextlib
 import copy
 import importlib.util
 import os
@@ -87,14 +88,30 @@ def visible_part(src):
     return HIDDEN_REGION.sub("", src)
 
 
+@contextlib.contextmanager
+def grading_environment():
+    """NBGRADER_EXECUTION set while notebook code runs in this process, as the grader sets it
+    (QUICK sizes), and put back afterwards: kernels that later tests start (papermill, JupyterLab)
+    must not inherit it."""
+    before = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = before
+
+
 def run_cells(nb, namespace=None):
     """exec every code cell of nb in one namespace (markers stripped), as grading would (QUICK)."""
-    os.environ.setdefault("NBGRADER_EXECUTION", "autograde")
     ns = {} if namespace is None else namespace
     ns.setdefault("__name__", "__main__")
-    for c in nb.cells:
-        if c.cell_type == "code":
-            exec(compile(strip_markers(c.source), f"<cell {c.id}>", "exec"), ns)
+    with grading_environment():
+        for c in nb.cells:
+            if c.cell_type == "code":
+                exec(compile(strip_markers(c.source), f"<cell {c.id}>", "exec"), ns)
     return ns
 
 
@@ -106,7 +123,8 @@ def run_test_cell(nb, answer_id, ns, visible_only=False):
     if visible_only:
         src = visible_part(src)
     try:
-        exec(compile(src, f"<test_{answer_id}>", "exec"), ns)
+        with grading_environment():
+            exec(compile(src, f"<test_{answer_id}>", "exec"), ns)
     except Exception as e:  # any failure of a test cell costs its points in nbgrader
         return e
     return None
