@@ -60,16 +60,19 @@ EQUAL_SIZE = {
 _MAX_CONTEXT_KEY = {"gpt2": "n_positions", "rwkv": "context_length", "jamba": "max_position_embeddings"}
 
 
+def equal_size_overrides(family, size="tiny", max_context=1024):
+    """The config overrides :func:`build_equal_size` gives one family: layers, and a long enough context."""
+    overrides = dict(EQUAL_SIZE[size][family])
+    if family in _MAX_CONTEXT_KEY:
+        overrides[_MAX_CONTEXT_KEY[family]] = max(max_context + 16, models.CONFIGS[family][size].get(
+            _MAX_CONTEXT_KEY[family], 0))
+    return overrides
+
+
 def build_equal_size(size="tiny", max_context=1024, seed=0, device="cpu", families=FAMILIES):
     """{family: random-weight model} of about equal parameter count, able to read max_context tokens."""
-    out = {}
-    for fam in families:
-        overrides = dict(EQUAL_SIZE[size][fam])
-        if fam in _MAX_CONTEXT_KEY:
-            overrides[_MAX_CONTEXT_KEY[fam]] = max(max_context + 16, models.CONFIGS[fam][size].get(
-                _MAX_CONTEXT_KEY[fam], 0))
-        out[fam] = models.build_model(fam, size, seed=seed, device=device, **overrides)
-    return out
+    return {fam: models.build_model(fam, size, seed=seed, device=device, **equal_size_overrides(fam, size, max_context))
+            for fam in families}
 
 
 def family(model):
@@ -201,8 +204,17 @@ def memory_bandwidth(device="cpu", n_bytes=256 * 2**20, repeat=5):
 
 
 def active_params(model):
-    """Parameters a batch-1 decode step reads: all of them, less the (E - k)/E unused experts' share."""
-    return active_weight_bytes(model) // next(model.parameters()).element_size()
+    """Parameters a batch-1 decode step reads: all of them, less the (E - k)/E unused experts' share.
+
+    Counts elements, not bytes, so it works on a model built on the meta device (shapes only).
+    """
+    total = models.count_params(model)
+    cfg = model.config
+    E, k = getattr(cfg, "num_experts", 0) or 0, getattr(cfg, "num_experts_per_tok", 0) or 0
+    if E and k and E > k:
+        expert = sum(p.numel() for n, p in model.named_parameters() if ".experts." in n)
+        total -= expert * (E - k) // E
+    return total
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,9 +89,12 @@ def markdown(res):
     lines = [f"# Architecture benchmark: {res['slug']}", "",
              f"Command: `{res['command']}`  ", f"Date (UTC): {res['date']}  ",
              f"Machine: {m['cpu_model']}, {m['logical_cores']} logical cores, torch threads {res['threads']}, "
-             f"torch {m['torch']}, transformers {m['transformers']}, device {res['device']}{gpu}", "",
-             f"Models ({res['size']}, random weights; parameters counted from the models):", "",
-             "| model | total parameters | active per token |", "| --- | ---: | ---: |"]
+             f"torch {m['torch']}, transformers {m['transformers']}, device {res['device']}{gpu}", ""]
+    if "rederived" in res:
+        lines += [f"Derived fields (verdicts, table, parameter counts) recomputed on {res['rederived']['date']} by "
+                  f"`{res['rederived']['command']}`; the measurements are those of the command above.", ""]
+    lines += [f"Models ({res['size']}, random weights; parameters counted from the models):", "",
+              "| model | total parameters | active per token |", "| --- | ---: | ---: |"]
     lines += [f"| {compare.LABELS[f]} | {r['params']:,} | {r['active_params']:,} |" for f, r in res["models"].items()]
     lines += ["", "Batch 1. Prefill: median (min-max) over the timed runs; prompts of "
               f"{SINGLE_RUN_FROM}+ tokens are a single cold run. Decode: median (min-max) of "
@@ -111,13 +114,46 @@ def markdown(res):
     return "\n".join(lines) + "\n"
 
 
+def derive(res):
+    """The fields of a results dict that follow from its measurements (verdicts, figures, the table)."""
+    res["verdicts"] = {cid: compare.verdict(cid, res) for cid in compare.CLAIMS}
+    res["figures"] = {cid: v[1] for cid, v in compare.measured_figures(res).items()}
+    res["verdict_table"] = compare.verdict_table(res)
+    res["verdict_rule"] = compare.VERDICT_RULE
+
+
+def rederive(path, argv):
+    """Rewrite ``path`` (.json and .md) with the derived fields recomputed; the measurements stay as they ran."""
+    res = json.loads(path.read_text())
+    res.pop("selective_scan", None)   # older files embedded the scan benchmark; it has its own files now
+    max_context = max(res["contexts"]) + DECODE_WARMUP + DECODE_STEPS
+    for fam, row in res["models"].items():   # sizes from the models (built on the meta device: shapes only)
+        cfg = models.make_config(fam, res["size"], **compare.equal_size_overrides(fam, res["size"], max_context))
+        meta = models.meta_model(cfg)
+        row["params"], row["active_params"] = models.count_params(meta), compare.active_params(meta)
+    derive(res)
+    res.setdefault("fast_paths", {"not recorded": "this run predates archlab.fastpaths"})
+    res["rederived"] = {"command": recorded_command(argv=None if argv is None else ["bench/run.py", *argv], root=ROOT),
+                        "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+                        "what": "verdicts, figures, table and parameter counts recomputed from the stored measurements"}
+    path.write_text(json.dumps(res, indent=1) + "\n")
+    path.with_suffix(".md").write_text(markdown(res))
+    print(res["verdict_table"])
+    print(f"rewrote {path} and its .md (measurements unchanged)")
+    return res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny models, short contexts (smoke test)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="results folder")
+    ap.add_argument("--rederive", metavar="JSON", help="measure nothing: recompute the verdicts, tables, sizes and "
+                    "report of a results file with today's code (its measurements and command are kept)")
     args = ap.parse_args(argv)
+    if args.rederive:
+        return rederive(Path(args.rederive), argv)
 
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -154,10 +190,7 @@ def main(argv=None):
     bar.close()
     if device.type == "cuda":
         res["gpu_peak_bytes"] = int(torch.cuda.max_memory_allocated(device))
-    res["verdicts"] = {cid: compare.verdict(cid, res) for cid in compare.CLAIMS}
-    res["figures"] = {cid: v[1] for cid, v in compare.measured_figures(res).items()}
-    res["verdict_table"] = compare.verdict_table(res)
-    res["verdict_rule"] = compare.VERDICT_RULE
+    derive(res)
     res["fast_paths"] = fastpaths.report(device)
     res["seconds"] = time.perf_counter() - t_start
     out = Path(args.out)

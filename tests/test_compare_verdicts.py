@@ -88,3 +88,5 @@ def test_active_parameters_read_top_k_of_the_experts():
     assert compare.active_params(m) == total - experts * (cfg.num_experts - cfg.num_experts_per_tok) // cfg.num_experts
     gpt = models.build_model("gpt2", "tiny")
     assert compare.active_params(gpt) == models.count_params(gpt), "a dense model reads all its weights"
+    assert compare.active_params(models.meta_model(cfg)) == compare.active_params(m), "shapes are enough (meta)"
+    assert compare.active_params(m) * 4 == compare.active_weight_bytes(m), "the same count as the bytes read (float32)"
