@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --require-cuda) require_cuda=1 ;;
         --cpu-run) cpu_run=${2:?--cpu-run needs a folder}; shift ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
         -*) echo "gpu_check: unknown option $1 (see --help)" >&2; exit 2 ;;
         *) OUT=$1 ;;
     esac
