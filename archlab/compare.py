@@ -22,13 +22,18 @@ cache / state
 exponent
     ``p`` in cost ≈ c·nᵖ, the slope of log(cost) against log(n) (a least-squares fit).
 verdict
-    One of :data:`VERDICTS` for each row of the reading's table, from the measurements.
+    For each row of the reading's table: "holds", "does not hold here" or "not measured here
+    (needs X)" (:data:`VERDICT_RULE`); a claim is judged only by the quantity it is about.
+total / active parameters
+    All weights of a model, and those one decode step reads (a mixture of experts reads top-k
+    of its E experts): :func:`archlab.models.count_params`, :func:`active_params`.
 roofline (decode)
     At batch 1 a decode step reads every weight and the whole cache once; it cannot be faster
     than bytes_read / memory_bandwidth.
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -53,16 +58,19 @@ EQUAL_SIZE = {
 _MAX_CONTEXT_KEY = {"gpt2": "n_positions", "rwkv": "context_length", "jamba": "max_position_embeddings"}
 
 
+def equal_size_overrides(family, size="tiny", max_context=1024):
+    """The config overrides :func:`build_equal_size` gives one family: layers, and a long enough context."""
+    overrides = dict(EQUAL_SIZE[size][family])
+    if family in _MAX_CONTEXT_KEY:
+        overrides[_MAX_CONTEXT_KEY[family]] = max(max_context + 16, models.CONFIGS[family][size].get(
+            _MAX_CONTEXT_KEY[family], 0))
+    return overrides
+
+
 def build_equal_size(size="tiny", max_context=1024, seed=0, device="cpu", families=FAMILIES):
     """{family: random-weight model} of about equal parameter count, able to read max_context tokens."""
-    out = {}
-    for fam in families:
-        overrides = dict(EQUAL_SIZE[size][fam])
-        if fam in _MAX_CONTEXT_KEY:
-            overrides[_MAX_CONTEXT_KEY[fam]] = max(max_context + 16, models.CONFIGS[fam][size].get(
-                _MAX_CONTEXT_KEY[fam], 0))
-        out[fam] = models.build_model(fam, size, seed=seed, device=device, **overrides)
-    return out
+    return {fam: models.build_model(fam, size, seed=seed, device=device, **equal_size_overrides(fam, size, max_context))
+            for fam in families}
 
 
 def family(model):
@@ -186,26 +194,70 @@ def memory_bandwidth(device="cpu", n_bytes=256 * 2**20, repeat=5):
     return 2 * n_bytes / t.median
 
 
+def active_params(model):
+    """Parameters a batch-1 decode step reads: all of them, less the (E - k)/E unused experts' share.
+
+    Counts elements, not bytes, so it works on a model built on the meta device (shapes only).
+    """
+    total = models.count_params(model)
+    cfg = model.config
+    E, k = getattr(cfg, "num_experts", 0) or 0, getattr(cfg, "num_experts_per_tok", 0) or 0
+    if E and k and E > k:
+        expert = sum(p.numel() for n, p in model.named_parameters() if ".experts." in n)
+        total -= expert * (E - k) // E
+    return total
+
+
 # ---------------------------------------------------------------------------------------------
 # Verdicts on the reading's §5 table
 # ---------------------------------------------------------------------------------------------
 HOLDS = "holds"
-GPU_BATCH = "holds only at large batch on GPU"
-NOT_AT_SIZE = "does not hold at this size"
-VERDICTS = (HOLDS, GPU_BATCH, NOT_AT_SIZE)
+DOES_NOT_HOLD = "does not hold here"
+NOT_MEASURED = "not measured here"
+VERDICTS = (HOLDS, DOES_NOT_HOLD, NOT_MEASURED)
 
-# claim id -> (row of the table, the reading's words, what we measure)
+VERDICT_RULE = (
+    "A verdict judges a claim only by a measurement of the same quantity: **holds** when the "
+    "measurement meets the rule, **does not hold here** when it does not (at these sizes, this "
+    "batch, on this machine), **not measured here (needs X)** when what ran here is not what the "
+    "claim is about. No verdict speaks for hardware, batch sizes or models that did not run.")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the reading's §5 table and how a measurement judges it."""
+
+    arch: str          # the table's row
+    says: str          # the reading's words
+    what: str          # the quantity measured for it
+    rule: str          # when it holds, in words (thresholds come from the theory, not the data)
+    needs: str = ""    # what a measurement must have to speak to the claim ("" = any run of ours)
+
+
 CLAIMS = {
-    "kv_linear": ("Transformer", "KV cache memory O(n)", "exponent of KV-cache bytes vs n"),
-    "transformer_decode_grows": ("Transformer", "O(n) per new token", "exponent of decode time/token vs n"),
-    "transformer_prefill_quadratic": ("Transformer", "O(n²) over the whole sequence", "exponent of prefill time vs n"),
-    "mamba_state_constant": ("Mamba", "memory O(1) per token", "exponent of state bytes vs n"),
-    "mamba_linear": ("Mamba", "O(n) linear time", "exponent of prefill time vs n"),
-    "mamba_5x": ("Mamba", "~5× faster than Transformer", "decode time GPT-2 / Mamba at the longest n"),
-    "rwkv_state_constant": ("RWKV", "only a hidden state, very memory efficient", "exponent of state bytes vs n"),
-    "rwkv_faster": ("RWKV", "faster than Transformer", "decode time GPT-2 / RWKV at the longest n"),
-    "jamba_less_kv": ("Jamba", "uses only part of the KV cache", "Jamba / GPT-2 cache bytes at the longest n"),
-    "jamba_3x": ("Jamba", "~3× faster in long context (vs Mixtral)", "decode time GPT-2 / Jamba at the longest n"),
+    "kv_linear": Claim("Transformer", "KV cache memory O(n)", "exponent p of GPT-2's KV-cache bytes vs n",
+                       "abs(p − 1) ≤ 0.1"),
+    "transformer_decode_grows": Claim("Transformer", "O(n) per new token", "exponent p of GPT-2's decode time/token vs n",
+                                      "p ≥ 0.3 (the attention reads grow with n; weights read every step do not)"),
+    "transformer_prefill_quadratic": Claim("Transformer", "O(n²) over the whole sequence",
+                                           "exponent p of GPT-2's prefill time vs n", "p ≥ 1.5"),
+    "mamba_state_constant": Claim("Mamba", "memory O(1) per token", "exponent p of Mamba's state bytes vs n",
+                                  "abs(p) < 0.05"),
+    "mamba_linear": Claim("Mamba", "O(n) linear time", "exponent p of Mamba's prefill time vs n", "p ≤ 1.3"),
+    "mamba_5x": Claim("Mamba", "~5× faster than Transformer",
+                      "decode time GPT-2 / Mamba (equal size) at the longest n", "ratio ≥ 5",
+                      needs="large-batch (≥ 16) generation throughput on a GPU, the Mamba paper's §4.5 "
+                            "setting; batch-1 latency is another quantity"),
+    "rwkv_state_constant": Claim("RWKV", "only a hidden state, very memory efficient",
+                                 "exponent p of RWKV's state bytes vs n", "abs(p) < 0.05"),
+    "rwkv_faster": Claim("RWKV", "faster than Transformer", "decode time GPT-2 / RWKV (equal size) at the longest n",
+                         "ratio > 1"),
+    "jamba_less_kv": Claim("Jamba", "uses only part of the KV cache",
+                           "Jamba / GPT-2 (equal size) cache bytes at the longest n", "ratio < 1"),
+    "jamba_3x": Claim("Jamba", "~3× faster in long context (vs Mixtral)",
+                      "decode time Mixtral / Jamba (matching size) at the longest n", "ratio ≥ 3",
+                      needs="Mixtral at long context: a Mixtral-shaped model of matching size; the claim "
+                            "is Jamba against Mixtral-8x7B at 128K tokens, Lieber et al. 2024 §3.2"),
 }
 
 
@@ -213,85 +265,96 @@ def _series(meas, fam, key):
     return meas["models"][fam][key]
 
 
+def _can_measure(claim, meas):
+    """Whether ``meas`` holds the quantity the claim is about (see :attr:`Claim.needs`)."""
+    if claim == "mamba_5x":
+        return meas.get("device", "cpu") == "cuda" and meas.get("batch", 1) >= 16
+    if claim == "jamba_3x":
+        return "mixtral" in meas["models"]
+    return True
+
+
 def measured_figures(meas):
-    """{claim id: (number, formatted text)} from a measurements dict (see :func:`verdicts`)."""
+    """{claim id: (number or None, formatted text)} from a measurements dict (see :func:`verdict`).
+
+    The number is None where the measurement does not speak to the claim; the text then says
+    what was measured instead, so a reader sees it without mistaking it for the claim's quantity.
+    """
     n = meas["contexts"]
-    fig = {}
 
     def exp_of(fam, key):
         return fit_exponent(n, _series(meas, fam, key))
 
-    def ratio(fam, key="decode_s"):
-        return _series(meas, "gpt2", key)[-1] / _series(meas, fam, key)[-1]
+    def ratio(fam, over="gpt2", key="decode_s"):
+        return _series(meas, over, key)[-1] / _series(meas, fam, key)[-1]
 
-    fig["kv_linear"] = exp_of("gpt2", "state_bytes")
-    fig["transformer_decode_grows"] = exp_of("gpt2", "decode_s")
-    fig["transformer_prefill_quadratic"] = exp_of("gpt2", "prefill_s")
-    fig["mamba_state_constant"] = exp_of("mamba", "state_bytes")
-    fig["mamba_linear"] = exp_of("mamba", "prefill_s")
-    fig["mamba_5x"] = ratio("mamba")
-    fig["rwkv_state_constant"] = exp_of("rwkv", "state_bytes")
-    fig["rwkv_faster"] = ratio("rwkv")
-    fig["jamba_less_kv"] = 1.0 / ratio("jamba", "state_bytes")
-    fig["jamba_3x"] = ratio("jamba")
-    text = {}
-    for cid, value in fig.items():
-        if cid in ("mamba_5x", "rwkv_faster", "jamba_3x"):
-            text[cid] = f"{value:.2f}× at n={n[-1]}"
-        elif cid == "jamba_less_kv":
-            text[cid] = f"{value:.3f} of GPT-2's at n={n[-1]}"
-        else:
-            text[cid] = f"p = {value:.2f}"
-    return {cid: (fig[cid], text[cid]) for cid in fig}
+    batch = meas.get("batch", 1)
+    fig = {}
+    for cid, fam, key in (("kv_linear", "gpt2", "state_bytes"), ("transformer_decode_grows", "gpt2", "decode_s"),
+                          ("transformer_prefill_quadratic", "gpt2", "prefill_s"),
+                          ("mamba_state_constant", "mamba", "state_bytes"), ("mamba_linear", "mamba", "prefill_s"),
+                          ("rwkv_state_constant", "rwkv", "state_bytes")):
+        p = exp_of(fam, key)
+        fig[cid] = (p, f"p = {p:.2f}")
+    r = ratio("rwkv")
+    fig["rwkv_faster"] = (r, f"{r:.2f}× at n={n[-1]}, batch {batch}")
+    r = 1.0 / ratio("jamba", key="state_bytes")
+    fig["jamba_less_kv"] = (r, f"{r:.3f} of GPT-2's at n={n[-1]}")
+    r = ratio("mamba")
+    if _can_measure("mamba_5x", meas):
+        fig["mamba_5x"] = (r, f"{r:.2f}× at n={n[-1]}, batch {batch}")
+    else:
+        fig["mamba_5x"] = (None, f"{r:.2f}× at n={n[-1]} (batch-{batch} latency on {meas.get('device', 'cpu')}, "
+                                 "not throughput)")
+    if _can_measure("jamba_3x", meas):
+        r = ratio("jamba", over="mixtral")
+        fig["jamba_3x"] = (r, f"{r:.2f}× at n={n[-1]}")
+    else:
+        fig["jamba_3x"] = (None, "no Mixtral-shaped model measured")
+    return {cid: fig[cid] for cid in CLAIMS}
 
 
 def verdict(claim, meas):
-    """The verdict on one claim of the reading's table, from a measurements dict.
+    """The verdict on one claim of the reading's table: one of :data:`VERDICTS`, the last with its needs.
 
     ``meas = {"contexts": [n...], "batch": B, "device": "cpu"|"cuda",
     "models": {family: {"prefill_s": [...], "decode_s": [...], "state_bytes": [...]}}}``,
-    each list aligned with ``contexts``.
-
-    Rules (thresholds chosen from the theory, not from the data):
-    * memory exponents: O(n) holds when p is within 0.1 of 1, O(1) when |p| < 0.05;
-    * decode per token grows: p ≥ 0.3 (linear in n once attention dominates the weights);
-    * prefill O(n²): p ≥ 1.5; O(n): p ≤ 1.3;
-    * speed-ups: the reading's 5× (Mamba paper §4.5) is generation THROUGHPUT at large batch
-      on an A100: at batch 1 or on a CPU a smaller ratio does not refute it, so it gets
-      GPU_BATCH; the 3× (Jamba vs Mixtral at 128K tokens) needs very long contexts, so
-      a smaller ratio here means NOT_AT_SIZE; "faster" means a ratio above 1.
+    each list aligned with ``contexts``. Returns ``"holds"``, ``"does not hold here"`` or
+    ``"not measured here (needs ...)"``: see :data:`VERDICT_RULE` and each :class:`Claim`'s rule.
     """
     if claim not in CLAIMS:
         raise ValueError(f"unknown claim {claim!r}; known: {', '.join(CLAIMS)}")
     value = measured_figures(meas)[claim][0]
-    if claim == "kv_linear":
-        return HOLDS if abs(value - 1) <= 0.1 else NOT_AT_SIZE
-    if claim in ("mamba_state_constant", "rwkv_state_constant"):
-        return HOLDS if abs(value) < 0.05 else NOT_AT_SIZE
-    if claim == "transformer_decode_grows":
-        return HOLDS if value >= 0.3 else NOT_AT_SIZE
-    if claim == "transformer_prefill_quadratic":
-        return HOLDS if value >= 1.5 else NOT_AT_SIZE
-    if claim == "mamba_linear":
-        return HOLDS if value <= 1.3 else NOT_AT_SIZE
-    if claim == "mamba_5x":
-        if value >= 5:
-            return HOLDS
-        small = meas.get("batch", 1) < 16 or meas.get("device", "cpu") != "cuda"
-        return GPU_BATCH if small else NOT_AT_SIZE
-    if claim == "rwkv_faster":
-        return HOLDS if value > 1 else NOT_AT_SIZE
-    if claim == "jamba_less_kv":
-        return HOLDS if value < 1 else NOT_AT_SIZE
-    if claim == "jamba_3x":
-        return HOLDS if value >= 3 else NOT_AT_SIZE
-    raise AssertionError(claim)
+    if value is None:
+        return f"{NOT_MEASURED} (needs {CLAIMS[claim].needs})"
+    holds = {
+        "kv_linear": abs(value - 1) <= 0.1,
+        "mamba_state_constant": abs(value) < 0.05,
+        "rwkv_state_constant": abs(value) < 0.05,
+        "transformer_decode_grows": value >= 0.3,
+        "transformer_prefill_quadratic": value >= 1.5,
+        "mamba_linear": value <= 1.3,
+        "mamba_5x": value >= 5,
+        "rwkv_faster": value > 1,
+        "jamba_less_kv": value < 1,
+        "jamba_3x": value >= 3,
+    }[claim]
+    return HOLDS if holds else DOES_NOT_HOLD
+
+
+def verdict_kind(text):
+    """The kind of a verdict string: one of :data:`VERDICTS` (drops a 'not measured' verdict's needs)."""
+    kind = NOT_MEASURED if text.startswith(NOT_MEASURED) else text
+    if kind not in VERDICTS:
+        raise ValueError(f"not a verdict: {text!r}")
+    return kind
 
 
 def verdict_table(meas):
-    """The reading's table as markdown rows: claim | measured | verdict."""
+    """The reading's table as markdown: claim | measured | rule | verdict, then the verdict rule."""
     figs = measured_figures(meas)
-    lines = ["| architecture | the reading says | measured here | verdict |", "| --- | --- | --- | --- |"]
-    for cid, (arch, says, what) in CLAIMS.items():
-        lines.append(f"| {arch} | {says} | {what}: {figs[cid][1]} | {verdict(cid, meas)} |")
-    return "\n".join(lines)
+    lines = ["| architecture | the reading says | measured here | holds when | verdict |",
+             "| --- | --- | --- | --- | --- |"]
+    for cid, c in CLAIMS.items():
+        lines.append(f"| {c.arch} | {c.says} | {c.what}: {figs[cid][1]} | {c.rule} | {verdict(cid, meas)} |")
+    return "\n".join(lines) + "\n\n" + VERDICT_RULE

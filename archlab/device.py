@@ -14,12 +14,17 @@ asynchronous execution
     On the CPU every call is already finished when it returns.
 logical cores
     What ``os.cpu_count()`` reports (hyper-threads count twice).
+slug
+    The machine's short name (its host name up to the first dot): benchmark result files
+    are called ``<slug>.json``.
 """
 
 import json
 import os
 import platform
+import shlex
 import sys
+from pathlib import Path
 
 import torch
 
@@ -106,14 +111,41 @@ def _total_ram_bytes():
         return None
 
 
+def machine_slug():
+    """This machine's short name, for result file names: the host name up to its first dot."""
+    return platform.node().split(".")[0] or "machine"
+
+
+def recorded_command(argv=None, root=None):
+    """The command that is running, as one shell line a reader can rerun from ``root``.
+
+    ``argv`` defaults to ``sys.argv`` and the interpreter is ``sys.executable``; every argument
+    that names a path inside ``root`` (default: the current folder) is written relative to it,
+    so no result file names the checkout it was made in. Environment variables that change a
+    measurement (``OMP_WAIT_POLICY``) are written in front when set.
+    """
+    root = Path(os.path.abspath(root or os.getcwd()))
+    argv = list(sys.argv if argv is None else argv)
+
+    def rel(arg):
+        if not arg or not (os.sep in arg or os.path.exists(arg)):
+            return arg
+        path = Path(os.path.abspath(arg))   # not resolve(): .venv/bin/python is a link out of the checkout
+        try:
+            return str(path.relative_to(root)) or "."
+        except ValueError:
+            return arg
+
+    exe = rel(sys.executable)
+    if exe == sys.executable:  # an interpreter outside the checkout: its name is enough
+        exe = "python"
+    env = [f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"] if os.environ.get("OMP_WAIT_POLICY") else []
+    return shlex.join(env + [exe] + [rel(a) for a in argv])
+
+
 def describe_machine():
     """A JSON-serialisable dict describing this machine, to store next to measurements."""
-    try:
-        import transformers
-
-        transformers_version = transformers.__version__
-    except ImportError:
-        transformers_version = None
+    import transformers
 
     info = {
         "cpu_model": _cpu_model(),
@@ -121,7 +153,7 @@ def describe_machine():
         "torch_threads": torch.get_num_threads(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "transformers": transformers_version,
+        "transformers": transformers.__version__,
         "platform": platform.platform(),
         "ram_bytes": _total_ram_bytes(),
         "cuda_available": torch.cuda.is_available(),
@@ -130,6 +162,8 @@ def describe_machine():
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
-            info["cuda_devices"].append({"name": props.name, "memory_bytes": int(props.total_memory)})
+            info["cuda_devices"].append({"name": props.name, "memory_bytes": int(props.total_memory),
+                                         "capability": f"{props.major}.{props.minor}"})
+        info["cuda_runtime"] = torch.version.cuda
     json.dumps(info)  # fail here, not later, if something is not serialisable
     return info

@@ -12,8 +12,9 @@ synchronize
     GPU calls return before the GPU has finished; we wait (``synchronize``)
     before starting and before stopping the clock. On the CPU this is a no-op.
 peak memory
-    The largest amount of tensor memory alive at any moment while a function
-    ran, counted above what was already allocated before it started.
+    The largest amount of memory alive at any moment while a function ran,
+    counted above what was already allocated before it started: torch's
+    allocator and numpy's arrays (which :mod:`tracemalloc` sees) both count.
 storage
     The memory block behind a tensor. Views (slices, ``.view``, ``.T``) share
     their base's storage, so :func:`tensor_bytes` counts each storage once.
@@ -22,6 +23,7 @@ storage
 import statistics
 import time
 import timeit
+import tracemalloc
 import types
 from dataclasses import dataclass, field
 
@@ -75,25 +77,47 @@ def time_fn(fn, *, warmup=2, repeat=5, device=None, what=""):
     return Timing(median=statistics.median(times), times=times, warmup=warmup, repeat=repeat, what=what)
 
 
-def peak_memory(fn, device=None):
-    """Run ``fn()``; return ``(result, peak_bytes)`` of torch memory above the starting level.
+def memory_peaks(fn, device=None):
+    """Run ``fn()``; return ``(result, {"torch": bytes, "numpy": bytes})``, each peak above its start.
 
-    CUDA: the allocator's own peak counter. CPU: the PyTorch profiler records
-    every allocation (+bytes) and free (-bytes) made by torch's CPU allocator;
-    we replay them in time order and keep the largest running total. Memory
-    used outside torch tensors (Python objects, numpy arrays) is not counted.
+    ``torch``: CUDA: the allocator's own peak counter. CPU: the PyTorch profiler records every
+    allocation (+bytes) and free (-bytes) of torch's CPU allocator; we replay them in time order
+    and keep the largest running total.
+    ``numpy``: :mod:`tracemalloc`'s peak, which sees numpy's array buffers (numpy reports them to
+    it) and Python objects, but not torch's allocator; on CUDA it is host memory. Memory that a
+    compiled kernel (numba) allocates for itself is seen by neither.
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":
         synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         baseline = torch.cuda.memory_allocated(device)
-        result = fn()
+        result, numpy_peak = _traced(fn)
         synchronize(device)
-        return result, max(0, torch.cuda.max_memory_allocated(device) - baseline)
+        torch_peak = max(0, torch.cuda.max_memory_allocated(device) - baseline)
+    else:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            result, numpy_peak = _traced(fn)   # the profiler's own bookkeeping stays outside
+        torch_peak = _replayed_cpu_peak(prof)
+    return result, {"torch": torch_peak, "numpy": numpy_peak}
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+
+def _traced(fn):
+    """(fn(), peak bytes tracemalloc saw while fn ran, above the level when it started)."""
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
         result = fn()
+        return result, max(0, tracemalloc.get_traced_memory()[1] - start)
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+
+
+def _replayed_cpu_peak(prof):
     # The raw "[memory]" records: one per allocation or free, with a signed size.
     # (FunctionEvent.cpu_memory_usage cannot be summed: an allocation is counted
     # again in every enclosing op, and order inside an op is lost.)
@@ -105,7 +129,19 @@ def peak_memory(fn, device=None):
         if rec.device_type() in cpu_kinds:
             running += rec.nbytes()  # negative for a free
             peak = max(peak, running)
-    return result, peak
+    return peak
+
+
+def peak_memory(fn, device=None):
+    """Run ``fn()``; return ``(result, peak_bytes)``: torch's peak plus numpy's (:func:`memory_peaks`).
+
+    Both counts start at zero when ``fn`` starts. They are measured apart, so their sum is an
+    upper bound on the joint peak, exact when one of them is zero (a pure-torch function, or a
+    kernel whose work arrays are numpy's, such as a numba scan). A function that computes its
+    result as a numpy array is charged for it: counting torch alone would call it free.
+    """
+    result, peaks = memory_peaks(fn, device)
+    return result, peaks["torch"] + peaks["numpy"]
 
 
 # Objects whose attributes are code, not data: walking into them could reach all of torch.

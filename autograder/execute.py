@@ -1,6 +1,8 @@
 """Execute solution notebooks with papermill (QUICK by default) and report seconds per notebook.
 
-Outputs go to build/executed/<id>.ipynb; the committed notebooks are never touched.
+Outputs go to build/executed/<id>.ipynb; the committed notebooks are never touched. Beside each
+goes <id>.parity.json, the notebook's key numbers (archlab.parity: the kernel is told where by
+the environment variable ARCHLAB_PARITY_RECORD), which scripts/parity.py compares across devices.
 """
 
 import time
@@ -8,6 +10,8 @@ import time
 import papermill
 
 from . import nbg, paths
+
+RECORD_ENV = "ARCHLAB_PARITY_RECORD"  # = archlab.parity.ENV (archlab imports torch; this stays light)
 
 
 def execute(assignment, out_dir=None, **parameters):
@@ -19,11 +23,17 @@ def execute(assignment, out_dir=None, **parameters):
     out_dir.mkdir(parents=True, exist_ok=True)
     src = paths.SOLUTIONS / assignment / f"{assignment}.ipynb"
     out = out_dir / f"{assignment}.ipynb"
+    record = out_dir / f"{assignment}.parity.json"
+    record.unlink(missing_ok=True)  # a failed run must not leave an older run's record behind
+    os.environ[RECORD_ENV] = str(record.resolve())
     t0 = time.perf_counter()
-    # a cell that hangs (a stalled kernel) fails the run instead of holding CI until its limit
-    papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name="python3",
-                               cwd=str(src.parent), progress_bar=False, execution_timeout=600,
-                               start_timeout=120)
+    try:
+        # a cell that hangs (a stalled kernel) fails the run instead of holding CI until its limit
+        papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name="python3",
+                                   cwd=str(src.parent), progress_bar=False, execution_timeout=600,
+                                   start_timeout=120)
+    finally:
+        del os.environ[RECORD_ENV]
     return out, time.perf_counter() - t0
 
 

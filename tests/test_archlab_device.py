@@ -90,3 +90,25 @@ def test_cpu_model_comes_from_proc_cpuinfo_when_present():
     if not names:
         pytest.skip("/proc/cpuinfo has no 'model name' line here")
     assert dev.describe_machine()["cpu_model"] == names[0]
+
+
+def test_recorded_command_is_relative_to_the_checkout(tmp_path, monkeypatch):
+    """Result files record the command that ran, with no absolute checkout path (issue 13)."""
+    script = tmp_path / "bench" / "run.py"
+    script.parent.mkdir()
+    script.write_text("")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    line = dev.recorded_command([str(script), "--out", str(tmp_path / "bench" / "results"), "--quick"],
+                                root=tmp_path)
+    assert str(tmp_path) not in line
+    assert line.endswith("bench/run.py --out bench/results --quick")
+    assert line.startswith("OMP_WAIT_POLICY=PASSIVE ")
+    outside = dev.recorded_command(["bench/run.py", "--out", "/elsewhere/results"], root=tmp_path)
+    assert outside.endswith("bench/run.py --out /elsewhere/results"), "a path outside the checkout stays as given"
+
+
+def test_machine_slug_is_the_short_host_name(monkeypatch):
+    monkeypatch.setattr(dev.platform, "node", lambda: "gpu-box.example.org")
+    assert dev.machine_slug() == "gpu-box"
+    monkeypatch.setattr(dev.platform, "node", lambda: "")
+    assert dev.machine_slug() == "machine"

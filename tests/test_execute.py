@@ -4,9 +4,12 @@ The wall time is printed (the target is at most 90 s per notebook on 2 cores; `m
 measures it), not asserted: timings are the benchmark's business, tests stay deterministic.
 """
 
+import json
+
 import nbformat
 import pytest
 
+from archlab import fastpaths
 from autograder import execute, paths
 
 
@@ -19,3 +22,12 @@ def test_solution_executes_quick(assignment, tmp_path):
     assert not errors
     # papermill injected the parameters after the cell tagged `parameters`
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    # the executed notebook says which implementation each fast path used (issue 18)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "archlab fast paths on cpu:" in text
+    for name in ("Mamba selective scan", "Mamba causal conv1d", "attention", "CUDA graphs"):
+        assert f"  {name} " in text, f"no line for the fast path {name!r}"
+    # and its parity record lies beside it, with the fast paths of the run (archlab.parity)
+    record = json.loads((tmp_path / f"{assignment}.parity.json").read_text())
+    assert record["notebook"] == assignment and record["device"] == "cpu" and record["values"]
+    assert set(record["fast_paths"]) == set(fastpaths.report("cpu"))

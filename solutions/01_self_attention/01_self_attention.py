@@ -54,6 +54,8 @@ from archlab.device import pick_device
 if os.environ.get("NBGRADER_EXECUTION"):
     QUICK = True  # the grader always runs the small version
 device = pick_device(DEVICE)
+from archlab import fastpaths  # noqa: E402
+fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
 torch.manual_seed(SEED);
 
 # %% [markdown]
@@ -697,3 +699,10 @@ assert q3_decode_step_exponent == 1, "q3_decode_step_exponent: how many cached k
 # * A decoder keeps every past key and value: `2 * layers * kv_heads * head_dim * L` numbers.
 # * You measured the costs: one attention pass grows towards $L^2$, the cache grows like $L$.
 #   The next notebooks replace the growing cache with a state of fixed size (Mamba, RWKV).
+
+# %%
+# Parity record (scripts/parity.py compares a CPU run with a CUDA run): under
+# `python -m autograder execute` these numbers are written beside the executed notebook; otherwise nothing is.
+from archlab.parity import save_record
+
+save_record(globals(), device, exact=["kv_measured", "kv_formula", "llama2_7b_256k"], close=["p_kv"])

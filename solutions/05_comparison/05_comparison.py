@@ -59,6 +59,8 @@ from archlab.measure import tensor_bytes
 if os.environ.get("NBGRADER_EXECUTION"):
     QUICK = True  # the grader always runs the small version
 device = pick_device(DEVICE)
+from archlab import fastpaths  # noqa: E402
+fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
 torch.manual_seed(SEED)
 # Mamba without the mamba-ssm / causal-conv1d CUDA kernels prints "falling back" notices on
 # stderr; the models cell below says once which path is used instead.
@@ -526,3 +528,11 @@ if not _files:
 # %%
 explorer = widgets.comparison_explorer(MEAS, {f: m.config for f, m in MODELS.items()})
 explorer
+
+# %%
+# Parity record (scripts/parity.py compares a CPU run with a CUDA run): under
+# `python -m autograder execute` these numbers are written beside the executed notebook; otherwise nothing is.
+from archlab.parity import save_record
+
+save_record(globals(), device, exact=[f"MEAS.models.{f}.{k}" for f in ("gpt2", "mamba", "rwkv", "jamba")
+                                   for k in ("state_bytes", "predicted_bytes")])
