@@ -1,6 +1,10 @@
 """Plausible wrong answers for 05_comparison. Each must lose its exercise's points.
 
-WRONG[answer grade_id][label] is a whole answer cell, as a student might submit it.
+WRONG[answer grade_id][label] is a whole answer cell, as a student might submit it: a dict with
+"visible": the keyword its visible test's message must contain (a typical mistake, named before
+grading), or "hidden": what the hidden tests' message must contain (a subtle mistake that passes
+the visible tests). See tests/nbtools.py:wrong_answers. The first "visible" and the first
+"hidden" entry of each exercise are what tests/test_autograde.py submits.
 """
 
 _PREFILL_HEAD = '''def measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3):
@@ -8,10 +12,50 @@ _PREFILL_HEAD = '''def measure_prefill(model, context_len, batch=1, device=None,
     ids = compare.random_ids(model, batch, context_len, seed=0, device=device or "cpu")
 '''
 
+
+def _prefill(warmup_loop="range(warmup)", timed_loop="range(repeat)", sync_before=True, sync_after=True,
+             result="statistics.median(times)"):
+    """A measure_prefill with one thing changed."""
+    return _PREFILL_HEAD + f'''
+    for _ in {warmup_loop}:
+        compare.forward(model, ids)
+    times = []
+    for _ in {timed_loop}:
+        {"synchronize(device)" if sync_before else "pass"}
+        start = time.perf_counter()
+        compare.forward(model, ids)
+        {"synchronize(device)" if sync_after else "pass"}
+        times.append(time.perf_counter() - start)
+    return {result}
+'''
+
+
 _DECODE_HEAD = '''def measure_decode(model, context_len, n_tokens=4, batch=1, device=None, warmup=1):
     check_measure_args(model, context_len, batch, warmup, n_tokens)
     ids = compare.random_ids(model, batch, context_len + warmup + n_tokens, seed=1, device=device or "cpu")
 '''
+
+
+def _decode(warmup_loop="range(warmup)", timed_loop="range(n_tokens)", sync_before=True, sync_after=True,
+            result="statistics.median(times)"):
+    """A measure_decode with one thing changed."""
+    return _DECODE_HEAD + f'''
+    _, cache = compare.forward(model, ids[:, :context_len])
+    pos = context_len
+    for _ in {warmup_loop}:
+        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
+        pos += 1
+    times = []
+    for _ in {timed_loop}:
+        {"synchronize(device)" if sync_before else "pass"}
+        start = time.perf_counter()
+        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
+        {"synchronize(device)" if sync_after else "pass"}
+        times.append(time.perf_counter() - start)
+        pos += 1
+    return {result}
+'''
+
 
 _STATE_HEAD = '''def state_bytes(model, context_len, batch=1, device=None):
     check_measure_args(model, context_len, batch, 0, 1)
@@ -21,43 +65,59 @@ _STATE_HEAD = '''def state_bytes(model, context_len, batch=1, device=None):
 _FACTS_HEAD = '''def facts(meas):
     if set(meas) < {"contexts", "models"}:
         raise ValueError(f"meas needs the keys 'contexts' and 'models' (like MEAS); got {sorted(meas)}")
+    n, rows = meas["contexts"], meas["models"]
 '''
+
+
+def _facts(kv='compare.fit_exponent(n, rows["gpt2"]["state_bytes"])',
+           decode='compare.fit_exponent(n, rows["gpt2"]["decode_s"])',
+           flat='sorted(f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05)',
+           fastest='min(rows, key=lambda f: rows[f]["decode_s"][-1])', before=""):
+    """A facts with one thing changed."""
+    return _FACTS_HEAD + before + f'''
+    return {{
+        "gpt2_kv_exponent": {kv},
+        "gpt2_decode_exponent": {decode},
+        "mamba_state_exponent": compare.fit_exponent(n, rows["mamba"]["state_bytes"]),
+        "flat_state_models": {flat},
+        "fastest_decode_at_longest": {fastest},
+    }}
+'''
+
 
 WRONG = {
     "measure_prefill": {
-        "no warm-up": _PREFILL_HEAD + '''
-    times = []
-    for _ in range(repeat):
+        "no synchronisation": {"visible": "no synchronisation",
+                               "code": _prefill(sync_before=False, sync_after=False)},
+        "the warm-up timed with the rest": {"visible": "warm-up was timed",
+                                            "code": _prefill(warmup_loop="[]", timed_loop="range(warmup + repeat)")},
+        "mean instead of median": {"visible": "mean instead of the median", "code": _prefill(result="sum(times) / len(times)")},
+        "sum of the runs": {"visible": "sum of the timed runs", "code": _prefill(result="sum(times)")},
+        "no warm-up": {"visible": "warm-up missing", "code": _prefill(warmup_loop="[]")},
+        "no synchronize before starting the clock": {"visible": "no synchronize before starting",
+                                                     "code": _prefill(sync_before=False)},
+        "archlab.measure.time_fn does the timing": {"hidden": "must be your own code", "code": _PREFILL_HEAD + '''
+    from archlab.measure import time_fn
+    return time_fn(lambda: compare.forward(model, ids), warmup=warmup, repeat=repeat, device=device).median
+'''},
+        "the standard library's timeit does the timing": {"hidden": "must be your own code", "code": _PREFILL_HEAD + '''
+    import timeit
+
+    def clock():
         synchronize(device)
-        start = time.perf_counter()
-        compare.forward(model, ids)
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-''',
-        "no synchronisation": _PREFILL_HEAD + '''
-    for _ in range(warmup):
-        compare.forward(model, ids)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        compare.forward(model, ids)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-''',
-        "mean over all runs, warm-up included": _PREFILL_HEAD + '''
-    times = []
-    for _ in range(warmup + repeat):
-        synchronize(device)
-        start = time.perf_counter()
-        compare.forward(model, ids)
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return sum(times) / len(times)
-''',
+        return time.perf_counter()
+
+    timer = timeit.Timer(lambda: compare.forward(model, ids), timer=clock)
+    if warmup:
+        timer.timeit(number=warmup)
+    return statistics.median(timer.repeat(repeat=repeat, number=1))
+'''},
+        "warmup and repeat fixed at their defaults": {"hidden": "use the warmup and repeat arguments",
+                                                      "code": _prefill(warmup_loop="range(1)", timed_loop="range(3)")},
+        "the fastest run instead of the median": {"hidden": "not the median", "code": _prefill(result="min(times)")},
     },
     "measure_decode": {
-        "cache turned off: the whole prefix recomputed each step": _DECODE_HEAD + '''
+        "cache turned off: the whole prefix recomputed each step": {"visible": "without the cache", "code": _DECODE_HEAD + '''
     compare.forward(model, ids[:, :context_len])
     pos = context_len
     for _ in range(warmup):
@@ -72,12 +132,13 @@ WRONG = {
         times.append(time.perf_counter() - start)
         pos += 1
     return statistics.median(times)
-''',
-        "no warm-up steps": _DECODE_HEAD + '''
+'''},
+        "no synchronisation": {"visible": "no synchronisation", "code": _decode(sync_before=False, sync_after=False)},
+        "the warm-up step timed with the rest": {"visible": "warm-up step was timed", "code": _DECODE_HEAD + '''
     _, cache = compare.forward(model, ids[:, :context_len])
     pos = context_len
     times = []
-    for _ in range(n_tokens):
+    for _ in range(warmup + n_tokens):
         synchronize(device)
         start = time.perf_counter()
         _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
@@ -85,87 +146,91 @@ WRONG = {
         times.append(time.perf_counter() - start)
         pos += 1
     return statistics.median(times)
-''',
-        "total time of all steps, not per token": _DECODE_HEAD + '''
+'''},
+        "mean instead of median": {"visible": "mean instead of the median", "code": _decode(result="sum(times) / len(times)")},
+        "total time of all steps, not per token": {"visible": "sum of the timed steps", "code": _decode(result="sum(times)")},
+        "no warm-up steps": {"visible": "warm-up step missing", "code": _decode(warmup_loop="[]")},
+        "no synchronize before starting the clock": {"visible": "no synchronize before starting",
+                                                     "code": _decode(sync_before=False)},
+        "archlab.measure.time_fn times each step": {"hidden": "must be your own code", "code": _DECODE_HEAD + '''
+    from archlab.measure import time_fn
     _, cache = compare.forward(model, ids[:, :context_len])
-    pos = context_len
-    for _ in range(warmup):
-        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
-        pos += 1
-    total = 0.0
-    for _ in range(n_tokens):
-        synchronize(device)
-        start = time.perf_counter()
-        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
-        synchronize(device)
-        total += time.perf_counter() - start
-        pos += 1
-    return total
-''',
-        "no synchronisation": _DECODE_HEAD + '''
-    _, cache = compare.forward(model, ids[:, :context_len])
-    pos = context_len
-    for _ in range(warmup):
-        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
-        pos += 1
-    times = []
-    for _ in range(n_tokens):
-        start = time.perf_counter()
-        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
-        times.append(time.perf_counter() - start)
-        pos += 1
-    return statistics.median(times)
-''',
+    pos = [context_len]
+
+    def step():
+        nonlocal cache
+        _, cache = compare.forward(model, ids[:, pos[0]:pos[0] + 1], cache)
+        pos[0] += 1
+
+    return time_fn(step, warmup=warmup, repeat=n_tokens, device=device).median
+'''},
+        "always one warm-up step": {"hidden": "use the arguments", "code": _decode(warmup_loop="range(1)")},
+        "the fastest step instead of the median": {"hidden": "not the median", "code": _decode(result="min(times)")},
     },
     "state_bytes": {
-        "counts the parameters instead of the cache": _STATE_HEAD + '''
+        "counts the parameters instead of the cache": {"visible": "weights counted", "code": _STATE_HEAD + '''
     return int(sum(p.numel() * p.element_size() for p in model.parameters()))
-''',
-        "counts values, not bytes": _STATE_HEAD + '''
-    _, cache = compare.forward(model, ids)
-    return int(tensor_bytes(cache) // 4)
-''',
-        "counts the logits too": _STATE_HEAD + '''
+'''},
+        "counts the logits too": {"visible": "logits counted too", "code": _STATE_HEAD + '''
     logits, cache = compare.forward(model, ids)
     return int(tensor_bytes((logits, cache)))
-''',
+'''},
+        "counts values, not bytes": {"visible": "values counted, not bytes", "code": _STATE_HEAD + '''
+    _, cache = compare.forward(model, ids)
+    return int(tensor_bytes(cache) // 4)
+'''},
+        "a KV-cache formula for every model": {"visible": "kv-cache formula", "code": _STATE_HEAD + '''
+    cfg = model.config
+    layers = getattr(cfg, "n_layer", None) or cfg.num_hidden_layers
+    width = getattr(cfg, "n_embd", None) or cfg.hidden_size
+    return 2 * layers * batch * context_len * width * 4
+'''},
+        "batch ignored": {"visible": "batch ignored", "code": _STATE_HEAD + '''
+    _, cache = compare.forward(model, ids[:1])
+    return int(tensor_bytes(cache))
+'''},
+        "the configuration's formula instead of a measurement": {"hidden": "must be your own code", "code": _STATE_HEAD + '''
+    return compare.predicted_state_bytes(model.config, context_len, batch, bytes_per_value=4)
+'''},
+        "4 bytes a value assumed": {"hidden": "bfloat16", "code": _STATE_HEAD + '''
+    _, cache = compare.forward(model, ids)
+    seen = set()
+
+    def values(obj):
+        if id(obj) in seen:
+            return 0
+        seen.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            return obj.numel()
+        if isinstance(obj, (list, tuple)):
+            return sum(values(x) for x in obj)
+        if isinstance(obj, dict):
+            return sum(values(x) for x in obj.values())
+        if hasattr(obj, "__dict__") and not isinstance(obj, type):
+            return sum(values(x) for x in vars(obj).values())
+        return 0
+
+    return 4 * values(cache)   # float32: 4 bytes a value
+'''},
     },
     "facts": {
-        "decode exponent fitted on the prefill times": _FACTS_HEAD + '''
-    n, rows = meas["contexts"], meas["models"]
-    return {
-        "gpt2_kv_exponent": compare.fit_exponent(n, rows["gpt2"]["state_bytes"]),
-        "gpt2_decode_exponent": compare.fit_exponent(n, rows["gpt2"]["prefill_s"]),
-        "mamba_state_exponent": compare.fit_exponent(n, rows["mamba"]["state_bytes"]),
-        "flat_state_models": sorted(f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05),
-        "fastest_decode_at_longest": min(rows, key=lambda f: rows[f]["decode_s"][-1]),
-    }
-''',
-        "every non-Transformer counted as flat": _FACTS_HEAD + '''
-    n, rows = meas["contexts"], meas["models"]
-    return {
-        "gpt2_kv_exponent": compare.fit_exponent(n, rows["gpt2"]["state_bytes"]),
-        "gpt2_decode_exponent": compare.fit_exponent(n, rows["gpt2"]["decode_s"]),
-        "mamba_state_exponent": compare.fit_exponent(n, rows["mamba"]["state_bytes"]),
-        "flat_state_models": sorted(f for f in rows if f != "gpt2"),
-        "fastest_decode_at_longest": min(rows, key=lambda f: rows[f]["decode_s"][-1]),
-    }
-''',
-        "typed-in theory and a favourite instead of the data": _FACTS_HEAD + '''
+        "decode exponent fitted on the prefill times": {"visible": "prefill",
+                                                        "code": _facts(decode='compare.fit_exponent(n, rows["gpt2"]["prefill_s"])')},
+        "the theory typed in instead of the data": {"visible": "1.0 is not what these decode times show", "code": _FACTS_HEAD + '''
     return {"gpt2_kv_exponent": 1.0, "gpt2_decode_exponent": 1.0, "mamba_state_exponent": 0.0,
             "flat_state_models": ["mamba", "rwkv"], "fastest_decode_at_longest": "mamba"}
-''',
-        "slope on linear axes, fastest on average": _FACTS_HEAD + '''
-    import numpy as np
-    n, rows = meas["contexts"], meas["models"]
-    lin = lambda ys: float(np.polyfit(n, ys, 1)[0])
-    return {
-        "gpt2_kv_exponent": compare.fit_exponent(n, rows["gpt2"]["state_bytes"]),
-        "gpt2_decode_exponent": lin(rows["gpt2"]["decode_s"]),
-        "mamba_state_exponent": compare.fit_exponent(n, rows["mamba"]["state_bytes"]),
-        "flat_state_models": sorted(f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05),
-        "fastest_decode_at_longest": min(rows, key=lambda f: sum(rows[f]["decode_s"])),
-    }
-''',
+'''},
+        "every non-Transformer counted as flat": {"visible": "Jamba's cache grows",
+                                                  "code": _facts(flat='sorted(f for f in rows if f != "gpt2")')},
+        "fastest on average": {"visible": "not at the LONGEST",
+                               "code": _facts(fastest='min(rows, key=lambda f: sum(rows[f]["decode_s"]))')},
+        "slope on linear axes": {"visible": "linear axes", "code": _facts(
+            before="    import numpy as np\n    lin = lambda ys: float(np.polyfit(n, ys, 1)[0])\n",
+            decode='lin(rows["gpt2"]["decode_s"])')},
+        "an unsorted list": {"visible": "SORTED", "code": _facts(
+            flat='sorted((f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05), reverse=True)')},
+        "slope through the first and last points only": {"hidden": "through ALL the points", "code": _facts(
+            before="    import math\n    ends = lambda ys: (math.log(ys[-1]) - math.log(ys[0])) / (math.log(n[-1]) - math.log(n[0]))\n",
+            kv='ends(rows["gpt2"]["state_bytes"])', decode='ends(rows["gpt2"]["decode_s"])')},
     },
 }

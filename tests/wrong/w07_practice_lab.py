@@ -1,38 +1,78 @@
 """Plausible wrong answers for 07_practice_lab. Each must lose its exercise's points.
 
-WRONG[answer grade_id][label] is a whole answer cell, as a student might submit it.
+WRONG[answer grade_id][label] is a whole answer cell, as a student might submit it: a dict with
+"visible": the keyword its visible test's message must contain (a typical mistake, named before
+grading), or "hidden": what the hidden tests' message must contain (a subtle mistake that passes
+the visible tests). See tests/nbtools.py:wrong_answers. The first "visible" and the first
+"hidden" entry of each exercise are what tests/test_autograde.py submits.
 """
 
-_HEAD = '''def max_context_in_budget(config, budget_bytes, weight_bytes, batch=1, bytes_per_value=4):
+_HEAD = '''def max_context_in_budget(cache_bytes_at, budget_bytes, weight_bytes):
+    if not callable(cache_bytes_at):
+        raise TypeError("cache_bytes_at must be a function")
     if budget_bytes < 0 or weight_bytes < 0:
         raise ValueError(f"budget_bytes and weight_bytes must be >= 0; got {budget_bytes}, {weight_bytes}")
 '''
 
+
+def _budget(weights="weight_bytes", fixed="one - per_token", per_token="two - one", result="int(room // per_token)",
+            nothing="0"):
+    """A max_context_in_budget with one thing changed."""
+    return _HEAD + f'''
+    one, two = cache_bytes_at(1), cache_bytes_at(2)
+    if weight_bytes + one > budget_bytes:
+        return {nothing}
+    per_token = {per_token}
+    if per_token == 0:
+        return math.inf
+    fixed = {fixed}
+    room = budget_bytes - {weights} - fixed
+    return {result}
+'''
+
+
 WRONG = {
     "max_context_in_budget": {
-        "forgets the weights": _HEAD + '''
-    per_token = compare.predicted_state_bytes(config, 1, batch, bytes_per_value) - compare.predicted_state_bytes(config, 0, batch, bytes_per_value)
+        "the weights forgotten": {"visible": "the weights forgotten", "code": _budget(weights="0")},
+        "the fixed part of the cache forgotten": {"visible": "fixed part of the cache forgotten", "code": _budget(fixed="0")},
+        "bytes per token = cache_bytes_at(1)": {"visible": "cache_bytes_at(1)", "code": _budget(per_token="one", fixed="0")},
+        "first n that does not fit (off by one)": {"visible": "one past the end", "code": _budget(result="int(room // per_token) + 1")},
+        "a full budget rejected (< instead of <=)": {"visible": "not <", "code": _budget(result="int((room - 1) // per_token)")},
+        "a float number of tokens": {"visible": "as an int", "code": _budget(result="room / per_token")},
+        "-1 when nothing fits": {"visible": "returns 0", "code": _budget(nothing="-1")},
+        "divides by zero for a state that does not grow": {"visible": "dividing by zero", "code": _HEAD + '''
+    one, two = cache_bytes_at(1), cache_bytes_at(2)
+    per_token = two - one
+    fixed = one - per_token
+    return max(0, int((budget_bytes - weight_bytes - fixed) // per_token))
+'''},
+        "the fixed part from cache_bytes_at(0)": {"visible": "n >= 1", "code": _HEAD + '''
+    fixed, one = cache_bytes_at(0), cache_bytes_at(1)
+    if weight_bytes + one > budget_bytes:
+        return 0
+    per_token = one - fixed
     if per_token == 0:
         return math.inf
-    return int((budget_bytes - compare.predicted_state_bytes(config, 0, batch, bytes_per_value)) // per_token)
-''',
-        "first n that does not fit (off by one)": _HEAD + '''
-    cache = lambda n: compare.predicted_state_bytes(config, n, batch, bytes_per_value)
-    if weight_bytes + cache(0) > budget_bytes:
-        return -1
-    per_token = cache(1) - cache(0)
+    return int((budget_bytes - weight_bytes - fixed) // per_token)
+'''},
+        "math.inf before checking that the state fits": {"visible": "check that the state fits", "code": _HEAD + '''
+    one, two = cache_bytes_at(1), cache_bytes_at(2)
+    per_token = two - one
     if per_token == 0:
         return math.inf
-    return int((budget_bytes - weight_bytes - cache(0)) // per_token) + 1
-''',
-        "KV-cache formula for every family (Mamba gets a finite limit)": _HEAD + '''
-    if weight_bytes > budget_bytes:
-        return -1
-    cfg = config
-    layers = getattr(cfg, "num_hidden_layers", None) or cfg.n_layer
-    width = getattr(cfg, "hidden_size", None) or cfg.n_embd
-    per_token = 2 * layers * width * batch * bytes_per_value
-    return int((budget_bytes - weight_bytes) // per_token)
-''',
+    if weight_bytes + one > budget_bytes:
+        return 0
+    return int((budget_bytes - weight_bytes - (one - per_token)) // per_token)
+'''},
+        "tries every n": {"hidden": "do not try every n", "code": _HEAD + '''
+    if weight_bytes + cache_bytes_at(1) > budget_bytes:
+        return 0
+    if cache_bytes_at(2) == cache_bytes_at(1):
+        return math.inf
+    n = 1
+    while weight_bytes + cache_bytes_at(n + 1) <= budget_bytes:
+        n += 1
+    return n
+'''},
     },
 }
