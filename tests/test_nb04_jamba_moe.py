@@ -61,6 +61,45 @@ def test_explorer_widget_responds(ns):
     assert "error" in w.f(n_layers=8, attn_period=2, attn_offset=2)
 
 
+def test_explorer_draws_the_students_schedule_and_nothing_else(ns):
+    """The widget has no schedule of its own: it needs the student's function and shows what it returns."""
+    from archlab import widgets
+    with pytest.raises(TypeError, match="schedule function"):
+        widgets.jamba_explorer()
+    every_other = lambda n, ap, ao, ep, eo: [("attention" if i % 2 else "mamba", "mlp") for i in range(n)]
+    w = widgets.jamba_explorer(every_other)
+    assert w.result["attention_layers"] == 16 and w.result["moe_layers"] == 0
+    assert w.result["kv_bytes"] == 16 * 2**30          # one Jamba-v0.1 attention layer keeps 1 GiB at 256K tokens
+
+    def unfinished(*args):
+        raise NotImplementedError()
+    assert "write jamba_layer_schedule first" in widgets.jamba_explorer(unfinished).result["error"]
+    assert "failed" in widgets.jamba_explorer(lambda *a: [("attention",)]).result["error"]
+
+
+def test_no_archlab_code_computes_the_schedule():
+    """The schedule is an exercise: archlab (what students receive) must not hold the rule."""
+    import ast
+
+    def computes_the_rule(path):
+        """Any comparison of `something % <a name or attribute with 'period' in it>` in the code (not the docs)."""
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare) and isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.Mod):
+                if "period" in ast.unparse(node.left.right):
+                    return True
+        return False
+
+    hits = [str(p.relative_to(ROOT)) for p in (ROOT / "archlab").rglob("*.py") if computes_the_rule(p)]
+    assert hits == [], f"archlab computes the layer schedule in {hits}"
+
+
+def test_expert_mlp_is_the_library_mlp():
+    from transformers.models.llama.modeling_llama import LlamaMLP
+    mlp = moelib.expert_mlp(8, 12)
+    assert isinstance(mlp, LlamaMLP) and mlp.gate_proj.bias is None
+    assert tuple(mlp.gate_proj.weight.shape) == (12, 8) and tuple(mlp.down_proj.weight.shape) == (8, 12)
+
+
 def test_copy_helpers_round_trip_and_match_mixtral(ns):
     MoE = ns["MoE"]
     torch.manual_seed(0)
