@@ -47,10 +47,11 @@ def test_explorer_widget_responds(ns):
     n_layers, attn_period, attn_offset, expert_period, expert_offset, context = w.children[:6]
     r = w.result
     assert r["attention_layers"] == 4 and r["moe_layers"] == 16
-    assert r["kv_bytes"] == 4 * 2**30 and r["kv_bytes_all_attention"] == 32 * 2**30
+    # at the default 128K tokens one Jamba-v0.1 attention layer keeps 2 x 8 x 128 x 2 bytes x 131072 = 512 MiB
+    assert r["kv_bytes"] == 2 * 2**30 and r["kv_bytes_all_attention"] == 16 * 2**30
     attn_period.value = 4                       # offset 4 is clamped to 3: layers 3, 7, ..., 31
     assert attn_offset.value == 3
-    assert w.result["attention_layers"] == 8 and w.result["kv_bytes"] == 8 * 2**30
+    assert w.result["attention_layers"] == 8 and w.result["kv_bytes"] == 4 * 2**30
     context.value = 32768
     assert w.result["kv_bytes"] == 2**30
     attn_offset.value = 0
@@ -69,7 +70,7 @@ def test_explorer_draws_the_students_schedule_and_nothing_else(ns):
     every_other = lambda n, ap, ao, ep, eo: [("attention" if i % 2 else "mamba", "mlp") for i in range(n)]
     w = widgets.jamba_explorer(every_other)
     assert w.result["attention_layers"] == 16 and w.result["moe_layers"] == 0
-    assert w.result["kv_bytes"] == 16 * 2**30          # one Jamba-v0.1 attention layer keeps 1 GiB at 256K tokens
+    assert w.result["kv_bytes"] == 16 * 2**29          # one Jamba-v0.1 attention layer keeps 512 MiB at 128K tokens
 
     def unfinished(*args):
         raise NotImplementedError()

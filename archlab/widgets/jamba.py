@@ -72,7 +72,7 @@ def jamba_explorer(schedule_fn=None):
     if not callable(schedule_fn):
         raise TypeError("jamba_explorer needs your schedule function, e.g. jamba_explorer(jamba_layer_schedule)")
 
-    def draw(n_layers=32, attn_period=8, attn_offset=4, expert_period=2, expert_offset=1, context=262144):
+    def draw(n_layers=32, attn_period=8, attn_offset=4, expert_period=2, expert_offset=1, context=131072):
         if attn_offset >= attn_period or expert_offset >= expert_period:
             message = "each offset must be smaller than its period (that layer type would never occur)"
             print(message)
@@ -111,7 +111,7 @@ def jamba_explorer(schedule_fn=None):
         attn_offset=W.IntSlider(value=4, min=0, max=7, description="attn offset"),
         expert_period=W.IntSlider(value=2, min=1, max=8, description="MoE period"),
         expert_offset=W.IntSlider(value=1, min=0, max=1, description="MoE offset"),
-        context=W.SelectionSlider(options=CONTEXTS, value=262144, description="context"),
+        context=W.SelectionSlider(options=CONTEXTS, value=131072, description="context"),
     )
     # An offset must stay below its period: shrinking a period pulls its offset slider down with it.
     for period, offset in (("attn_period", "attn_offset"), ("expert_period", "expert_offset")):
