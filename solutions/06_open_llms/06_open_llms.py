@@ -561,8 +561,22 @@ def decoder_layer(x, p, n_heads, n_kv_heads, eps=1e-6, base=10000.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_decoder_layer", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""decoder_layer: a hand-sized layer of one token whose head width d = 2 is not D/H = 1 (mistakes named: residuals, which norm goes where, post-norm, the head width); shape, and the first token ignores later ones; hidden: equals transformers' LlamaDecoderLayer and Qwen2DecoderLayer (QKV bias, GQA, head_dim != D/H) with copied weights, with reference parts in place of yours, without calling transformers' layers or torch's fused attention."""
-# 1. Hand-sized layer: D = 2, H = 2 query heads of width d = 2 (so d is NOT D / H = 1), one KV head,
+"""decoder_layer: shape, and the first token ignores later ones; a hand-sized layer of one token whose head width d = 2 is not D/H = 1 (mistakes named: residuals, which norm goes where, post-norm, the head width); hidden: equals transformers' LlamaDecoderLayer and Qwen2DecoderLayer (QKV bias, GQA, head_dim != D/H) with copied weights, with reference parts in place of yours, without calling transformers' layers or torch's fused attention."""
+# 1. Shape and causality on a random layer (D = 32, 4 query heads, 2 KV heads, d = 8, I = 64).
+g_v = torch.Generator().manual_seed(9)
+shapes_v = {"input_layernorm.weight": (32,), "self_attn.q_proj.weight": (32, 32), "self_attn.k_proj.weight": (16, 32),
+            "self_attn.v_proj.weight": (16, 32), "self_attn.o_proj.weight": (32, 32), "post_attention_layernorm.weight": (32,),
+            "mlp.gate_proj.weight": (64, 32), "mlp.up_proj.weight": (64, 32), "mlp.down_proj.weight": (32, 64)}
+p_v = {name: torch.randn(*shape, generator=g_v) * 0.3 for name, shape in shapes_v.items()}
+xl = torch.randn(2, 6, 32, generator=g_v)
+yl = decoder_layer(xl, p_v, 4, 2)
+assert_shape(yl, (2, 6, 32), "decoder_layer output")
+xl2 = xl.clone()
+xl2[:, 1:] = torch.randn(2, 5, 32, generator=g_v)                           # change every token but the first
+assert_close(decoder_layer(xl2, p_v, 4, 2)[:, 0], yl[:, 0], rtol=1e-5, atol=1e-5,
+             name="output at position 0 after changing tokens 1-5 (causal: it must not see later tokens; mask the scores "
+                  "where key j > query i with -inf before the softmax)")
+# 2. Hand-sized layer: D = 2, H = 2 query heads of width d = 2 (so d is NOT D / H = 1), one KV head,
 #    I = 1, one token x = (3, 4), eps = 0. With one token, each query reads only itself, so attention
 #    returns its value; v_proj = identity and o_proj picks (head 0, coordinate 0) and (head 1,
 #    coordinate 1), so the attention sub-layer returns its input, the normalised x.
@@ -574,6 +588,17 @@ p_hand = {"input_layernorm.weight": torch.tensor([1.0, 2.0]),
           "mlp.gate_proj.weight": torch.tensor([[1.0, 0.0]]), "mlp.up_proj.weight": torch.tensor([[0.0, 1.0]]),
           "mlp.down_proj.weight": torch.tensor([[1.0], [1.0]])}
 x_hand = torch.tensor([[[3.0, 4.0]]])                                       # (B=1, L=1, D=2)
+r1 = math.sqrt((3 ** 2 + 4 ** 2) / 2)                                       # rms of x
+h1 = [3 + 1 * 3 / r1, 4 + 2 * 4 / r1]                                       # x + attention = x + rms_norm(x) * (1, 2)
+r2 = math.sqrt((h1[0] ** 2 + h1[1] ** 2) / 2)                               # rms of h1
+n2 = [2 * h1[0] / r2, 1 * h1[1] / r2]                                       # post_attention_layernorm, weight (2, 1)
+m = n2[0] / (1 + math.exp(-n2[0])) * n2[1]                                  # silu(gate) * up; down_proj copies it to both
+# decoder_layer uses your parts: first check the two this example needs (each has its own test above)
+assert_close(rms_norm(x_hand, p_hand["input_layernorm.weight"], 0.0), [[[3 / r1, 2 * 4 / r1]]], rtol=1e-5, atol=1e-6,
+             name="your rms_norm on the hand-sized layer's input (decoder_layer uses it: make test_rms_norm pass first)")
+assert_close(swiglu_mlp(torch.tensor([n2]), p_hand["mlp.gate_proj.weight"], p_hand["mlp.up_proj.weight"],
+                        p_hand["mlp.down_proj.weight"]), [[m, m]], rtol=1e-5, atol=1e-6,
+             name="your swiglu_mlp on the hand-sized layer (decoder_layer uses it: make test_swiglu_mlp pass first)")
 try:
     y_hand = decoder_layer(x_hand, p_hand, 2, 1, eps=0.0)
 except RuntimeError as err:
@@ -581,11 +606,6 @@ except RuntimeError as err:
                          f"The head width may differ from D / H: take it from the weights, "
                          f"d = rows of self_attn.q_proj.weight // n_heads") from None
 assert_shape(y_hand, (1, 1, 2), "decoder_layer output of the hand-sized layer")
-r1 = math.sqrt((3 ** 2 + 4 ** 2) / 2)                                       # rms of x
-h1 = [3 + 1 * 3 / r1, 4 + 2 * 4 / r1]                                       # x + attention = x + rms_norm(x) * (1, 2)
-r2 = math.sqrt((h1[0] ** 2 + h1[1] ** 2) / 2)                               # rms of h1
-n2 = [2 * h1[0] / r2, 1 * h1[1] / r2]                                       # post_attention_layernorm, weight (2, 1)
-m = n2[0] / (1 + math.exp(-n2[0])) * n2[1]                                  # silu(gate) * up; down_proj copies it to both
 assert_close(y_hand, [[[h1[0] + m, h1[1] + m]]], rtol=1e-5, atol=1e-5, name="the hand-sized layer (one token x = (3, 4))", mistakes={
     "no residual connections: add the attention output to x, then the MLP output to that": [[[0.9596122308059941, 0.9596122308059941]]],
     "no first residual: the MLP's input is x + attention output, not the attention output alone":
@@ -600,20 +620,6 @@ assert_close(y_hand, [[[h1[0] + m, h1[1] + m]]], rtol=1e-5, atol=1e-5, name="the
     "no norm before the MLP: apply rms_norm with post_attention_layernorm.weight, then swiglu_mlp":
         [[[27.447936890424387, 29.86215045279748]]],
     "no norm before attention: apply rms_norm with input_layernorm.weight first": [[[7.622687762514234, 9.622687762514234]]]})
-# 2. Shape and causality on a random layer (D = 32, 4 query heads, 2 KV heads, d = 8, I = 64).
-g_v = torch.Generator().manual_seed(9)
-shapes_v = {"input_layernorm.weight": (32,), "self_attn.q_proj.weight": (32, 32), "self_attn.k_proj.weight": (16, 32),
-            "self_attn.v_proj.weight": (16, 32), "self_attn.o_proj.weight": (32, 32), "post_attention_layernorm.weight": (32,),
-            "mlp.gate_proj.weight": (64, 32), "mlp.up_proj.weight": (64, 32), "mlp.down_proj.weight": (32, 64)}
-p_v = {name: torch.randn(*shape, generator=g_v) * 0.3 for name, shape in shapes_v.items()}
-xl = torch.randn(2, 6, 32, generator=g_v)
-yl = decoder_layer(xl, p_v, 4, 2)
-assert_shape(yl, (2, 6, 32), "decoder_layer output")
-xl2 = xl.clone()
-xl2[:, 1:] = torch.randn(2, 5, 32, generator=g_v)                           # change every token but the first
-assert_close(decoder_layer(xl2, p_v, 4, 2)[:, 0], yl[:, 0], rtol=1e-5, atol=1e-5,
-             name="output at position 0 after changing tokens 1-5 (causal: it must not see later tokens; mask the scores "
-                  "where key j > query i with -inf before the softmax)")
 ### BEGIN HIDDEN TESTS
 from transformers import LlamaConfig, Qwen2Config
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding

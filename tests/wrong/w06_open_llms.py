@@ -183,6 +183,8 @@ WRONG = {
 '''},
     },
     "decoder_layer": {
+        # first: a mistake the visible tests name even when the parts (rms_norm, ...) are wrong too (student wrong1)
+        "no causal mask": {"visible": "causal", "code": _layer(attention="a = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d), -1) @ v")},
         "no residual connections": {"visible": "no residual connections",
                                     "code": _layer(resid1='lin(a, "o_proj")', out=_MLP_CALL)},
         "scores scaled by sqrt(D) instead of sqrt(d)": {"hidden": "decoder_layer vs",
@@ -190,7 +192,6 @@ WRONG = {
         "post-norm: normalises after each residual": {"visible": "post-norm", "code": _layer(
             norm_in="x", resid1='rms_norm(x + lin(a, "o_proj"), p["input_layernorm.weight"], eps)', norm_post="x",
             out='rms_norm(x + ' + _MLP_CALL + ', p["post_attention_layernorm.weight"], eps)')},
-        "no causal mask": {"visible": "causal", "code": _layer(attention="a = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d), -1) @ v")},
         "head width always D / H": {"visible": "head width may differ", "code": _layer(d="D // n_heads")},
         "norms swapped": {"visible": "norms swapped", "code": _layer(
             norm_in='rms_norm(x, p["post_attention_layernorm.weight"], eps)',
