@@ -160,6 +160,9 @@ WRONG = {
             y = y + w_e * expert(tokens)
         return y.reshape(B, L, D), logits
 '''},
+        "runs transformers' MixtralSparseMoeBlock with its weights": {"hidden": "must be your own code", "code": _MOE_INIT + '''        block = moelib.copy_moe_to_hf(self, moelib.mixtral_moe_block(D, self.d_ff, self.n_experts, self.k))
+        return block(x), logits
+'''},
         "dense mixture: every expert weighted by the full softmax": {"visible": "dense mixture", "code": _MOE_INIT + '''        probs = torch.softmax(logits, dim=-1)
         y = sum(probs[:, e, None] * expert(tokens) for e, expert in enumerate(self.experts))
         return y.reshape(B, L, D), logits
@@ -197,6 +200,10 @@ WRONG = {
     probs = torch.softmax(router_logits, dim=0)
     counts = torch.bincount(torch.topk(probs, k, dim=-1).indices.reshape(-1), minlength=n_experts)
     return n_experts * (counts.float() / T * probs.mean(0)).sum()
+'''},
+        "calls transformers' load_balancing_loss_func": {"hidden": "must be your own code", "code": _LB_HEAD + '''
+    from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
+    return load_balancing_loss_func((router_logits,), n_experts, k)
 '''},
         "E squared": {"visible": "factor E squared", "code": _LB_HEAD + '''
     probs = torch.softmax(router_logits, dim=-1)
