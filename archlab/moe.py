@@ -3,13 +3,15 @@
 Notebook 04 builds a sparse mixture-of-experts (MoE) layer and the Jamba layer schedule
 itself; this module holds what the notebook needs around those exercises: the published
 hyperparameters of the models whose figures the reading quotes (so parameter counts and
-KV-cache sizes can be computed, never typed in), a documented way to move weights between the
-notebook's ``MoE`` and the Hugging Face ``MixtralSparseMoeBlock`` (which stores its experts as
-fused 3-D tensors), and a counter of how many tokens each expert receives.
+KV-cache sizes can be computed, never typed in), the library MLP the notebook's experts are
+(:func:`expert_mlp`: transformers' ``LlamaMLP``, not the course's own code: notebook 06 asks
+you to write that MLP yourself), a documented way to move weights between the notebook's
+``MoE`` and the Hugging Face ``MixtralSparseMoeBlock`` (which stores its experts as fused 3-D
+tensors), and a counter of how many tokens each expert receives.
 
 Glossary (code name -> symbol in the notebook and the papers)
 --------
-n_experts / num_local_experts   E   experts (SwiGLU MLPs) in one MoE layer
+n_experts / num_local_experts   E   experts (gated SiLU MLPs, Llama's) in one MoE layer
 k / num_experts_per_tok         k   experts each token is sent to (top-k routing)
 router                          W_r (E, D) linear map from a token to E router logits
 router logits                   s = x W_r^T, one row (E,) per token; softmax(s) = router probabilities
@@ -27,6 +29,24 @@ below are those of the models' config.json files, which agree with the papers.
 
 import torch
 from transformers import JambaConfig, LlamaConfig, MixtralConfig
+
+# ---------------------------------------------------------------------------------------------
+# One expert: a library MLP
+# ---------------------------------------------------------------------------------------------
+
+
+def expert_mlp(d_model, d_ff):
+    """One expert (and a layer's dense MLP): transformers' ``LlamaMLP`` without biases.
+
+    It has ``gate_proj`` (F, D), ``up_proj`` (F, D) and ``down_proj`` (D, F), all ``nn.Linear``,
+    and computes down(silu(gate(x)) * up(x)) on ``x (..., D)`` (Mixtral's and Jamba's experts
+    compute the same function). A library module on purpose: notebook 06 asks you to write it.
+    """
+    from transformers.models.llama.modeling_llama import LlamaMLP
+
+    cfg = LlamaConfig(hidden_size=d_model, intermediate_size=d_ff, hidden_act="silu", mlp_bias=False,
+                      num_attention_heads=1, num_key_value_heads=1)   # heads: unused by the MLP
+    return LlamaMLP(cfg)
 
 # ---------------------------------------------------------------------------------------------
 # Published hyperparameters (shapes only: token ids and training settings are left at defaults)
@@ -71,8 +91,8 @@ PUBLISHED = {
 # Moving weights between the notebook's MoE and Hugging Face's fused-expert blocks
 # ---------------------------------------------------------------------------------------------
 # The notebook's MoE keeps   moe.router            nn.Linear(D, E, bias=False), weight (E, D)
-#                            moe.experts[e]        a SwiGLU with gate_proj (F, D), up_proj (F, D),
-#                                                  down_proj (D, F), all nn.Linear without bias.
+#                            moe.experts[e]        an expert_mlp (LlamaMLP) with gate_proj (F, D),
+#                                                  up_proj (F, D), down_proj (D, F), nn.Linear, no bias.
 # transformers 5.x keeps     block.gate.weight     (E, D)   (Mixtral; Jamba calls it block.router)
 #                            block.experts.gate_up_proj (E, 2F, D) = [gate; up] per expert
 #                            block.experts.down_proj    (E, D, F)

@@ -47,10 +47,11 @@ def test_explorer_widget_responds(ns):
     n_layers, attn_period, attn_offset, expert_period, expert_offset, context = w.children[:6]
     r = w.result
     assert r["attention_layers"] == 4 and r["moe_layers"] == 16
-    assert r["kv_bytes"] == 4 * 2**30 and r["kv_bytes_all_attention"] == 32 * 2**30
+    # at the default 128K tokens one Jamba-v0.1 attention layer keeps 2 x 8 x 128 x 2 bytes x 131072 = 512 MiB
+    assert r["kv_bytes"] == 2 * 2**30 and r["kv_bytes_all_attention"] == 16 * 2**30
     attn_period.value = 4                       # offset 4 is clamped to 3: layers 3, 7, ..., 31
     assert attn_offset.value == 3
-    assert w.result["attention_layers"] == 8 and w.result["kv_bytes"] == 8 * 2**30
+    assert w.result["attention_layers"] == 8 and w.result["kv_bytes"] == 4 * 2**30
     context.value = 32768
     assert w.result["kv_bytes"] == 2**30
     attn_offset.value = 0
@@ -59,6 +60,45 @@ def test_explorer_widget_responds(ns):
     assert w.result["schedule"] == ns["jamba_layer_schedule"](12, 4, 0, 2, 0)
     # called directly with an offset >= its period, the explorer explains instead of drawing
     assert "error" in w.f(n_layers=8, attn_period=2, attn_offset=2)
+
+
+def test_explorer_draws_the_students_schedule_and_nothing_else(ns):
+    """The widget has no schedule of its own: it needs the student's function and shows what it returns."""
+    from archlab import widgets
+    with pytest.raises(TypeError, match="schedule function"):
+        widgets.jamba_explorer()
+    every_other = lambda n, ap, ao, ep, eo: [("attention" if i % 2 else "mamba", "mlp") for i in range(n)]
+    w = widgets.jamba_explorer(every_other)
+    assert w.result["attention_layers"] == 16 and w.result["moe_layers"] == 0
+    assert w.result["kv_bytes"] == 16 * 2**29          # one Jamba-v0.1 attention layer keeps 512 MiB at 128K tokens
+
+    def unfinished(*args):
+        raise NotImplementedError()
+    assert "write jamba_layer_schedule first" in widgets.jamba_explorer(unfinished).result["error"]
+    assert "failed" in widgets.jamba_explorer(lambda *a: [("attention",)]).result["error"]
+
+
+def test_no_archlab_code_computes_the_schedule():
+    """The schedule is an exercise: archlab (what students receive) must not hold the rule."""
+    import ast
+
+    def computes_the_rule(path):
+        """Any comparison of `something % <a name or attribute with 'period' in it>` in the code (not the docs)."""
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare) and isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.Mod):
+                if "period" in ast.unparse(node.left.right):
+                    return True
+        return False
+
+    hits = [str(p.relative_to(ROOT)) for p in (ROOT / "archlab").rglob("*.py") if computes_the_rule(p)]
+    assert hits == [], f"archlab computes the layer schedule in {hits}"
+
+
+def test_expert_mlp_is_the_library_mlp():
+    from transformers.models.llama.modeling_llama import LlamaMLP
+    mlp = moelib.expert_mlp(8, 12)
+    assert isinstance(mlp, LlamaMLP) and mlp.gate_proj.bias is None
+    assert tuple(mlp.gate_proj.weight.shape) == (12, 8) and tuple(mlp.down_proj.weight.shape) == (8, 12)
 
 
 def test_copy_helpers_round_trip_and_match_mixtral(ns):

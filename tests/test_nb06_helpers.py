@@ -52,9 +52,14 @@ def test_decoder_layer_names_missing_weights_and_bad_head_counts(ns):
         layer(torch.randn(1, 3, 32), p, 4, 2)
 
 
-def test_count_params_rejects_other_families(ns):
-    with pytest.raises(ValueError, match="llama, mixtral and qwen2"):
-        ns["count_params"](models.make_config("gpt2", "tiny"))
+def test_library_counts_match_the_published_figures(ns):
+    """06 reads parameters and cache bytes off the library (04 and 01 grade computing them)."""
+    total, active = ns["parameters_of"](llms.published_config("Mixtral-8x7B"))
+    assert total == 46_702_792_704 and 12.8e9 < active < 13.0e9       # Jiang et al. 2024: 47B total, 13B active
+    assert ns["parameters_of"](llms.published_config("Llama-3-8B")) == (8_030_261_248, 8_030_261_248)
+    # Llama-3-8B: 2 (K, V) x 32 layers x 8 KV heads x 128 x 2 bytes per token, measured by transformers
+    assert ns["cache_bytes_per_token"](llms.published_config("Llama-3-8B")) == 2 * 32 * 8 * 128 * 2
+    assert "count_params" not in ns and "kv_bytes_per_token" not in ns, "06 no longer grades these (04 and 01 do)"
 
 
 def test_published_configs_match_the_facts_file():
@@ -69,6 +74,17 @@ def test_published_configs_match_the_facts_file():
     assert llms.hub_id("Mixtral-8x7B") == "mistralai/Mixtral-8x7B-v0.1"
     with pytest.raises(ValueError, match="Known:"):
         llms.published_config("GPT-5")
+
+
+def test_kv_cache_explorer_measures_by_default():
+    from archlab import widgets
+    from archlab.widgets import llms as llms_widget
+
+    cfg = models.make_config("llama", "tiny", num_key_value_heads=2)
+    assert llms_widget.measured_bytes_per_token(cfg) == models.cache_bytes(cfg, 1)
+    w = widgets.kv_cache_explorer({"tiny": cfg})
+    # tiny Llama: 4 layers, head width 16, 16-bit values; MHA has 4 KV heads, the choice clamps to 2
+    assert w.result["bytes_per_token"] == 2 * 4 * 2 * 16 * 2 and w.result["saving"] == 2
 
 
 def test_kv_cache_explorer_responds_to_its_controls(ns):

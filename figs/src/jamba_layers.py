@@ -1,7 +1,8 @@
 """figs/jamba_layers.png: the 32 layers of Jamba-v0.1 (1 attention : 7 Mamba, MoE every other layer).
 
-The layer types come from the Hugging Face JambaConfig of Jamba-v0.1 (attention where
-i % 8 == 4, MoE where i % 2 == 1; Lieber et al. 2024, arXiv:2403.19887, §2). Deterministic: fixed
+The layer types are those the Hugging Face JambaConfig of Jamba-v0.1 lists itself
+(``layers_block_type``, ``layers_num_experts``; Lieber et al. 2024, arXiv:2403.19887, §2): the
+schedule is notebook 04's exercise, so neither this script nor archlab computes it. Deterministic: fixed
 size and dpi, no software/date metadata, so running it twice writes identical bytes.
 """
 
@@ -13,15 +14,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from archlab.moe import jamba_v01_config  # noqa: E402
-from archlab.widgets.jamba import draw_schedule, hf_schedule  # noqa: E402
+from archlab.widgets.jamba import draw_schedule  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "jamba_layers.png"
 
 
 def main(out=OUT):
     cfg = jamba_v01_config()
-    schedule = hf_schedule(cfg.num_hidden_layers, cfg.attn_layer_period, cfg.attn_layer_offset,
-                           cfg.expert_layer_period, cfg.expert_layer_offset)
+    schedule = [(mixer, "moe" if n_experts > 1 else "mlp")
+                for mixer, n_experts in zip(cfg.layers_block_type, cfg.layers_num_experts)]
     plt.rcParams.update({"font.family": "DejaVu Sans"})
     fig, ax = plt.subplots(figsize=(9, 3.4))
     draw_schedule(schedule, ax, title="Jamba-v0.1: 32 layers (mixer above, MLP below); "

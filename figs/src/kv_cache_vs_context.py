@@ -35,10 +35,9 @@ COLORS = {"Llama-2-7B": "tab:red", "Mixtral-8x7B": "tab:orange", "Jamba-v0.1": "
 
 
 def attention_layers(cfg):
-    """Layers that keep a KV cache: all of them, except Jamba's Mamba layers."""
-    if hasattr(cfg, "attn_layer_period"):        # Jamba: attention where i % period == offset
-        return sum(1 for i in range(cfg.num_hidden_layers)
-                   if i % cfg.attn_layer_period == cfg.attn_layer_offset)
+    """Layers that keep a KV cache: all of them, except Jamba's Mamba layers (its config lists them)."""
+    if hasattr(cfg, "layers_block_type"):
+        return cfg.layers_block_type.count("attention")
     return cfg.num_hidden_layers
 
 
