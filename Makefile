@@ -1,7 +1,7 @@
 # The course's commands. Two of them are all a fresh machine needs:
 #   make lab    set everything up, then open the course in JupyterLab (students)
 #   make test   set everything up, then run the whole test suite (CI runs this)
-# Instructors: make release | execute | grade SUBMISSIONS=folder
+# Instructors: make release | execute | grade SUBMISSIONS=folder | hub ROSTER=roster.csv
 
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -21,7 +21,7 @@ export JUPYTER_RUNTIME_DIR := $(CURDIR)/build/jupyter/runtime
 export IPYTHONDIR := $(CURDIR)/build/ipython
 export MPLCONFIGDIR := $(CURDIR)/build/matplotlib
 
-.PHONY: setup lab test release execute grade figs bench bench-grading browser clean
+.PHONY: setup lab test release execute grade figs bench bench-grading browser hub-deps hub clean
 
 setup: $(VENV)/.installed
 
@@ -39,7 +39,11 @@ lab: setup
 browser:
 	bash scripts/install_browser.sh
 
-test: setup browser
+# What the course hub needs from Debian: configurable-http-proxy, postgresql, python3-venv.
+hub-deps:
+	bash scripts/install_hub.sh
+
+test: setup browser hub-deps
 	$(PY) -m pytest
 
 release: setup
@@ -52,6 +56,14 @@ SUBMISSIONS ?= submitted
 WORKERS ?= 2
 grade: setup
 	$(PY) -m autograder grade $(SUBMISSIONS) --out build/grades.csv --workers $(WORKERS)
+
+# A class on this server: JupyterHub with nbgrader's Assignments tab and Formgrader, accounts
+# from the roster (id,name,role,lms_id). Runs as root. autograder/README.md: running a term.
+ROSTER ?= roster.csv
+PORT ?= 8000
+DB_URL ?=
+hub: setup hub-deps
+	$(PY) -m autograder hub --roster $(ROSTER) --port $(PORT) $(if $(DB_URL),--db-url $(DB_URL))
 
 clean:
 	rm -rf build

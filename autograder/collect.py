@@ -2,12 +2,16 @@
 
 Accepted: a folder of <student>/<assignment>/<assignment>.ipynb or <student>/<assignment>.ipynb;
 a folder of <student>.zip files (each holding <assignment>.ipynb files anywhere inside); or
-nbgrader's exchange layout (<exchange>/<course>/inbound/<student>+<assignment>+<time>/...).
+nbgrader's exchange layout (<exchange>/<course>/inbound/<student>+<assignment>+<time>/..., or the
+<course> folder itself): each student's latest submission, with its own timestamp.txt and
+submission_secret.txt (deadlines and released feedback need them); a folder owned by another
+account than the one it is named for is refused.
 Zips are read with size limits and never extracted to disk as given, so a hostile archive
 cannot write outside the workspace. Anything unusable is reported, not dropped silently.
 """
 
 import datetime
+import pwd
 import re
 import shutil
 import zipfile
@@ -19,7 +23,7 @@ STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 
 
-def _place(ws, student, assignment, data, problems):
+def _place(ws, student, assignment, data, problems, origin=None):
     if not STUDENT_ID.match(student):
         problems.append((student, assignment, f"student id {student!r} must be letters, digits, '.', '_' or '-'"))
         return 0
@@ -27,21 +31,69 @@ def _place(ws, student, assignment, data, problems):
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     (dest / f"{assignment}.ipynb").write_bytes(data)
-    (dest / "timestamp.txt").write_text(datetime.datetime.now(datetime.timezone.utc).isoformat())
+    (dest / "collected.txt").write_text(datetime.datetime.now(datetime.timezone.utc).isoformat())
+    # an exchange submission's own time (deadlines) and secret (released feedback)
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        if origin is not None and (origin / name).is_file() and (origin / name).stat().st_size < 4096:
+            (dest / name).write_bytes((origin / name).read_bytes())
     return 1
 
 
-def collect(source, ws):
-    """Copy every submission found under `source` into ws; returns (count, problems)."""
+def inbound(course_dir, assignment=None):
+    """The latest submission per (student, assignment) in <course_dir>/inbound, and problems.
+
+    Returns ({(student, assignment): folder}, [(student, assignment, why)]). A folder named for
+    one account but owned by another is a submission in someone else's name: refused.
+    """
+    from nbgrader.utils import parse_utc
+    latest, problems = {}, []
+    for entry in sorted(Path(course_dir, "inbound").glob("*+*+*")):
+        student, name, stamp = entry.name.split("+")[:3]
+        if not entry.is_dir() or (assignment and name != assignment):
+            continue
+        uid = entry.stat().st_uid
+        try:
+            claimed = pwd.getpwnam(student).pw_uid
+        except KeyError:
+            claimed = None     # no such account here (submissions copied from elsewhere)
+        if claimed is not None and uid != claimed:
+            try:
+                owner = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                owner = f"uid {uid}"
+            problems.append((student, name, f"refused a submission in {student}'s name owned by {owner} ({entry.name})"))
+            continue
+        try:
+            when = parse_utc((entry / "timestamp.txt").read_text().strip())
+        except (OSError, ValueError):
+            when = parse_utc(stamp)
+        if (student, name) not in latest or when > latest[(student, name)][0]:
+            latest[(student, name)] = (when, entry)
+    return {k: v[1] for k, v in latest.items()}, problems
+
+
+def collect(source, ws, assignment=None):
+    """Copy every submission found under `source` (of `assignment` only, if given) into ws;
+    returns (count, problems)."""
     source, known = Path(source), set(paths.present_assignments())
+    if assignment:
+        known &= {assignment}
     problems, count = [], 0
-    inbound = [p for p in source.glob("*/inbound/*") if p.is_dir() and p.name.count("+") >= 2]
-    for entry in sorted(inbound):
-        student, assignment = entry.name.split("+")[:2]
-        nb = entry / f"{assignment}.ipynb"
-        if assignment in known and nb.exists():
-            count += _place(ws, student, assignment, nb.read_bytes(), problems)
-    if inbound:
+    courses = [source] if (source / "inbound").is_dir() else sorted(p.parent for p in source.glob("*/inbound") if p.is_dir())
+    if any(next(Path(c, "inbound").glob("*+*+*"), None) for c in courses) or (source / "inbound").is_dir():
+        for course in courses:
+            latest, refused = inbound(course, assignment)
+            problems += refused
+            for (student, name), entry in sorted(latest.items()):
+                nb = entry / f"{name}.ipynb"
+                if name not in known:
+                    continue
+                if not nb.is_file():
+                    problems.append((student, name, f"the submission has no {name}.ipynb"))
+                elif nb.stat().st_size > MAX_NOTEBOOK_BYTES:
+                    problems.append((student, name, "notebook larger than 50 MiB"))
+                else:
+                    count += _place(ws, student, name, nb.read_bytes(), problems, origin=entry)
         return count, problems
     for entry in sorted(source.iterdir()):
         if entry.is_file() and entry.suffix == ".zip":
@@ -76,7 +128,11 @@ def _from_zip(path, ws, known, problems):
 
 
 def main(args):
-    count, problems = collect(args.source, args.workspace)
+    if getattr(args, "exchange", False):
+        from . import exchange
+        count, problems = exchange.collect(args.workspace, paths.check_assignment(args.source))
+    else:
+        count, problems = collect(args.source, args.workspace)
     print(f"collected {count} submission(s) into {args.workspace}/submitted")
     for student, assignment, why in problems:
         print(f"  not collected: {student} {assignment}: {why}")
