@@ -28,6 +28,7 @@ import stat
 from pathlib import Path
 
 from nbgrader.api import Gradebook
+from traitlets.config import Config
 
 from . import collect as collect_mod
 from . import feedback as feedback_mod
@@ -71,7 +72,8 @@ def release(ws, assignment, due=None):
     root, course = course_exchange(ws)
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o1777)
-    result = api.release_assignment(assignment, force=True)
+    api.update_config(Config({"ExchangeReleaseAssignment": {"force": True}}))   # re-release replaces
+    result = api.release_assignment(assignment)
     if not result["success"]:
         raise SystemExit(f"nbgrader could not release {assignment}:\n{result.get('log', '')}\n{result.get('error', '')}")
     inbound = root / course / "inbound"

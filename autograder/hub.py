@@ -350,4 +350,7 @@ def main(args):
     os.chdir(layout.hub)
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    # Debian's proxy keeps its modules in /usr/share/nodejs, where Debian's node looks and
+    # other builds of node (NodeSource's) do not
+    env["NODE_PATH"] = os.pathsep.join(p for p in (env.get("NODE_PATH"), "/usr/share/nodejs") if p)
     os.execve(sys.executable, [sys.executable, "-m", "jupyterhub", "-f", str(layout.hub_config)], env)

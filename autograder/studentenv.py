@@ -107,8 +107,11 @@ def environment(envs_dir, python=None, log=print):
         try:
             subprocess.run([python, "-m", "venv", str(env)], check=True)
             wheels = ["--find-links", str(WHEELS)] if list(WHEELS.glob("torch-2.13.0*")) else []
-            subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                            "--disable-pip-version-check", *wheels, *requirements()], check=True)
+            pip = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                                  "--disable-pip-version-check", *wheels, *requirements()],
+                                 capture_output=True, text=True)
+            if pip.returncode:
+                raise OSError(f"pip install failed:\n{pip.stdout[-3000:]}{pip.stderr[-3000:]}")
         except (subprocess.CalledProcessError, OSError) as e:
             shutil.rmtree(env, ignore_errors=True)
             raise SystemExit(f"could not build the students' environment: {e}")
