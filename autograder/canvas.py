@@ -33,7 +33,7 @@ def _note(row):
         parts.append(f"{a}: written answers wait for manual grading")
     if row["flags"]:
         parts.append(f"{a}: flagged for review: " + "; ".join(row["flags"]))
-    if row["late_penalty"]:
+    if row["seconds_late"]:
         parts.append(f"{a}: {row['seconds_late'] / 3600:.1f} h late, penalty {row['late_penalty']:g} points")
     return parts
 

@@ -3,15 +3,15 @@ as a student or instructor would run them, a private PostgreSQL server under bui
 submissions of three students:
 
     A  the solution of every answer cell                          -> full automatic marks
-    B  wrong answers (tests/wrong/, the first of each exercise)  -> loses points
+    B  two exercises wrong (tests/wrong/), the rest right        -> loses points
     C  code that tries to read A's submission, in an answer cell -> the read fails; flagged
 
 Accounts, groups and the course prefix carry a random tag, so runs from several checkouts on one
 machine never meet; the students' environment is shared through its cache (autograder.studentenv).
 """
 
+import ast
 import csv
-import grp
 import os
 import pwd
 import secrets
@@ -162,8 +162,9 @@ def answers(which, assignment=ASSIGNMENT, spy_paths=()):
     """{grade_id: source} of student A (correct), B (wrong) or C (spy)."""
     if which == "A":
         return nbtools.solution_answers(assignment)
-    if which == "B":
-        return {gid: next(iter(labels.values())) for gid, labels in nbtools.wrong_answers(assignment).items()}
+    if which == "B":   # the solution, but the first wrong answer kept for two exercises: some points lost
+        wrong = list(nbtools.wrong_answers(assignment).items())[:2]
+        return {**nbtools.solution_answers(assignment), **{gid: next(iter(labels.values())) for gid, labels in wrong}}
     release = nbtools.release_nb(assignment)
     first = nbtools.answer_ids(release)[0]
     return {first: spy_code(spy_paths) + "\n" + nbtools.cell(release, first).source}
@@ -181,6 +182,15 @@ def spy_code(targets):
              "    except Exception as _e:", "        _spy[_p] = 'blocked: ' + type(_e).__name__",
              f"print({SPY_MARK!r}, _spy)"]
     return "\n".join(lines)
+
+
+def spy_result(text):
+    """The dict the spy printed, from a process's output or an executed notebook's outputs."""
+    if text.lstrip().startswith("{") and '"cells"' in text[:200000]:
+        nb = nbformat.reads(text, as_version=4)
+        text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    line = next(line for line in text.splitlines() if line.startswith(SPY_MARK))
+    return ast.literal_eval(line[len(SPY_MARK):].strip())
 
 
 def filled(which, spy_paths=()):

@@ -192,7 +192,7 @@ def test_a_term_in_real_browsers(course):
             # C's code, run as C in the students' environment, reads nothing of A's or the course's
             spy = hh.as_user(k.ids["C"], hh.env_of(_env(), k.prefix, k.ids["C"], "student"), "python", "-c",
                              hh.spy_code(spy_targets))
-            result = eval(spy.stdout.split(hh.SPY_MARK, 1)[1].strip())
+            result = hh.spy_result(spy.stdout + spy.stderr)
             assert all(str(v).startswith("blocked") for v in result.values()), f"C read: {result}"
 
             # the instructor, as root in the repository, on the PostgreSQL gradebook
@@ -222,20 +222,24 @@ def test_a_term_in_real_browsers(course):
                 assert ("not passed" in text) == (x == "B"), f"{x}: {text[:2000]}"
                 assert not [h for h in hidden if h in text], f"{x} sees hidden test lines"
 
-            # the instructor's Formgrader: autograde is turned off, with the way to grade
+            # the instructor's Formgrader: its autograde button is turned off, with the way to grade
+            executed = k.course / "autograded" / k.ids["A"] / A1 / f"{A1}.ipynb"
+            before = executed.read_bytes()
             ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            ctx.set_default_timeout(60_000)
             page = ctx.new_page()
             login(page, base, k.ids["I"], pw[k.ids["I"]])
-            reply = page.evaluate("""async (url) => {
-                const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || "";
-                const r = await fetch(url, {method: "POST", credentials: "same-origin",
-                    headers: {"X-XSRFToken": decodeURIComponent(xsrf)}});
-                return await r.text(); }""", f"{base}/user/{k.ids['I']}/formgrader/api/submission/{A1}/{k.ids['A']}/autograde")
-            assert "python -m autograder autograde" in reply, reply[:2000]
-            page.goto(f"{base}/user/{k.ids['I']}/formgrader")
-            page.wait_for_selector("h1:has-text('Manage Assignments')")
-            page.locator("table tbody tr", has_text=A1).first.wait_for(timeout=120_000)
-            shot(page, "formgrader")
+            page.goto(f"{base}/user/{k.ids['I']}/formgrader/manage_submissions/{A1}")
+            row = page.locator("table tbody tr", has_text=k.ids["A"]).first
+            row.wait_for(timeout=120_000)
+            row.locator("td.autograde a").click()
+            modal = page.locator("#error-modal")
+            modal.wait_for(timeout=120_000)
+            shot(page, "formgrader_autograde")
+            assert "python -m autograder autograde" in modal.inner_text(), modal.inner_text()[:2000]
+            assert executed.read_bytes() == before, "the Formgrader touched the executed notebook"
+            # a student has no Formgrader at all
+            assert pages["A"].goto(f"{base}/user/{k.ids['A']}/formgrader").status == 404
         finally:
             browser.close()
 

@@ -112,9 +112,7 @@ def _grades(term):
 
 def test_students_cannot_read_each_others_work_or_the_answers(term):
     """C's code, run as C, reads nothing of A's, the course folder or the repository."""
-    live = term["spy_live"]
-    assert hh.SPY_MARK in live, live
-    result = eval(live.split(hh.SPY_MARK, 1)[1].strip())   # the dict the spy printed
+    result = hh.spy_result(term["spy_live"])
     assert set(result) == {str(t) for t in term["spy_targets"]}
     leaked = {p: v for p, v in result.items() if not (isinstance(v, str) and v.startswith("blocked"))}
     assert not leaked, f"C read: {leaked}"
@@ -145,10 +143,9 @@ def test_a_full_marks_b_loses_points_c_flagged(term):
 def test_the_spy_reads_nothing_while_graded_either(term):
     """In the grader's jail the exchange, homes and the course do not exist at all."""
     k = term["k"]
-    executed = (k.course / "autograded" / k.ids["C"] / A1 / f"{A1}.ipynb").read_text()
-    assert hh.SPY_MARK in executed
-    text = executed.split(hh.SPY_MARK, 1)[1][:4000]
-    assert "blocked" in text and "ada" not in text.lower()
+    result = hh.spy_result((k.course / "autograded" / k.ids["C"] / A1 / f"{A1}.ipynb").read_text())
+    assert set(result) == {str(t) for t in term["spy_targets"]}
+    assert all(str(v) == "blocked: FileNotFoundError" for v in result.values()), result
 
 
 def test_late_policy_in_the_export(term):
@@ -160,6 +157,7 @@ def test_late_policy_in_the_export(term):
     assert float(b["seconds_late"]) == pytest.approx(late_s, abs=1e-3)
     with Gradebook(nbg.config(k.course).CourseDirectory.db_url) as gb:
         raw = gb.find_submission(A1, k.ids["B"]).score
+    assert raw > 0, "B scored nothing: the penalty would be 0 whatever the policy"
     assert float(b["late_penalty"]) == pytest.approx(0.1 * raw)
     assert float(b["score"]) == pytest.approx(raw - 0.1 * raw)
 
