@@ -107,7 +107,7 @@ def free_port():
 
 
 def check_db_url(url):
-    if not url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg2://")):
+    if not url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
         raise SystemExit(f"--db-url {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
     if url.startswith("postgresql"):
         import sqlalchemy
