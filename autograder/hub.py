@@ -123,11 +123,13 @@ def check_db_url(url):
 # ---------------------------------------------------------------------------------------------
 # accounts
 # ---------------------------------------------------------------------------------------------
-def ensure_accounts(members, group, edition, passwords):
-    """A Linux account per roster row; instructors in `group`; students' homes 0700.
+def ensure_accounts(members, group, edition, passwords, course=None):
+    """A Linux account per roster row; instructors in `group`; every home 0700.
 
     New accounts get a random password, appended to `passwords` (root only). Existing accounts
-    keep theirs. Each home gets `figs` -> the edition's figures (the notebooks show ../../figs/).
+    keep theirs. Each home gets `figs` -> the edition's figures (the notebooks show ../../figs/);
+    an instructor's also `course` -> the course folder (the Formgrader only works on a course
+    folder under the server's root, the home).
     """
     _run("groupadd", "-f", group)
     new = []
@@ -142,14 +144,17 @@ def ensure_accounts(members, group, edition, passwords):
             new.append((m.id, password))
             pw = pwd.getpwnam(m.id)
         home = Path(pw.pw_dir)
-        if m.role == "student":
-            os.chmod(home, 0o700)
-        else:
+        os.chmod(home, 0o700)
+        if m.role == "instructor":
             _run("usermod", "--append", "--groups", group, m.id)
-        link = home / "figs"
-        if not link.exists() and not link.is_symlink():
-            link.symlink_to(Path(edition) / "figs")
-            os.lchown(link, pw.pw_uid, pw.pw_gid)
+        links = {"figs": Path(edition) / "figs"}
+        if m.role == "instructor" and course is not None:
+            links["course"] = Path(course)
+        for name, target in links.items():
+            link = home / name
+            if not link.exists() and not link.is_symlink():
+                link.symlink_to(target)
+                os.lchown(link, pw.pw_uid, pw.pw_gid)
     if new:
         passwords.parent.mkdir(parents=True, exist_ok=True)
         fresh = not passwords.exists()
@@ -232,8 +237,10 @@ def role_configs(s, layout):
         nbg_lines = [f"c.CourseDirectory.course_id = {s.course_id!r}",
                      f"c.Exchange.root = {str(layout.exchange)!r}",
                      "c.Exchange.path_includes_course = True   # ~/<course>/<id>/: the notebooks' ../../figs is ~/figs"]
-        if instructor:   # the formgrader works on the course folder, with the course's settings
-            nbg_lines = [f"load_subconfig({str(layout.course / 'nbgrader_config.py')!r})"] + nbg_lines
+        if instructor:   # the formgrader works on the course folder, with the course's settings,
+            # through ~/course (it refuses a course folder outside the server's root, the home)
+            nbg_lines = [f"load_subconfig({str(layout.course / 'nbgrader_config.py')!r})", "import os",
+                         "c.CourseDirectory.root = os.path.join(os.path.expanduser('~'), 'course')"] + nbg_lines
         (d / "nbgrader_config.py").write_text("\n".join(nbg_lines) + "\n")
         server = {"ServerApp": {"jpserver_extensions": {
                       "nbgrader.server_extensions.assignment_list": True,
@@ -324,7 +331,7 @@ def setup(s):
 
     studentenv.build_edition(layout.edition)
     layout.env = studentenv.environment(Path(s.envs or prefix / "envs"), s.python or None)
-    ensure_accounts(members, s.instructors_group, layout.edition, layout.passwords)
+    ensure_accounts(members, s.instructors_group, layout.edition, layout.passwords, layout.course)
     close_repository(s.instructors_group)
     layout.exchange.mkdir(exist_ok=True)
     os.chmod(layout.exchange, 0o1777)
