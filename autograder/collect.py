@@ -5,15 +5,19 @@ a folder of <student>.zip files (each holding <assignment>.ipynb files anywhere 
 nbgrader's exchange layout (<exchange>/<course>/inbound/<student>+<assignment>+<time>/..., or the
 <course> folder itself): each student's latest submission, with its own timestamp.txt and
 submission_secret.txt (deadlines and released feedback need them); a folder owned by another
-account than the one it is named for is refused.
+account than the one it is named for is refused, and so is a link or a file of another account
+inside it (this runs as root in folders students control).
 Zips are read with size limits and never extracted to disk as given, so a hostile archive
 cannot write outside the workspace. Anything unusable is reported, not dropped silently.
 """
 
 import datetime
+import errno
+import os
 import pwd
 import re
 import shutil
+import stat
 import zipfile
 from pathlib import Path
 
@@ -34,9 +38,26 @@ def _place(ws, student, assignment, data, problems, origin=None):
     (dest / "collected.txt").write_text(datetime.datetime.now(datetime.timezone.utc).isoformat())
     # an exchange submission's own time (deadlines) and secret (released feedback)
     for name in ("timestamp.txt", "submission_secret.txt"):
-        if origin is not None and (origin / name).is_file() and (origin / name).stat().st_size < 4096:
-            (dest / name).write_bytes((origin / name).read_bytes())
+        extra = _read_own(origin / name, origin.lstat().st_uid, 4096) if origin is not None else None
+        if isinstance(extra, bytes):
+            (dest / name).write_bytes(extra)
     return 1
+
+
+def _read_own(path, uid, limit=MAX_NOTEBOOK_BYTES):
+    """The bytes of a regular file owned by `uid`, never through a link: a student controls
+    their exchange folder, and this runs as root. Returns bytes, or why not (a string)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        return f"cannot open {Path(path).name} ({'a link' if e.errno == errno.ELOOP else e.strerror})"
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != uid:
+            return f"{Path(path).name} is not a file of the submitting account"
+        if st.st_size > limit:
+            return f"{Path(path).name} is larger than {limit // 2**20 or limit} {'MiB' if limit >= 2**20 else 'bytes'}"
+        return f.read(limit + 1)[:limit]
 
 
 def inbound(course_dir, assignment=None):
@@ -51,7 +72,11 @@ def inbound(course_dir, assignment=None):
         student, name, stamp = entry.name.split("+")[:3]
         if not entry.is_dir() or (assignment and name != assignment):
             continue
-        uid = entry.stat().st_uid
+        st = entry.lstat()
+        if not stat.S_ISDIR(st.st_mode):
+            problems.append((student, name, f"refused {entry.name}: not a folder (a link?)"))
+            continue
+        uid = st.st_uid
         try:
             claimed = pwd.getpwnam(student).pw_uid
         except KeyError:
@@ -64,8 +89,17 @@ def inbound(course_dir, assignment=None):
             problems.append((student, name, f"refused a submission in {student}'s name owned by {owner} ({entry.name})"))
             continue
         try:
-            when = parse_utc((entry / "timestamp.txt").read_text().strip())
-        except (OSError, ValueError):
+            nb = (entry / f"{name}.ipynb").lstat()
+        except OSError:
+            nb = None
+        if nb is None or not stat.S_ISREG(nb.st_mode) or nb.st_uid != uid:
+            problems.append((student, name, f"refused {entry.name}: its {name}.ipynb is "
+                                            f"{'missing' if nb is None else 'a link or not the account' + chr(39) + 's own file'}"))
+            continue
+        stamp_bytes = _read_own(entry / "timestamp.txt", uid, 4096)
+        try:
+            when = parse_utc(stamp_bytes.decode().strip() if isinstance(stamp_bytes, bytes) else stamp)
+        except ValueError:
             when = parse_utc(stamp)
         if (student, name) not in latest or when > latest[(student, name)][0]:
             latest[(student, name)] = (when, entry)
@@ -85,15 +119,13 @@ def collect(source, ws, assignment=None):
             latest, refused = inbound(course, assignment)
             problems += refused
             for (student, name), entry in sorted(latest.items()):
-                nb = entry / f"{name}.ipynb"
                 if name not in known:
                     continue
-                if not nb.is_file():
-                    problems.append((student, name, f"the submission has no {name}.ipynb"))
-                elif nb.stat().st_size > MAX_NOTEBOOK_BYTES:
-                    problems.append((student, name, "notebook larger than 50 MiB"))
+                data = _read_own(entry / f"{name}.ipynb", entry.lstat().st_uid)
+                if isinstance(data, bytes):
+                    count += _place(ws, student, name, data, problems, origin=entry)
                 else:
-                    count += _place(ws, student, name, nb.read_bytes(), problems, origin=entry)
+                    problems.append((student, name, data))
         return count, problems
     for entry in sorted(source.iterdir()):
         if entry.is_file() and entry.suffix == ".zip":

@@ -57,7 +57,7 @@ def _require_browser():
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def course(tmp_path_factory, request):
     hh.require_hub(postgres=True)
     _require_browser()
     tmp = tmp_path_factory.mktemp("hub")
@@ -65,7 +65,7 @@ def course(tmp_path_factory):
     repo = hh.RepositoryMode()
     t0 = time.monotonic()
     studentenv.environment(hh.ENVS)           # cached; built once per set of pins
-    print(f"students' environment ready in {time.monotonic() - t0:.0f} s")
+    hh.say(request.config, f"test_hub: students' environment ready in {time.monotonic() - t0:.0f} s")
     pg, proc, log = None, None, None
     try:
         # the instructor's account runs the private PostgreSQL server, so it exists first
@@ -80,10 +80,13 @@ def course(tmp_path_factory):
                "--instructors-group", k.group, "--late-policy", "per-day:10"]
         proc = subprocess.Popen(cmd, cwd=paths.ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         base = f"http://127.0.0.1:{port}"
+        t_hub = time.monotonic()
         _wait_for_hub(base, proc, tmp / "hub.log")
+        start_s = time.monotonic() - t_hub
         with open(k.prefix / "hub" / "initial-passwords.csv", newline="") as f:
             passwords = {r["id"]: r["initial_password"] for r in csv.DictReader(f)}
-        yield {"k": k, "base": base, "pg": pg, "passwords": passwords, "tmp": tmp, "log": tmp / "hub.log"}
+        yield {"k": k, "base": base, "pg": pg, "passwords": passwords, "tmp": tmp, "log": tmp / "hub.log",
+               "start_s": start_s}
     finally:
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)    # JupyterHub stops every user's server and the proxy
@@ -162,7 +165,7 @@ def shot(page, name):
     page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def test_a_term_in_real_browsers(course):
+def test_a_term_in_real_browsers(course, request):
     from playwright.sync_api import sync_playwright
     started = time.monotonic()
     k, base, pw = course["k"], course["base"], course["passwords"]
@@ -257,7 +260,8 @@ def test_a_term_in_real_browsers(course):
     students = [m for m in k.members if m.role == "student"]
     assert sorted(canvas) == sorted(m.lms_id for m in students)
     assert "flagged for review" in canvas[students[2].lms_id]["Notes"]
-    print(f"test_hub: the term in real browsers took {time.monotonic() - started:.0f} s")
+    hh.say(request.config, f"test_hub: the term in real browsers took {time.monotonic() - started:.0f} s "
+                           f"(the hub's start before it: {course['start_s']:.0f} s)")
 
 
 def _env():

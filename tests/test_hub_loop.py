@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"
 
 
 @pytest.fixture(scope="module")
-def term(tmp_path_factory):
+def term(tmp_path_factory, request):
     hh.require_hub()
     tmp = tmp_path_factory.mktemp("hubloop")
     k = hh.make_klass(tmp)
@@ -44,7 +44,7 @@ def term(tmp_path_factory):
         layout = hub.setup(s)
         yield _run_term(k, layout, tmp)
     finally:
-        print(f"test_hub_loop: the term took {time.monotonic() - started:.0f} s")
+        hh.say(request.config, f"test_hub_loop: the term took {time.monotonic() - started:.0f} s")
         hh.remove_klass(k)
         repo.restore()
 
@@ -80,6 +80,11 @@ def _run_term(k, layout, tmp):
              f"open({str(forged / (A1 + '.ipynb'))!r}, 'w').write(open({fetched['C']!r}).read())")
     out["plant"] = hh.as_user(k.ids["C"], env["C"], "python", "-c", plant)
     out["forged"] = forged
+    # and a later submission of C's own whose notebook is a link to A's (root would follow it)
+    linked = inbound / f"{k.ids['C']}+{A1}+2999-01-01 00:00:00.000000 UTC+linked"
+    link = (f"import os; os.mkdir({str(linked)!r}); "
+            f"os.symlink({fetched['A']!r}, {str(linked / (A1 + '.ipynb'))!r})")
+    out["link"] = hh.as_user(k.ids["C"], env["C"], "python", "-c", link)
 
     times = {x: _submitted_at(inbound, k.ids[x]) for x in "AB"}
     due = times["A"] + (times["B"] - times["A"]) / 2
@@ -126,6 +131,15 @@ def test_a_submission_in_someone_elses_name_is_refused(term):
     assert f"refused a submission in {k.ids['A']}'s name owned by {k.ids['C']}" in term["collect"], term["collect"]
     collected = nbformat.read(k.course / "submitted" / k.ids["A"] / A1 / f"{A1}.ipynb", as_version=4)
     assert hh.SPY_MARK not in json.dumps(collected), "C's planted notebook was collected as A's"
+
+
+def test_a_link_to_someone_elses_notebook_is_refused(term):
+    """C's later submission links to A's notebook: collect refuses it and keeps C's own."""
+    assert term["link"].returncode == 0, term["link"].stderr
+    k = term["k"]
+    assert f"{k.ids['C']}+{A1}+2999-01-01 00:00:00.000000 UTC+linked: its {A1}.ipynb is a link" in term["collect"]
+    collected = (k.course / "submitted" / k.ids["C"] / A1 / f"{A1}.ipynb").read_text()
+    assert hh.SPY_MARK in collected, "C's own submission was not collected"
 
 
 def test_a_full_marks_b_loses_points_c_flagged(term):
