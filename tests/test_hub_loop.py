@@ -60,6 +60,9 @@ def _run_term(k, layout, tmp):
     spy_targets = [inbound, fetched["A"], f"{home['A']}/.local/share/jupyter/nbgrader_cache/{hh.COURSE_ID}",
                    k.course / "gradebook.db", paths.SOLUTIONS / A1 / f"{A1}.py"]
     out["spy_targets"] = spy_targets
+    # what a student's kernel imports: the edition's archlab, the students' environment
+    r = hh.as_user(k.ids["A"], env["A"], "python", "-c", "import archlab, sys; print(archlab.__file__); print(sys.prefix)")
+    out["imports"] = r.stdout + r.stderr
     for x in "ABC":
         r = hh.as_user(k.ids[x], env[x], "nbgrader", "fetch_assignment", A1)
         assert r.returncode == 0 and os.path.exists(fetched[x]), f"{x} could not fetch {A1}:\n{r.stdout}{r.stderr}"
@@ -122,6 +125,13 @@ def test_students_cannot_read_each_others_work_or_the_answers(term):
     leaked = {p: v for p, v in result.items() if not (isinstance(v, str) and v.startswith("blocked"))}
     assert not leaked, f"C read: {leaked}"
     assert term["c_lists_inbound"].returncode != 0, "C can list the exchange's inbound folder"
+
+
+def test_students_run_the_edition_not_the_repository(term):
+    """A student's Python imports archlab from the student edition, in the students' environment."""
+    archlab_file, prefix = term["imports"].split()[:2]
+    assert archlab_file.startswith(str(term["layout"].edition) + "/"), term["imports"]
+    assert prefix == str(term["layout"].env) and str(paths.ROOT) not in term["imports"], term["imports"]
 
 
 def test_a_submission_in_someone_elses_name_is_refused(term):
