@@ -244,10 +244,16 @@ def canvas_rows(path):
 # ---------------------------------------------------------------------------------------------
 class PrivatePostgres:
     """initdb + pg_ctl under build/pg-<tag>, Unix socket only, trust authentication inside a
-    folder only its owner can enter; stop() ends it."""
+    folder only its owner can enter; stop() ends it. When the owner cannot reach build/ (a
+    checkout under /root, say), the folder goes to /var/tmp instead, and `moved` says so."""
 
     def __init__(self, owner, folder):
-        self.owner, self.folder, self.bin = owner, Path(folder), pg_bin()
+        folder = Path(folder)
+        reach = subprocess.run(["runuser", "-u", owner, "--", "test", "-x", str(folder.parent)], capture_output=True)
+        self.moved = reach.returncode != 0
+        if self.moved:
+            folder = Path("/var/tmp") / f"archlab-{folder.name}"
+        self.owner, self.folder, self.bin = owner, folder, pg_bin()
         self.data, self.port = self.folder / "data", 5432
         self.url = f"postgresql://{owner}@/gradebook?host={self.folder}&port={self.port}"
 

@@ -72,7 +72,11 @@ def course(tmp_path_factory, request):
         instructor = [m for m in k.members if m.role == "instructor"]
         hub.ensure_accounts(instructor, k.group, k.prefix / "edition", k.prefix / "hub" / "initial-passwords.csv")
         hub.close_repository(k.group)
+        paths.BUILD.mkdir(exist_ok=True)
         pg = hh.PrivatePostgres(k.ids["I"], paths.BUILD / f"pg-{k.tag}").start()
+        if pg.moved:
+            hh.say(request.config, f"test_hub: the instructor's account cannot reach {paths.BUILD}; "
+                                   f"PostgreSQL runs in {pg.folder}")
         port = hub.free_port()
         log = open(tmp / "hub.log", "w")
         cmd = [sys.executable, "-m", "autograder", "hub", "--roster", str(k.roster), "--port", str(port),
