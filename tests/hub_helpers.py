@@ -84,10 +84,12 @@ class Klass:
 def say(config, line):
     """A line in pytest's own output, even when output is captured (CI reads the wall time)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
         print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
 
 
 def make_klass(tmp):
