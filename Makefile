@@ -1,13 +1,13 @@
 # The course's commands. Two of them are all a fresh machine needs:
 #   make lab    set everything up, then open the course in JupyterLab (students)
 #   make test   set everything up, then run the whole test suite (CI runs this)
-# Instructors: make release | execute | grade SUBMISSIONS=folder | bench
+# Instructors: make release | execute | grade SUBMISSIONS=folder | hub ROSTER=roster.csv | bench
 # A CUDA machine: make setup-gpu, then scripts/gpu_check.sh --require-cuda
 
 EXTRAS := [dev]
 include scripts/course.mk
 
-.PHONY: test setup-gpu release execute grade figs bench bench-grading browser clean student solutions
+.PHONY: test setup-gpu release execute grade figs bench bench-grading browser hub-deps hub clean student solutions
 
 # The CUDA run's environment (issue 18), in the same $(VENV), on top of `make setup`:
 #  1. torch 2.13.0's CUDA build. PyPI's Linux x86_64 torch is one (CUDA bundled as nvidia-*
@@ -37,7 +37,11 @@ $(VENV)/.installed-gpu: $(VENV)/.installed pyproject.toml
 browser:
 	bash scripts/install_browser.sh
 
-test: setup browser
+# What the course hub needs from Debian: configurable-http-proxy, postgresql, python3-venv.
+hub-deps:
+	bash scripts/install_hub.sh
+
+test: setup browser hub-deps
 	$(PY) -m pytest
 
 release: setup
@@ -50,6 +54,14 @@ SUBMISSIONS ?= submitted
 WORKERS ?= 2
 grade: setup
 	$(PY) -m autograder grade $(SUBMISSIONS) --out build/grades.csv --workers $(WORKERS)
+
+# A class on this server: JupyterHub with nbgrader's Assignments tab and Formgrader, accounts
+# from the roster (id,name,role,lms_id). Runs as root. autograder/README.md: running a term.
+ROSTER ?= roster.csv
+PORT ?= 8000
+DB_URL ?=
+hub: setup hub-deps
+	$(PY) -m autograder hub --roster $(ROSTER) --port $(PORT) $(if $(DB_URL),--db-url $(DB_URL))
 
 clean:
 	rm -rf build

@@ -2,10 +2,12 @@
 
 Phase 1 runs in worker processes: prepare the submission (autograder.submission), execute it
 in its own jailed kernel (autograder.runner), keep the executed notebook (hidden tests
-included) in the workspace's autograded/ folder, which only the grader can read.
+included) in the workspace's autograded/ folder, which only the grader (and the group of a hub's
+course folder: its instructors) can read.
 Phase 2 runs in this process, one submission after another, because nbgrader's gradebook is
 one SQLite file: nbgrader's own SaveAutoGrades records the auto scores. It never touches manual
-scores, so re-running is idempotent and keeps what instructors entered.
+scores, so re-running is idempotent and keeps what instructors entered. Then each submission's
+time and late penalty (autograder.late).
 """
 
 import json
@@ -18,7 +20,7 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import SaveAutoGrades
 
-from . import nbg, runner, sandbox, submission
+from . import late, nbg, runner, sandbox, submission
 
 
 def submitted(ws):
@@ -44,7 +46,7 @@ def _grade_one(job):
     out = Path(ws) / "autograded" / student / assignment / f"{assignment}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)
-    os.chmod(out, 0o600)
+    os.chmod(out, 0o640)   # the grader and the workspace's group (a hub's instructors), never students
     return {**record, **asdict(result), "executed": str(out)}
 
 
@@ -66,6 +68,7 @@ def autograde(ws, workers=1, limits=None, isolate=None, students=None):
     for r in records:
         if r["status"] == "graded":
             _save(api.coursedir.db_url, r)
+    late.assess(ws, records)
     results = ws / "results.json"
     known = json.loads(results.read_text()) if results.exists() else {}
     known.update({f"{r['student_id']}/{r['assignment']}": r for r in records})

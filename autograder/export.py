@@ -3,6 +3,8 @@
 status: "graded", "needs manual grading" (written answers wait for an instructor) or
 "failed" (with the reason: not a notebook, kernel died, time or memory limit, ...).
 `flags` lists tamper signals with their evidence, for an instructor to review.
+Deadlines (autograder.late): `submitted_at` (UTC, from the exchange), `due`, `seconds_late` and
+`late_penalty`; `score` is the raw score minus the penalty, never below 0.
 """
 
 import csv
@@ -14,7 +16,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from . import nbg
 
 COLUMNS = ["student_id", "assignment", "status", "reason", "flags", "autograded_score", "autograded_max",
-           "needs_manual_grade", "score", "max_score", "isolated"]
+           "needs_manual_grade", "score", "max_score", "isolated", "submitted_at", "due", "seconds_late",
+           "late_penalty"]
 
 
 def rows(ws):
@@ -28,13 +31,18 @@ def rows(ws):
             row = {"student_id": r["student_id"], "assignment": r["assignment"], "status": r["status"],
                    "reason": r.get("reason", ""), "flags": r.get("flags", []), "autograded_score": 0.0,
                    "autograded_max": 0.0, "needs_manual_grade": False, "score": 0.0, "max_score": 0.0,
-                   "isolated": r.get("isolated", False), "cells": {}}
+                   "isolated": r.get("isolated", False), "submitted_at": "", "due": "", "seconds_late": 0.0,
+                   "late_penalty": 0.0, "cells": {}}
             try:
                 sub = gb.find_submission(r["assignment"], r["student_id"])
             except MissingEntry:
                 sub = None
             if sub is not None and r["status"] != "failed":
-                row["score"], row["max_score"] = sub.score, sub.max_score
+                row["late_penalty"] = sub.late_submission_penalty or 0.0
+                row["score"], row["max_score"] = max(0.0, sub.score - row["late_penalty"]), sub.max_score
+                row["submitted_at"] = sub.timestamp.isoformat() if sub.timestamp else ""
+                row["due"] = sub.duedate.isoformat() if sub.duedate else ""
+                row["seconds_late"] = sub.total_seconds_late
                 for nb in sub.notebooks:
                     for g in nb.grades:
                         row["cells"][g.name] = (g.score, g.max_score)
@@ -67,6 +75,11 @@ def write(rows_, out_csv):
 
 
 def main(args):
+    if getattr(args, "format", "csv") == "canvas":
+        from . import canvas
+        out = canvas.write(args.workspace, args.out)
+        print(f"wrote {out} (Canvas gradebook import)")
+        return
     rs = rows(args.workspace)
     write(rs, args.out)
     for r in rs:

@@ -60,5 +60,10 @@ def generate(ws):
 
 
 def main(args):
+    if getattr(args, "release", False):
+        from . import exchange
+        written, released = exchange.release_feedback(args.workspace)
+        print(f"wrote {len(written)} feedback page(s); released {len(released)} through the exchange")
+        return
     for p in generate(args.workspace):
         print("wrote", p)

@@ -1,7 +1,9 @@
 """A thin layer over nbgrader's Python API: one workspace, one configured API object.
 
 A workspace is a folder of its own (gradebook.db, submitted/, autograded/, feedback/), so
-grading never writes into the repository; the source folder is always solutions/.
+grading never writes into the repository; the source folder is always solutions/. A workspace
+that holds an nbgrader_config.py (a hub's course folder, autograder.hub) adds its settings: the
+gradebook URL (SQLite or PostgreSQL), the exchange, the late-submission policy.
 """
 
 import os
@@ -23,11 +25,14 @@ KERNEL_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1",
 def config(workspace, **coursedir):
     cfg = PyFileConfigLoader(paths.CONFIG.name, str(paths.CONFIG.parent)).load_config()
     ws = Path(workspace).resolve()
+    cfg.CourseDirectory.db_url = f"sqlite:///{ws / 'gradebook.db'}"
+    cfg.Exchange.root = str(ws / "exchange")   # not /usr/local/share: nothing outside the workspace
+    local = ws / "nbgrader_config.py"
+    if local.exists():   # a hub's course folder: its gradebook URL, exchange and late policy
+        cfg.merge(PyFileConfigLoader(local.name, str(ws)).load_config())
     cfg.CourseDirectory.root = str(ws)
     cfg.CourseDirectory.source_directory = str(paths.SOLUTIONS)
     cfg.CourseDirectory.release_directory = str(ws / "release")
-    cfg.CourseDirectory.db_url = f"sqlite:///{ws / 'gradebook.db'}"
-    cfg.Exchange.root = str(ws / "exchange")   # not /usr/local/share: nothing outside the workspace
     for key, value in coursedir.items():
         setattr(cfg.CourseDirectory, key, value)
     return cfg

@@ -148,7 +148,7 @@ SUSPICIOUS = [
      "patches library or checking functions"),
     (r"^\s*(assert_close|assert_shape|check_shape|no_fused_attention|allclose)\s*=(?!=)",
      "rebinds a checking function"),
-    (r"\.\./|['\"]/(work|root|home|etc|tmp|proc|var)\b|\bsolutions\b|gradebook|\bos\.chdir\b|\bshutil\.(rmtree|copy|move)",
+    (r"\.\./|['\"]/(work|root|home|etc|tmp|proc|var|opt|srv|mnt|media|run)\b|\bsolutions\b|gradebook|\bos\.chdir\b|\bshutil\.(rmtree|copy|move)",
      "reaches for files outside its folder"),
     (r"\bos\._exit\b|\bos\.kill\b|\bos\.fork\b|\bsubprocess\b|\bos\.system\b|\bsignal\.",
      "controls processes or signals"),

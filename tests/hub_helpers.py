@@ -1,0 +1,289 @@
+"""What the hub tests need around a class: throw-away accounts (removed afterwards), commands run
+as a student or instructor would run them, a private PostgreSQL server under build/, and the
+submissions of three students:
+
+    A  the solution of every answer cell                          -> full automatic marks
+    B  two exercises wrong (tests/wrong/), the rest right        -> loses points
+    C  code that tries to read A's submission, in an answer cell -> the read fails; flagged
+
+Accounts, groups and the course prefix carry a random tag, so runs from several checkouts on one
+machine never meet; the students' environment is shared through its cache (autograder.studentenv).
+"""
+
+import ast
+import csv
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import nbtools
+from autograder import hub, paths, roster, studentenv
+
+ASSIGNMENT = "01_self_attention"
+ENVS = Path(os.environ.get("ARCHLAB_HUB_ENVS", "/var/cache/archlab-hub/envs"))
+COURSE_ID = "architectures-workbook"
+
+
+def in_ci():
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def pg_bin():
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+def require_hub(postgres=False):
+    """Skip (or fail in CI) when this machine cannot host a hub: root, useradd, the proxy, Python."""
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("not root (the hub creates accounts)")
+    if not shutil.which("useradd"):
+        problems.append("no useradd")
+    try:
+        hub.proxy_command()
+    except SystemExit as e:
+        problems.append(str(e))
+    try:
+        studentenv.system_python()
+    except SystemExit as e:
+        problems.append(str(e))
+    if postgres and pg_bin() is None:
+        problems.append("no PostgreSQL server binaries (scripts/install_hub.sh installs postgresql)")
+    if problems:
+        msg = "the course hub cannot run here: " + "; ".join(problems)
+        if in_ci():
+            pytest.fail(msg + " [CI is set, so this is a failure]", pytrace=False)
+        pytest.skip(msg)
+
+
+@dataclass
+class Klass:
+    tag: str
+    prefix: Path
+    roster: Path
+    group: str
+    members: list
+    ids: dict = field(default_factory=dict)     # "A", "B", "C", "I" -> login
+
+    @property
+    def course(self):
+        return self.prefix / "course"
+
+
+def say(config, line):
+    """A line in pytest's own output, even when output is captured (CI reads the wall time)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
+def make_klass(tmp):
+    tag = "t" + secrets.token_hex(3)
+    members = [roster.Member(f"{tag}-a", "Ada Able", "student", f"S-{tag}-1"),
+               roster.Member(f"{tag}-b", "Bea Baker", "student", f"S-{tag}-2"),
+               roster.Member(f"{tag}-c", "Cyd Crook", "student", f"S-{tag}-3"),
+               roster.Member(f"{tag}-i", "Ivy Instructor", "instructor", "")]
+    path = roster.write(members, Path(tmp) / "roster.csv")
+    return Klass(tag=tag, prefix=Path(f"/var/tmp/archlab-hub-{tag}"), roster=path, group=f"{tag}-staff",
+                 members=members, ids=dict(zip("ABCI", [m.id for m in members])))
+
+
+class RepositoryMode:
+    """The hub closes the repository (root:<instructors> 0750); put it back as it was."""
+
+    def __init__(self):
+        st = os.stat(paths.ROOT)
+        self.mode, self.gid = st.st_mode & 0o7777, st.st_gid
+
+    def restore(self):
+        os.chown(paths.ROOT, -1, self.gid)
+        os.chmod(paths.ROOT, self.mode)
+
+
+def user_pids(uids):
+    pids = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid_line = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
+        except (OSError, StopIteration):
+            continue
+        if int(uid_line.split()[1]) in uids:
+            pids.append(int(status.parent.name))
+    return pids
+
+
+def remove_klass(k):
+    """Everything the class left on the machine: its users' processes, accounts, group, prefix."""
+    uids = set()
+    for m in k.members:
+        try:
+            uids.add(pwd.getpwnam(m.id).pw_uid)
+        except KeyError:
+            pass
+    for _ in range(3):      # processes this test started as its users (servers, kernels, PostgreSQL)
+        pids = user_pids(uids)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if not pids:
+            break
+        time.sleep(1)
+    for m in k.members:
+        subprocess.run(["userdel", "--remove", m.id], capture_output=True)
+    subprocess.run(["groupdel", k.group], capture_output=True)
+    shutil.rmtree(k.prefix, ignore_errors=True)
+
+
+def env_of(layout_env, prefix, user, role):
+    """The environment a user's server gives their kernel (autograder.hub)."""
+    pw = pwd.getpwnam(user)
+    return {"HOME": pw.pw_dir, "USER": user, "LOGNAME": user, "PATH": f"{layout_env}/bin:/usr/bin:/bin",
+            "JUPYTER_CONFIG_PATH": str(Path(prefix) / "etc" / role), "PYTHONPATH": str(Path(prefix) / "edition"),
+            **hub.KERNEL_ENV}
+
+
+def as_user(user, env, *cmd, timeout=300):
+    """Run cmd as `user` (runuser), in their home, with exactly `env`."""
+    home = pwd.getpwnam(user).pw_dir
+    return subprocess.run(["runuser", "-u", user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()], *cmd],
+                          cwd=home, capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# what the students write
+# ---------------------------------------------------------------------------------------------
+def answers(which, assignment=ASSIGNMENT, spy_paths=()):
+    """{grade_id: source} of student A (correct), B (wrong) or C (spy)."""
+    if which == "A":
+        return nbtools.solution_answers(assignment)
+    if which == "B":   # the solution, but the first wrong answer kept for two exercises: some points lost
+        wrong = list(nbtools.wrong_answers(assignment).items())[:2]
+        return {**nbtools.solution_answers(assignment), **{gid: next(iter(labels.values())) for gid, labels in wrong}}
+    release = nbtools.release_nb(assignment)
+    first = nbtools.answer_ids(release)[0]
+    return {first: spy_code(spy_paths) + "\n" + nbtools.cell(release, first).source}
+
+
+SPY_MARK = "SPY-RESULT"
+
+
+def spy_code(targets):
+    """Code that tries to read each path (a folder: list it, then read what is inside)."""
+    lines = ["import os", "_spy = {}", f"for _p in {[str(t) for t in targets]!r}:", "    try:",
+             "        if os.path.isdir(_p):",
+             "            _spy[_p] = [open(os.path.join(_p, _f)).read()[:80] for _f in os.listdir(_p)]",
+             "        else:", "            _spy[_p] = open(_p).read()[:80]",
+             "    except Exception as _e:", "        _spy[_p] = 'blocked: ' + type(_e).__name__",
+             f"print({SPY_MARK!r}, _spy)"]
+    return "\n".join(lines)
+
+
+def spy_result(text):
+    """The dict the spy printed, from a process's output or an executed notebook's outputs."""
+    if text.lstrip().startswith("{") and '"cells"' in text[:200000]:
+        nb = nbformat.reads(text, as_version=4)
+        text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    line = next(line for line in text.splitlines() if line.startswith(SPY_MARK))
+    return ast.literal_eval(line[len(SPY_MARK):].strip())
+
+
+def filled(which, spy_paths=()):
+    return nbtools.submission(nbtools.release_nb(ASSIGNMENT), answers(which, spy_paths=spy_paths))
+
+
+def hidden_test_lines(assignment=ASSIGNMENT):
+    """Significant lines of every hidden-test region of the instructor notebook."""
+    out = set()
+    for c in nbtools.solution_nb(assignment).cells:
+        for m in nbtools.HIDDEN_REGION.finditer(c.source):
+            for line in m.group(0).splitlines():
+                s = line.strip()
+                if len(s) > 12 and not s.startswith("#"):
+                    out.add(s)
+    return out
+
+
+def test_points(assignment=ASSIGNMENT):
+    sol = nbtools.solution_nb(assignment)
+    return sum(nbtools.nbgrader_meta(c)["points"] for c in sol.cells
+               if c.cell_type == "code" and nbtools.nbgrader_meta(c).get("grade"))
+
+
+def cli(*args, timeout=900):
+    """python -m autograder ARGS as the instructor runs it (root, from the repository)."""
+    r = subprocess.run([sys.executable, "-m", "autograder", *args], cwd=paths.ROOT, capture_output=True,
+                       text=True, timeout=timeout)
+    assert r.returncode == 0, f"python -m autograder {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout
+
+
+def canvas_rows(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    return header, {r[2]: dict(zip(header, r)) for r in rows[2:]}   # by SIS User ID
+
+
+# ---------------------------------------------------------------------------------------------
+# a private PostgreSQL server, run by a non-root account (the class's instructor)
+# ---------------------------------------------------------------------------------------------
+class PrivatePostgres:
+    """initdb + pg_ctl under build/pg-<tag>, Unix socket only, trust authentication inside a
+    folder only its owner can enter; stop() ends it. When the owner cannot reach build/ (a
+    checkout under /root, say), the folder goes to /var/tmp instead, and `moved` says so."""
+
+    def __init__(self, owner, folder):
+        folder = Path(folder)
+        reach = subprocess.run(["runuser", "-u", owner, "--", "test", "-x", str(folder.parent)], capture_output=True)
+        self.moved = reach.returncode != 0
+        if self.moved:
+            folder = Path("/var/tmp") / f"archlab-{folder.name}"
+        self.owner, self.folder, self.bin = owner, folder, pg_bin()
+        self.data, self.port = self.folder / "data", 5432
+        self.url = f"postgresql://{owner}@/gradebook?host={self.folder}&port={self.port}"
+
+    def _as_owner(self, *cmd):
+        r = subprocess.run(["runuser", "-u", self.owner, "--", *cmd], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, f"{' '.join(cmd[:2])} failed:\n{r.stdout}\n{r.stderr}"
+        return r
+
+    def start(self):
+        pw = pwd.getpwnam(self.owner)
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        os.chown(self.folder, pw.pw_uid, pw.pw_gid)
+        os.chmod(self.folder, 0o700)
+        self._as_owner(str(self.bin / "initdb"), "-D", str(self.data), "--auth=trust", "-U", self.owner,
+                       "-E", "UTF8", "--no-sync")
+        opts = f"-k {self.folder} -c listen_addresses='' -p {self.port} -c fsync=off"
+        self._as_owner(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
+                       str(self.folder / "server.log"), "-w", "start")
+        self._as_owner(str(self.bin / "createdb"), "-h", str(self.folder), "-p", str(self.port), "gradebook")
+        return self
+
+    def stop(self):
+        if (self.data / "postmaster.pid").exists():
+            subprocess.run(["runuser", "-u", self.owner, "--", str(self.bin / "pg_ctl"), "-D", str(self.data),
+                            "-m", "fast", "-w", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def read_nb(path):
+    return nbformat.read(path, as_version=4)

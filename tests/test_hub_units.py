@@ -1,0 +1,68 @@
+"""The hub's small parts without a hub: the roster's checks, the late policy, due dates."""
+
+import datetime
+import re
+
+import pytest
+
+from autograder import exchange, late, roster
+
+
+def _roster(tmp_path, text):
+    path = tmp_path / "roster.csv"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_roster(tmp_path):
+    members = roster.read(_roster(tmp_path, "id,name,role,lms_id\nada,Ada Lovelace,student,S1\n"
+                                            "grace,Grace Hopper,Instructor,\n"))
+    assert [(m.id, m.role, m.lms_id) for m in members] == [("ada", "student", "S1"), ("grace", "instructor", "")]
+    assert members[0].first_last == ("Ada", "Lovelace")
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("id,name,role\nada,Ada,student\n", "missing column(s) lms_id"),
+    ("id,name,role,lms_id\nAda Smith,Ada,student,S1\ng,G,instructor,\n", "is not a login name"),
+    ("id,name,role,lms_id\nada,Ada,teacher,S1\ng,G,instructor,\n", "role 'teacher' must be one of"),
+    ("id,name,role,lms_id\nada,Ada,student,\ng,G,instructor,\n", "has no lms_id"),
+    ("id,name,role,lms_id\nada,Ada,student,S1\nada,Ada,student,S2\ng,G,instructor,\n", "appears twice"),
+    ("id,name,role,lms_id\nada,Ada,student,S1\n", "no instructor"),
+    ("id,name,role,lms_id\nroot,Root,student,S1\ng,G,instructor,\n", "is a system account"),
+    ("id,name,role,lms_id\n", "has no rows"),
+])
+def test_a_bad_roster_says_what_is_wrong(tmp_path, text, complaint):
+    with pytest.raises(SystemExit, match=re.escape(complaint)):
+        roster.read(_roster(tmp_path, text))
+
+
+@pytest.mark.parametrize("method, pct, grace, late_s, score, expected", [
+    ("none", 10, 0, 3 * 86400, 8.0, None),
+    ("zero", 10, 0, 1, 8.0, 8.0),
+    ("per_day", 10, 0, 1, 8.0, 0.8),             # any part of a day counts as a day
+    ("per_day", 10, 0, 86400, 8.0, 0.8),
+    ("per_day", 10, 0, 86401, 8.0, 1.6),
+    ("per_day", 40, 0, 5 * 86400, 8.0, 8.0),     # never more than the score
+    ("per_day", 10, 5, 299, 8.0, None),          # inside the grace period
+    ("per_day", 10, 5, 301, 8.0, 0.8),
+])
+def test_late_policy(method, pct, grace, late_s, score, expected):
+    policy = late.LatePolicy(penalty_method=method, percent_per_day=pct, grace_minutes=grace)
+    got = policy.late_submission_penalty("ada", score, late_s)
+    assert got == (None if expected is None else pytest.approx(expected))
+
+
+def test_late_policy_from_the_command_line():
+    assert late.parse_policy("per-day:10") == ["c.LatePolicy.penalty_method = 'per_day'",
+                                               "c.LatePolicy.percent_per_day = 10.0"]
+    assert late.parse_policy("zero") == ["c.LatePolicy.penalty_method = 'zero'"]
+    for bad in ("per-day", "per-day:x", "per-day:0", "zero:5", "weekly"):
+        with pytest.raises(SystemExit, match="late policy"):
+            late.parse_policy(bad)
+
+
+def test_due_dates_are_stored_in_utc():
+    assert exchange.parse_due("2026-03-01T17:00:00+01:00") == datetime.datetime(2026, 3, 1, 16, 0)
+    assert exchange.parse_due("2026-03-01T17:00") == datetime.datetime(2026, 3, 1, 17, 0)
+    with pytest.raises(SystemExit, match="ISO 8601"):
+        exchange.parse_due("next friday")
