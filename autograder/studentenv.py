@@ -25,33 +25,15 @@ import sys
 import tomllib
 from pathlib import Path
 
-from . import paths
+from . import bundle, paths
 
 WHEELS = Path(os.environ.get("WHEELS", "/opt/wheels"))   # the CPU torch of the course's machines (Makefile)
 PYTHONS = ("/usr/bin/python3.11", "/usr/local/bin/python3.11", "/usr/bin/python3")
 
 
 def build_edition(out):
-    """The student edition into `out` (replaced); returns `out`.
-
-    The one place that knows how the edition is made: autograder.bundle (the student-edition
-    issue) when present, else a stand-in with the same layout (notebooks/<id>/<id>.ipynb,
-    archlab/, figs/).
-    """
-    out = Path(out)
-    shutil.rmtree(out, ignore_errors=True)
-    try:
-        from . import bundle
-    except ImportError:
-        bundle = None
-    if bundle is not None:
-        bundle.build(out)
-    else:
-        out.mkdir(parents=True)
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
-        for sub in ("notebooks", "archlab", "figs"):
-            if (paths.ROOT / sub).exists():
-                shutil.copytree(paths.ROOT / sub, out / sub, ignore=ignore)
+    """The student edition (autograder.bundle: no answers, checked) into `out`, replaced; returns `out`."""
+    out = bundle.build(Path(out))
     for p in [out, *out.rglob("*")]:          # readable by every account, writable by none
         os.chmod(p, 0o755 if p.is_dir() else 0o644)
     return out
