@@ -4,14 +4,15 @@
     release   [ID ...]                  build, then nbgrader generate_assignment -> notebooks/<id>/
     execute   [ID ...] [--full] [--device D]   papermill the solutions into build/executed/
     collect   SOURCE                    submissions (folders, <student>.zip, exchange) -> workspace
-    autograde [--workers N]             grade everything collected, each in its own jailed kernel
+    autograde [--workers N | --cluster local:N | --scheduler tcp://HOST:8786] [--threads-per-kernel T] [--force]
+                                        grade what has no current result, each in its own jailed kernel
     feedback                            one HTML page per submission: tests, pass/fail, messages
     export    [--out CSV]               scores, status (graded / needs manual grading / failed: why), flags
     status                              counts per assignment
-    grade     SOURCE [--out CSV] [--workers N]   collect + autograde + feedback + export
+    grade     SOURCE [--out CSV] [autograde's options]   collect + autograde + feedback + export
 
 The workspace (--workspace, default build/grading) holds the gradebook, submitted/, autograded/,
-feedback/ and results.json. See autograder/README.md for the isolation design.
+feedback/ and results/ (one file per submission). See autograder/README.md for the isolation design.
 """
 
 import argparse
@@ -38,14 +39,14 @@ def main(argv=None):
     e.add_argument("--full", action="store_true", help="QUICK=False: the full-size experiments")
     e.add_argument("--device", default=None, help="DEVICE parameter: auto, cpu or cuda")
     verb("collect", collect, "bring submissions into the workspace", True).add_argument("source")
-    verb("autograde", autograde, "grade collected submissions", True).add_argument("--workers", type=int, default=1)
+    autograde.add_arguments(verb("autograde", autograde, "grade collected submissions", True))
     verb("feedback", feedback, "HTML feedback without hidden tests", True)
     verb("export", export, "CSV of scores and status", True).add_argument("--out", default="build/grades.csv")
     verb("status", status, "counts per assignment", True)
     g = verb("grade", grade, "collect + autograde + feedback + export", True)
     g.add_argument("source")
     g.add_argument("--out", default="build/grades.csv")
-    g.add_argument("--workers", type=int, default=1)
+    autograde.add_arguments(g)
     args = p.parse_args(argv)
     if args.verb == "grade":
         args.submissions = args.source

@@ -8,6 +8,7 @@ with the evidence, for an instructor to review.
 """
 
 import copy
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -29,17 +30,35 @@ def meta(cell):
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
+def truth_files(assignment):
+    """The course's truth for one assignment: the instructor notebook and the student release."""
+    return (paths.SOLUTIONS / assignment / f"{assignment}.ipynb",
+            paths.NOTEBOOKS / assignment / f"{assignment}.ipynb")
+
+
 def truth(assignment):
-    sol = nbformat.read(paths.SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
-    rel = nbformat.read(paths.NOTEBOOKS / assignment / f"{assignment}.ipynb", as_version=4)
-    return sol, rel
+    sol, rel = truth_files(assignment)
+    return nbformat.read(sol, as_version=4), nbformat.read(rel, as_version=4)
 
 
-def prepare(path, assignment):
-    """Read and check a submission; return Prepared (notebook None + problem if unusable)."""
+def fingerprint(assignment):
+    """sha256 of the course files a submission of `assignment` is graded against: a result
+    graded against other files (a fixed test, another machine's checkout) is not current."""
+    h = hashlib.sha256()
+    for f in truth_files(assignment):
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def prepare(source, assignment):
+    """Read and check a submission (a path, or the file's bytes); return Prepared (notebook None
+    + problem if unusable)."""
     out = Prepared()
     try:
-        nb = nbformat.read(path, as_version=4)
+        if isinstance(source, bytes):
+            nb = nbformat.reads(source.decode("utf-8"), as_version=4)
+        else:
+            nb = nbformat.read(source, as_version=4)
         nbformat.validate(nb)
     except Exception as e:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
