@@ -9,12 +9,11 @@ with the evidence, for an instructor to review.
 
 import copy
 import hashlib
-import re
 from dataclasses import dataclass, field
 
 import nbformat
 
-from . import paths
+from . import paths, scan
 
 
 @dataclass
@@ -111,7 +110,7 @@ def prepare(source, assignment):
         elif c.cell_type == "code" and m.get("locked") and not m.get("solution"):
             out.given_names[m["grade_id"]] = defined_names(c.source)
     course_sources = {c.source for c in rel.cells}   # cells as shipped are not the student's code
-    out.flags += scan(run, set(out.given_names) | set(out.test_ids), course_sources)
+    out.flags += scan.scan(run, set(out.given_names) | set(out.test_ids), course_sources)
     out.notebook = run
     return out
 
@@ -152,39 +151,3 @@ def defined_names(src):
         elif isinstance(node, ast.Assign):
             names += [t.id for t in node.targets if isinstance(t, ast.Name)]
     return sorted(set(names))
-
-
-# What student code has no business doing in a course notebook. A match is a flag for review,
-# not a verdict: each comes with the cell and the line.
-SUSPICIOUS = [
-    (r"\bget_ipython\b|\binput_transformers?\w*|\bast_transformers\b|\bset_custom_exc\b|\bevents\.register\b|\bregister_magic",
-     "touches IPython's execution machinery"),
-    (r"\bsys\.(settrace|setprofile|meta_path|path_hooks|excepthook|displayhook|modules)\b|\bctypes\b|\bgc\.get_referr|__closure__|__code__|_archlab_guard",
-     "installs interpreter hooks or inspects the grader"),
-    (r"\b__builtins__\b|\bimport\s+builtins\b|\bbuiltins\.",
-     "patches builtins"),
-    (r"\b(torch|np|numpy|math|F|checks|archlab\.checks|torch\.testing|np\.testing|numpy\.testing)\.[A-Za-z_][\w.]*\s*=(?!=)|\bsetattr\(\s*(torch|np|numpy|math|archlab|checks|F)\b",
-     "patches library or checking functions"),
-    (r"^\s*(assert_close|assert_shape|check_shape|no_fused_attention|allclose)\s*=(?!=)",
-     "rebinds a checking function"),
-    (r"\.\./|['\"]/(work|root|home|etc|tmp|proc|var)\b|\bsolutions\b|gradebook|\bos\.chdir\b|\bshutil\.(rmtree|copy|move)",
-     "reaches for files outside its folder"),
-    (r"\bos\._exit\b|\bos\.kill\b|\bos\.fork\b|\bsubprocess\b|\bos\.system\b|\bsignal\.",
-     "controls processes or signals"),
-    (r"\bexcept\s+(KeyboardInterrupt|BaseException)\b",
-     "swallows interrupts"),
-]
-
-
-def scan(nb, locked_ids, course_sources=()):
-    flags = []
-    for i, c in enumerate(nb.cells):
-        if c.cell_type != "code" or meta(c).get("grade_id") in locked_ids or c.source in course_sources:
-            continue
-        where = meta(c).get("grade_id") or f"cell {i}"
-        for pattern, what in SUSPICIOUS:
-            for n, line in enumerate(c.source.splitlines(), 1):
-                if re.search(pattern, line):
-                    flags.append(f"{what}: {where} line {n}: {line.strip()[:120]}")
-                    break
-    return flags
