@@ -61,8 +61,8 @@ def available():
     """(True, "") if jailed kernels can be started here, else (False, why)."""
     if os.geteuid() != 0:
         return False, "the grader is not running as root (needed to create namespaces and drop privileges)"
-    if not shutil.which("unshare") or not shutil.which("mount"):
-        return False, "util-linux's unshare/mount are not installed"
+    if not all(shutil.which(tool) for tool in ("unshare", "mount", "setpriv")):
+        return False, "util-linux's unshare/mount/setpriv are not installed"
     r = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "true"], capture_output=True)
     if r.returncode:
         return False, f"unshare failed: {r.stderr.decode().strip()}"
@@ -118,7 +118,10 @@ class JailedKernelManager(PlainKernelManager):
         user = pwd.getpwnam(SANDBOX_USER)
         os.chown(self.connection_file, user.pw_uid, user.pw_gid)
         lim = self.limits
-        wrapped = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child",
+        # setpriv --pdeathsig: if the grader (a worker process) dies, its kernel dies with it
+        # (unshare --kill-child then takes the whole pid namespace down), never an orphan
+        wrapped = ["setpriv", "--pdeathsig", "KILL",
+                   "unshare", "--mount", "--net", "--pid", "--fork", "--kill-child",
                    sys.executable, "-m", "autograder.jail", "--workdir", str(self.workdir),
                    "--uid", str(user.pw_uid), "--gid", str(user.pw_gid),
                    "--mem", str(lim.memory_bytes), "--cpu", str(lim.cpu_seconds),

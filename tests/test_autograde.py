@@ -7,37 +7,18 @@ is not a notebook. nbgrader executes each in its own kernel; scores come from it
 
 import csv
 
-import nbformat
 import pytest
 
 import nbtools
-from autograder import grade, paths
+from autograder import paths
 
 IDS = paths.present_assignments()
 
 
-def _write(nb, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-
-
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("grading")
-    subs = tmp / "submissions"
-    for a in IDS:
-        rel = nbtools.release_nb(a)
-        _write(nbtools.submission(rel, nbtools.solution_answers(a)), subs / "alice" / a / f"{a}.ipynb")
-        _write(rel, subs / "bob" / a / f"{a}.ipynb")
-        wrong = nbtools.wrong_answers(a)
-        for k, student in enumerate(["wrong1", "wrong2"]):
-            answers = {gid: list(labels.values())[k] for gid, labels in wrong.items()}
-            _write(nbtools.submission(rel, answers), subs / student / a / f"{a}.ipynb")
-        (subs / "broken" / a).mkdir(parents=True)
-        (subs / "broken" / a / f"{a}.ipynb").write_text('{"cells": [ this is not json')
-    out = tmp / "grades.csv"
-    rows = grade.grade(subs, out, workspace=tmp / "ws", workers=2)
-    return {(r.student_id, r.assignment): r for r in rows}, out
+def graded(autograde_batch):
+    rows, out, _, _ = autograde_batch     # tests/conftest.py builds and grades the batch
+    return rows, out
 
 
 def _points(assignment):
