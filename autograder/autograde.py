@@ -73,6 +73,24 @@ def submitted(ws):
             for p in sorted(base.glob("*/*/*.ipynb")) if p.stem == p.parent.name]
 
 
+def prepare_assignments(ws, assignments):
+    """Record each assignment in the gradebook (nbgrader generate_assignment), unless it already
+    holds it from the same course files: nbgrader takes seconds per notebook for this."""
+    api = nbg.api(ws)
+    with Gradebook(api.coursedir.db_url) as gb:
+        known = {a.name for a in gb.assignments}
+    for assignment in sorted(set(assignments)):
+        marker = Path(ws) / "release" / assignment / ".course-sha256"
+        sha = submission.fingerprint(assignment)
+        if assignment in known and marker.exists() and marker.read_text() == sha:
+            continue
+        result = api.generate_assignment(assignment, force=True, create=True)
+        if not result["success"]:
+            raise SystemExit(f"nbgrader could not prepare {assignment}:\n{result.get('log')}")
+        marker.write_text(sha)
+    return api
+
+
 def autograde(ws, workers=1, limits=None, isolate=None, students=None, settings=None, **options):
     """Grade what has no current result in ws/submitted; returns this run's records.
 
@@ -85,20 +103,23 @@ def autograde(ws, workers=1, limits=None, isolate=None, students=None, settings=
             print(f"WARNING: submissions run WITHOUT isolation: {why}")
     limits = replace(limits or sandbox.Limits(), threads=settings.threads_per_kernel)
     db_url = nbg.api(ws).coursedir.db_url
-    fingerprints, jobs, skipped = {}, [], 0
+    fingerprints, jobs, unrecorded, skipped = {}, [], [], 0
     for student, assignment, path in submitted(ws):
         if students is not None and student not in students:
             continue
         if assignment not in fingerprints:
             fingerprints[assignment] = submission.fingerprint(assignment)
-        old = results.load_one(ws, student, assignment)
-        if not settings.force and results.is_current(old, task.sha256_file(path), fingerprints[assignment]):
+        old, sha = results.load_one(ws, student, assignment), task.sha256_file(path)
+        if not settings.force and results.is_current(old, sha, fingerprints[assignment]):
             if not old.get("recorded"):      # graded, but the batch stopped before recording it
-                _record(ws, db_url, old)
+                unrecorded.append(old)
             skipped += 1
             continue
         jobs.append(task.Job(student, assignment, str(path), str(ws), limits, isolate,
-                             fingerprints[assignment], kernels_at_once=settings.workers))
+                             fingerprints[assignment], sha, kernels_at_once=settings.workers))
+    prepare_assignments(ws, {j.assignment for j in jobs} | {r["assignment"] for r in unrecorded})
+    for r in unrecorded:
+        _record(ws, db_url, r)
     t0 = time.perf_counter()
     records = []
     with _backend(settings, jobs) as (finished, kernels_at_once, tries):
@@ -106,15 +127,20 @@ def autograde(ws, workers=1, limits=None, isolate=None, students=None, settings=
         bar = tqdm(total=len(jobs), unit="submission", disable=_no_bar(settings), file=sys.stderr,
                    desc="grading", dynamic_ncols=True)
         counts = Counter()
-        with bar:
-            for r in finished:
-                _record(ws, db_url, r)
-                records.append(r)
-                counts[r["status"]] += 1
-                counts["flagged"] += bool(r.get("flags"))
-                bar.set_postfix(graded=counts["graded"], failed=counts["failed"], flagged=counts["flagged"],
-                                refresh=False)
-                bar.update()
+        try:
+            with bar:
+                for r in finished:
+                    _record(ws, db_url, r)
+                    records.append(r)
+                    counts[r["status"]] += 1
+                    counts["flagged"] += bool(r.get("flags"))
+                    bar.set_postfix(graded=counts["graded"], failed=counts["failed"], flagged=counts["flagged"],
+                                    refresh=False)
+                    bar.update()
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: {len(records)} of {len(jobs)} recorded; the same command grades the rest "
+                  f"(results that workers finish meanwhile are kept)", flush=True)
+            raise SystemExit(130) from None
     print(summary(ws, records, skipped, time.perf_counter() - t0), flush=True)
     return records
 

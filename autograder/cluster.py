@@ -76,29 +76,44 @@ def _run_on_worker(job, per_host):
 
 
 def grade(client, jobs):
-    """Submit every job; yield one record per job as each finishes (or is given up)."""
+    """Run every job; yield one record per job as each finishes (or is given up).
+
+    At most one task per worker thread is in flight, so a task waits on the scheduler, not in
+    a worker's queue: when a worker dies, only the task it was running counts that death."""
     from distributed import as_completed
-    from distributed.scheduler import KilledWorker
-    per_host = kernels_per_host(client)
+    try:
+        client.wait_for_workers(1, timeout=120)
+    except TimeoutError:
+        raise SystemExit(f"the Dask scheduler at {client.scheduler.address} has no workers (waited 120 s)") from None
     batch = uuid.uuid4().hex[:8]
-    futures = {client.submit(_run_on_worker, job, per_host, pure=False,
-                             key=f"grade-{job.student}-{job.assignment}-{batch}"): job for job in jobs}
-    for future in as_completed(futures):
-        job = futures[future]
-        try:
-            yield future.result()
-        except KilledWorker as e:
-            record = results.failed(job.student, job.assignment,
-                                    f"the grading worker died {e.allowed_failures + 1} times while grading it "
-                                    f"(killed, out of memory or a crash); not tried again",
-                                    tries=e.allowed_failures + 1, isolated=job.isolate)
-            results.save(job.workspace, record)
-            yield record
-        except Exception as e:   # the cluster, not the submission: graded again next run
-            record = results.failed(job.student, job.assignment,
-                                    f"grader error on the cluster: {type(e).__name__}: {e}"[:300],
-                                    retry=True, isolated=job.isolate)
-            results.save(job.workspace, record)
-            yield record
-        finally:
-            future.release()
+    todo, futures, finished = list(reversed(jobs)), {}, as_completed()
+
+    def submit_more():
+        per_host = kernels_per_host(client)
+        while todo and len(futures) < max(1, sum(per_host.values())):
+            job = todo.pop()
+            future = client.submit(_run_on_worker, job, per_host, pure=False,
+                                   key=f"grade-{job.student}-{job.assignment}-{batch}")
+            futures[future] = job
+            finished.add(future)
+
+    submit_more()
+    for future in finished:
+        job = futures.pop(future)
+        record = _outcome(future, job)
+        future.release()
+        submit_more()          # the next task starts while this process records this one
+        yield record
+
+
+def _outcome(future, job):
+    from distributed.scheduler import KilledWorker
+    try:
+        return future.result()
+    except KilledWorker as e:
+        record = job.failed(f"the grading worker died {e.allowed_failures + 1} times while grading it "
+                            f"(killed, out of memory or a crash); not tried again", tries=e.allowed_failures + 1)
+    except Exception as e:   # the cluster failed, not the submission: graded again next run
+        record = job.failed(f"grader error on the cluster: {type(e).__name__}: {e}"[:300], retry=True)
+    results.save(job.workspace, record)
+    return record

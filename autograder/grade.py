@@ -12,20 +12,14 @@ from types import SimpleNamespace
 from . import autograde, collect, export, feedback, nbg, paths, results
 
 
-def prepare_workspace(ws):
-    """Record every present assignment in the workspace's gradebook (nbgrader generate_assignment)."""
-    api = nbg.api(ws)
-    for assignment in paths.present_assignments():
-        result = api.generate_assignment(assignment, force=True, create=True)
-        if not result["success"]:
-            raise SystemExit(f"nbgrader could not prepare {assignment}:\n{result.get('log')}")
-    return api
+def prepare_workspace(ws, assignments=None):
+    """Record the assignments (default: every present one) in the workspace's gradebook."""
+    return autograde.prepare_assignments(ws, assignments or paths.present_assignments())
 
 
 def grade(submissions, out_csv, workspace=None, workers=1, isolate=None, limits=None, settings=None, **options):
     """collect + autograde + feedback + export; `options` are autograde.Settings fields."""
     ws = Path(workspace or paths.BUILD / "grading").resolve()
-    prepare_workspace(ws)
     count, problems = collect.collect(submissions, ws)
     if not count and not problems:
         raise SystemExit(f"no submissions found under {submissions}")

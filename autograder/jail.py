@@ -14,8 +14,10 @@ loopback that is down: no network. Usage (normally built by autograder.sandbox):
 """
 
 import argparse
+import ctypes
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,7 +87,20 @@ def main(argv=None):
     os.setgroups([])
     os.setgid(a.gid)
     os.setuid(a.uid)
+    die_with_parent()   # changing uid cleared unshare's --kill-child: set it again
     os.execv(cmd[0], cmd)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signo=signal.SIGKILL):
+    """Have the kernel (this process, after exec) killed when `unshare` above it dies: then a
+    grader that dies takes its kernel with it (sandbox.py starts unshare under setpriv
+    --pdeathsig). The kernel is the namespace's init, so everything it started dies too."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(signo), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 if __name__ == "__main__":

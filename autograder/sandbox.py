@@ -104,7 +104,8 @@ class PlainKernelManager(AsyncKernelManager):
         self.workdir, self.limits = workdir, limits
 
     def command(self, kernel_cmd):
-        return kernel_cmd
+        # if the grader (a worker process) dies, its kernel dies with it, never an orphan
+        return ["setpriv", "--pdeathsig", "KILL", *kernel_cmd] if shutil.which("setpriv") else kernel_cmd
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         kw["env"], kw["cwd"] = kernel_env(self.workdir, self.limits.threads), str(self.workdir)

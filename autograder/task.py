@@ -31,7 +31,13 @@ class Job:
     limits: sandbox.Limits         # limits.threads None: the share rule below, on the worker
     isolate: bool
     course_sha256: str             # submission.fingerprint on the instructor's machine
+    submission_sha256: str = ""    # of the file as the instructor's machine read it
     kernels_at_once: int = 1       # kernels that run at once on the worker's machine
+
+    def failed(self, reason, **extra):
+        """A result for this submission that says why it could not be graded."""
+        return results.failed(self.student, self.assignment, reason, isolated=self.isolate,
+                              submission_sha256=self.submission_sha256, course_sha256=self.course_sha256, **extra)
 
 
 def executed_path(ws, student, assignment):

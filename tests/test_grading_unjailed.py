@@ -4,7 +4,11 @@ kernel in the submission's folder, and the export says the submission was not is
 The same batch holds the isolation probe (tests/hostile/probe.py): without the jail every one
 of its checks must fire, which shows that each of them can fail; and it reads the thread limit
 given with `threads_per_kernel` (all the cores, where the default share of two workers is half).
+And a submission that kills the worker process grading it (only possible without the jail):
+the local pool survives it, grades the others, and fails that one after a bounded number of tries.
 """
+
+import os
 
 import nbformat
 import pytest
@@ -23,7 +27,9 @@ def test_unjailed_grading_gives_the_same_scores_and_says_so(tmp_path):
     listener = probe.Listener()
     ws = tmp_path / "ws"
     probe_nb, targets = probe.build(paths.ROOT, ws.resolve(), tmp_path, listener.port)
-    for student, nb in {"alice": nbtools.submission(rel, nbtools.solution_answers(NB)), "probe": probe_nb}.items():
+    batch = {"alice": nbtools.submission(rel, nbtools.solution_answers(NB)), "probe": probe_nb,
+             "killer": probe.worker_killer(os.getpid())}
+    for student, nb in batch.items():
         path = tmp_path / "subs" / student / NB / f"{NB}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nb, path)
@@ -31,12 +37,15 @@ def test_unjailed_grading_gives_the_same_scores_and_says_so(tmp_path):
     assert threads != sandbox.threads_per_kernel(2) or threads == 1
     try:
         rows = grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=ws, isolate=False,
-                           workers=2, threads_per_kernel=threads)
+                           workers=2, threads_per_kernel=threads, max_tries=2)
         written = [p for p in targets["writes"] if p.exists()]
     finally:
         listener.close()
         probe.remove_written(targets)
-    r = {row.student_id: row for row in rows}["alice"]
+    by_student = {row.student_id: row for row in rows}
+    killer = by_student["killer"]
+    assert killer.status == "failed" and "worker died 2 times" in killer.reason, killer.reason
+    r = by_student["alice"]
     assert r.isolated is False
     assert r.autograded_max > 0 and r.autograded_score == r.autograded_max, r.cells
     assert "False" in (tmp_path / "grades.csv").read_text().splitlines()[1]

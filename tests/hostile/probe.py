@@ -127,3 +127,19 @@ def remove_written(targets):
             p.unlink()
         except FileNotFoundError:
             pass
+
+
+KILLER = r'''
+# kills the process that grades it (tests/hostile/probe.py): only possible without the jail
+import os as _os, signal as _signal
+if _os.getppid() not in (TEST_PID, 0, 1):
+    _os.kill(_os.getppid(), _signal.SIGKILL)
+'''
+
+
+def worker_killer(test_pid):
+    """A submission that kills its kernel's parent, the worker process grading it, every time
+    it runs (never the test process itself, when that grades in-process)."""
+    nb = nbtools.submission(nbtools.release_nb(NB), nbtools.solution_answers(NB))
+    nb.cells.insert(1, nbformat.v4.new_code_cell(KILLER.replace("TEST_PID", str(test_pid))))
+    return nb
