@@ -2,7 +2,7 @@
 
     build     [ID ...]                  solutions/<id>/<id>.py -> solutions/<id>/<id>.ipynb
     release   [ID ...]                  build, then nbgrader generate_assignment -> notebooks/<id>/
-    execute   [ID ...] [--full] [--device D]   papermill the solutions into build/executed/
+    execute   [ID ...] [--full] [--device D] [--cold-only]   papermill the solutions, seconds cold and warm
     collect   SOURCE                    submissions (folders, <student>.zip, exchange) -> workspace
     autograde [--workers N | --cluster local:N | --scheduler tcp://HOST:8786] [--threads-per-kernel T] [--force]
                                         grade what has no current result, each in its own jailed kernel
@@ -38,6 +38,7 @@ def main(argv=None):
     e.add_argument("assignments", nargs="*")
     e.add_argument("--full", action="store_true", help="QUICK=False: the full-size experiments")
     e.add_argument("--device", default=None, help="DEVICE parameter: auto, cpu or cuda")
+    e.add_argument("--cold-only", action="store_true", help="time each notebook cold only (no warm rerun)")
     verb("collect", collect, "bring submissions into the workspace", True).add_argument("source")
     autograde.add_arguments(verb("autograde", autograde, "grade collected submissions", True))
     verb("feedback", feedback, "HTML feedback without hidden tests", True)
