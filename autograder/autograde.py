@@ -232,7 +232,8 @@ def _record(ws, db_url, r):
                 gb.find_submission(assignment, student)
             except MissingEntry:
                 gb.add_submission(assignment, student)
-        nb = nbformat.read(r["executed"], as_version=4)
+        with open(r["executed"]) as f:   # the grader wrote it: no need to validate it again (slow)
+            nb = nbformat.v4.reads(f.read())
         resources = {"nbgrader": {"notebook": assignment, "assignment": assignment,
                                   "student": student, "db_url": db_url}}
         SaveAutoGrades().preprocess(nb, resources)

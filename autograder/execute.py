@@ -19,13 +19,14 @@ import papermill
 from . import nbg, paths
 
 
-def execute(assignment, out_dir=None, **parameters):
-    """Run solutions/<id>/<id>.ipynb with papermill; return (output path, seconds)."""
+def execute(assignment, out_dir=None, source=None, **parameters):
+    """Run solutions/<id>/<id>.ipynb (or `source`, in its folder) with papermill; return
+    (output path, seconds)."""
     for k, v in nbg.KERNEL_ENV.items():
         os.environ.setdefault(k, v)
     out_dir = Path(out_dir or paths.BUILD / "executed")
     out_dir.mkdir(parents=True, exist_ok=True)
-    src = paths.SOLUTIONS / assignment / f"{assignment}.ipynb"
+    src = Path(source) if source else paths.SOLUTIONS / assignment / f"{assignment}.ipynb"
     out = out_dir / f"{assignment}.ipynb"
     t0 = time.perf_counter()
     # a cell that hangs (a stalled kernel) fails the run instead of holding CI until its limit
@@ -35,7 +36,7 @@ def execute(assignment, out_dir=None, **parameters):
     return out, time.perf_counter() - t0
 
 
-def cold_and_warm(assignment, out_dir=None, warm=True, **parameters):
+def cold_and_warm(assignment, out_dir=None, warm=True, source=None, **parameters):
     """{"cold": seconds, "warm": seconds (if warm)}: first without the notebook's caches."""
     paths.BUILD.mkdir(exist_ok=True)
     aside = Path(tempfile.mkdtemp(prefix=f".cold-{assignment}-", dir=paths.BUILD))
@@ -44,9 +45,9 @@ def cold_and_warm(assignment, out_dir=None, warm=True, **parameters):
         for f in paths.course_caches(assignment):
             shutil.move(str(f), aside / f.name)
             moved.append(f)
-        seconds = {"cold": execute(assignment, out_dir, **parameters)[1]}
+        seconds = {"cold": execute(assignment, out_dir, source, **parameters)[1]}
         if warm:
-            seconds["warm"] = execute(assignment, out_dir, **parameters)[1]
+            seconds["warm"] = execute(assignment, out_dir, source, **parameters)[1]
     finally:
         for f in moved:
             if not f.exists():

@@ -15,7 +15,7 @@ def test_cold_run_sees_no_cache_warm_run_sees_the_cold_runs_and_old_caches_come_
     (tmp_path / "03_rwkv_other.pt").write_text("another notebook's")
     seen = []
 
-    def fake_run(assignment, out_dir=None, **parameters):
+    def fake_run(assignment, out_dir=None, source=None, **parameters):
         seen.append(sorted(p.name for p in paths.course_caches(assignment)))
         (tmp_path / f"{NB}_copy_quick.pt").write_text("new quick checkpoint")   # the notebook saves its cache
         return tmp_path / "out.ipynb", 1.0
@@ -35,7 +35,7 @@ def test_caches_come_back_when_the_run_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "BUILD", tmp_path)
     (tmp_path / f"{NB}_copy_quick.pt").write_text("old")
 
-    def failing_run(assignment, out_dir=None, **parameters):
+    def failing_run(assignment, out_dir=None, source=None, **parameters):
         raise RuntimeError("a cell failed")
 
     monkeypatch.setattr(execute, "execute", failing_run)
