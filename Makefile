@@ -50,8 +50,10 @@ execute: setup
 
 SUBMISSIONS ?= submitted
 WORKERS ?= 2
+# GRADE_OPTS="--cluster local:4" or "--scheduler tcp://HOST:8786" grades on Dask instead
+GRADE_OPTS ?= --workers $(WORKERS)
 grade: setup
-	$(PY) -m autograder grade $(SUBMISSIONS) --out build/grades.csv --workers $(WORKERS)
+	$(PY) -m autograder grade $(SUBMISSIONS) --out build/grades.csv $(GRADE_OPTS)
 
 clean:
 	rm -rf build
@@ -64,5 +66,6 @@ figs: setup
 bench: setup
 	$(PY) bench/run.py
 
+# the grader over the whole course: plain against graded, 1 and 2 workers, the local pool against Dask
 bench-grading: setup
-	$(PY) bench/grading.py
+	$(PY) bench/grading.py --backend dask
