@@ -39,6 +39,8 @@ def execute(assignment, out_dir=None, source=None, **parameters):
 def cold_and_warm(assignment, out_dir=None, warm=True, source=None, **parameters):
     """{"cold": seconds, "warm": seconds (if warm)}: first without the notebook's caches."""
     paths.BUILD.mkdir(exist_ok=True)
+    for left in paths.BUILD.glob(f".cold-{assignment}-*"):   # a run killed before it put them back
+        _put_back(left, [paths.BUILD / f.name for f in left.iterdir()])
     aside = Path(tempfile.mkdtemp(prefix=f".cold-{assignment}-", dir=paths.BUILD))
     moved = []
     try:
@@ -49,11 +51,16 @@ def cold_and_warm(assignment, out_dir=None, warm=True, source=None, **parameters
         if warm:
             seconds["warm"] = execute(assignment, out_dir, source, **parameters)[1]
     finally:
-        for f in moved:
-            if not f.exists():
-                shutil.move(str(aside / f.name), f)
-        shutil.rmtree(aside, ignore_errors=True)
+        _put_back(aside, moved)
     return seconds
+
+
+def _put_back(aside, files):
+    """Move caches set aside back, unless the run wrote a newer one; then drop the folder."""
+    for f in files:
+        if not f.exists() and (aside / f.name).exists():
+            shutil.move(str(aside / f.name), f)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def main(args):

@@ -45,3 +45,16 @@ def test_caches_come_back_when_the_run_fails(tmp_path, monkeypatch):
         pass
     assert (tmp_path / f"{NB}_copy_quick.pt").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == [f"{NB}_copy_quick.pt"]
+
+
+def test_caches_left_aside_by_a_killed_run_come_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "BUILD", tmp_path)
+    left = tmp_path / f".cold-{NB}-abc"
+    left.mkdir()
+    (left / f"{NB}_copy_full.pt").write_text("old")
+    seen = []
+    monkeypatch.setattr(execute, "execute", lambda a, out_dir=None, source=None, **p: (
+        seen.append(sorted(x.name for x in tmp_path.iterdir())), (None, 1.0))[1])
+    execute.cold_and_warm(NB, warm=False)
+    assert (tmp_path / f"{NB}_copy_full.pt").read_text() == "old"
+    assert not list(tmp_path.glob(".cold-*abc"))
