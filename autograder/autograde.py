@@ -18,6 +18,7 @@ left; `force` regrades everything. Each kernel gets its share of the machine's c
 OpenMP, MKL and numba (cores / kernels at once, at least 1; `threads_per_kernel` overrides).
 """
 
+import contextlib
 import statistics
 import sys
 import time
@@ -122,6 +123,9 @@ def autograde(ws, workers=1, limits=None, isolate=None, students=None, settings=
         _record(ws, db_url, r)
     t0 = time.perf_counter()
     records = []
+    if not jobs:
+        print(summary(ws, records, skipped, 0.0), flush=True)
+        return records
     with _backend(settings, jobs) as (finished, kernels_at_once, tries):
         print(_threads_line(settings, limits, kernels_at_once, tries), flush=True)
         bar = tqdm(total=len(jobs), unit="submission", disable=_no_bar(settings), file=sys.stderr,
@@ -149,24 +153,15 @@ def _no_bar(settings):
     return (not sys.stderr.isatty()) if settings.progress is None else not settings.progress
 
 
-class _backend:
-    """(iterator of records, kernels at once per machine, tries allowed) for the chosen backend."""
-
-    def __init__(self, settings, jobs):
-        self.settings, self.jobs, self.client = settings, jobs, None
-
-    def __enter__(self):
-        s = self.settings
-        if not (s.cluster or s.scheduler):
-            return pool.grade(self.jobs, s.workers, s.max_tries), {"this machine": s.workers}, s.max_tries
-        self.connection = cluster.connect(s.scheduler, s.cluster, s.max_tries)
-        client = self.connection.__enter__()
-        return cluster.grade(client, self.jobs), cluster.kernels_per_host(client), cluster.tries_allowed(client)
-
-    def __exit__(self, *exc):
-        if self.settings.cluster or self.settings.scheduler:
-            return self.connection.__exit__(*exc)
-        return False
+@contextlib.contextmanager
+def _backend(settings, jobs):
+    """(iterator of records, kernels at once per machine, starts allowed) on the chosen backend."""
+    if not (settings.cluster or settings.scheduler):
+        yield pool.grade(jobs, settings.workers, settings.max_tries), {"this machine": settings.workers}, \
+            settings.max_tries
+        return
+    with cluster.connect(settings.scheduler, settings.cluster, settings.max_tries) as client:
+        yield cluster.grade(client, jobs), cluster.kernels_per_host(client), cluster.tries_allowed(client)
 
 
 def _threads_line(settings, limits, kernels_at_once, tries):

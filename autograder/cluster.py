@@ -13,7 +13,7 @@ Dask reruns the task of a worker that died (killed, out of memory) on another wo
 that was running on `allowed_failures + 1` dead workers is given up with `KilledWorker`: that
 submission's record says failed, and the rest of the batch goes on. On a LocalCluster started
 here, allowed_failures is `max_tries - 1`; a running scheduler keeps its own setting
-(`distributed.scheduler.allowed-failures`, default 3, so 4 tries), which the summary states.
+(`distributed.scheduler.allowed-failures`, default 3, so 4 tries), which the first line of the run states.
 """
 
 import contextlib
