@@ -1,5 +1,5 @@
-"""One command for a batch: collect a folder of submissions, autograde them (N workers), write
-feedback and export the CSV. Each step is also a verb of its own (collect, autograde,
+"""One command for a batch: collect a folder of submissions, autograde them (a local pool or a
+Dask cluster: autograder.autograde), write feedback and export the CSV. Each step is also a verb of its own (collect, autograde,
 feedback, export); this runs them in order in one workspace.
 
 A submission that cannot be graded is never a silent zero: its row says `failed` and why, and
@@ -9,7 +9,7 @@ the other submissions of the batch are still graded.
 from pathlib import Path
 from types import SimpleNamespace
 
-from . import autograde, collect, export, feedback, nbg, paths, results
+from . import autograde, collect, export, feedback, paths, results
 
 
 def prepare_workspace(ws, assignments=None):
