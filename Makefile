@@ -52,8 +52,10 @@ execute: setup
 
 SUBMISSIONS ?= submitted
 WORKERS ?= 2
+# GRADE_OPTS="--cluster local:4" or "--scheduler tcp://HOST:8786" grades on Dask instead
+GRADE_OPTS ?= --workers $(WORKERS)
 grade: setup
-	$(PY) -m autograder grade $(SUBMISSIONS) --out build/grades.csv --workers $(WORKERS)
+	$(PY) -m autograder grade $(SUBMISSIONS) --out build/grades.csv $(GRADE_OPTS)
 
 # A class on this server: JupyterHub with nbgrader's Assignments tab and Formgrader, accounts
 # from the roster (id,name,role,lms_id). Runs as root. autograder/README.md: running a term.
@@ -84,5 +86,6 @@ bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/selective_scan.py --prefill --repeat 3
 
+# the grader over the whole course: plain against graded, 1 and 2 workers, the local pool against Dask
 bench-grading: setup
-	$(PY) bench/grading.py
+	$(PY) bench/grading.py --backend dask

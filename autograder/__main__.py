@@ -3,21 +3,22 @@
     build     [ID ...]                  solutions/<id>/<id>.py -> solutions/<id>/<id>.ipynb
     release   [ID ...]                  build, then nbgrader generate_assignment -> notebooks/<id>/
     release   ID --exchange [--due DATE]   nbgrader release_assignment: students fetch it in the hub
-    execute   [ID ...] [--full] [--device D]   papermill the solutions into build/executed/
+    execute   [ID ...] [--full] [--device D] [--cold-only]   papermill the solutions, seconds cold and warm
     bundle    [--out DIR] [--zip]       the student edition: notebooks, archlab, figures; no answers
     solutions [ID ...] [--out DIR]      model solutions for after the deadline: no hidden tests, no rubrics
     collect   SOURCE                    submissions (folders, <student>.zip, exchange) -> workspace
     collect   ID --exchange             each student's latest submission, straight from the exchange
-    autograde [--workers N]             grade everything collected, each in its own jailed kernel
+    autograde [--workers N | --cluster local:N | --scheduler tcp://HOST:8786] [--threads-per-kernel T] [--force]
+                                        grade what has no current result, each in its own jailed kernel
     feedback  [--release]               one HTML page per submission: tests, pass/fail, messages;
                                         --release: nbgrader release_feedback (Assignments tab)
     export    [--out CSV] [--format csv|canvas]   scores, status, flags; or a Canvas gradebook CSV
     status                              counts per assignment
-    grade     SOURCE [--out CSV] [--workers N]   collect + autograde + feedback + export
+    grade     SOURCE [--out CSV] [autograde's options]   collect + autograde + feedback + export
     hub       --roster CSV [--port P] [--db-url URL]   JupyterHub for the class (autograder/hub.py)
 
 The workspace (--workspace, default build/grading) holds the gradebook, submitted/, autograded/,
-feedback/ and results.json. See autograder/README.md for the isolation design.
+feedback/ and results/ (one file per submission). See autograder/README.md for the isolation design.
 """
 
 import argparse
@@ -47,6 +48,7 @@ def main(argv=None):
     e.add_argument("assignments", nargs="*")
     e.add_argument("--full", action="store_true", help="QUICK=False: the full-size experiments")
     e.add_argument("--device", default=None, help="DEVICE parameter: auto, cpu or cuda")
+    e.add_argument("--cold-only", action="store_true", help="time each notebook cold only (no warm rerun)")
     b = verb("bundle", bundle, "the student edition (folder, and a zip with --zip)")
     b.add_argument("--out", default=None, help="folder to write (default build/student)")
     b.add_argument("--zip", action="store_true", help="also write OUT.zip")
@@ -57,7 +59,7 @@ def main(argv=None):
     c = verb("collect", collect, "bring submissions into the workspace", True)
     c.add_argument("source", help="a folder, or with --exchange the assignment id")
     c.add_argument("--exchange", action="store_true", help="collect SOURCE (an assignment id) from the exchange")
-    verb("autograde", autograde, "grade collected submissions", True).add_argument("--workers", type=int, default=1)
+    autograde.add_arguments(verb("autograde", autograde, "grade collected submissions", True))
     verb("feedback", feedback, "HTML feedback without hidden tests", True).add_argument(
         "--release", action="store_true", help="also release it through the exchange (nbgrader release_feedback)")
     x = verb("export", export, "CSV of scores and status", True)
@@ -67,7 +69,7 @@ def main(argv=None):
     g = verb("grade", grade, "collect + autograde + feedback + export", True)
     g.add_argument("source")
     g.add_argument("--out", default="build/grades.csv")
-    g.add_argument("--workers", type=int, default=1)
+    autograde.add_arguments(g)
     h = verb("hub", hub, "JupyterHub for the class: accounts, Assignments tab, Formgrader, exchange")
     h.add_argument("--roster", required=True, help="CSV: id,name,role,lms_id (autograder/roster.py)")
     h.add_argument("--port", type=int, default=8000)

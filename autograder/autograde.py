@@ -1,26 +1,71 @@
-"""Autograde every collected submission, N at a time, then record the scores with nbgrader.
+"""Autograde every collected submission, then record the scores with nbgrader.
 
-Phase 1 runs in worker processes: prepare the submission (autograder.submission), execute it
-in its own jailed kernel (autograder.runner), keep the executed notebook (hidden tests
-included) in the workspace's autograded/ folder, which only the grader (and the group of a hub's
-course folder: its instructors) can read.
-Phase 2 runs in this process, one submission after another, because nbgrader's gradebook is
-one SQLite file: nbgrader's own SaveAutoGrades records the auto scores. It never touches manual
-scores, so re-running is idempotent and keeps what instructors entered. Then each submission's
-time and late penalty (autograder.late).
+Each submission is one task (autograder.task): prepare it, execute it in its own jailed kernel,
+write its result file. Tasks run on a backend:
+
+    local process pool (default)   --workers N        autograder.pool
+    Dask distributed               --cluster local:N  autograder.cluster
+                                   --scheduler tcp://HOST:8786
+
+Only this process writes to the gradebook, one submission at a time, as results arrive, with
+nbgrader's own SaveAutoGrades: it never touches manual scores, so recording again is
+idempotent and keeps what instructors entered. The gradebook is whatever SQLAlchemy URL the
+workspace's nbgrader configuration names (a SQLite file by default).
+
+A submission whose result is current (same submitted file, same course files; see
+autograder.results) is not graded again, so an interrupted batch, run again, grades only what is
+left; `force` regrades everything. Each kernel gets its share of the machine's cores for torch,
+OpenMP, MKL and numba (cores / kernels at once, at least 1; `threads_per_kernel` overrides).
+
+After recording, each submission's time against its due date and the late penalty the
+course's policy gives it (autograder.late) go into the gradebook too.
 """
 
-import json
-import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+import contextlib
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import SaveAutoGrades
+from tqdm import tqdm
 
-from . import late, nbg, runner, sandbox, submission
+from . import cluster, late, nbg, pool, results, sandbox, submission, task
+
+
+@dataclass
+class Settings:
+    workers: int = 1                        # local pool: submissions graded at once
+    cluster: str | None = None              # "local:N": a distributed.LocalCluster of N workers
+    scheduler: str | None = None            # "tcp://HOST:8786": a running Dask scheduler
+    threads_per_kernel: int | None = None   # None: usable cores / kernels at once, at least 1
+    force: bool = False                     # regrade submissions that have a current result
+    max_tries: int = 3                      # starts of one submission before "the worker died"
+    progress: bool | None = None            # progress bar; None: only on a terminal
+
+    def __post_init__(self):
+        if self.workers < 1:
+            raise SystemExit(f"--workers must be at least 1 (got {self.workers})")
+        if self.threads_per_kernel is not None and self.threads_per_kernel < 1:
+            raise SystemExit(f"--threads-per-kernel must be at least 1 (got {self.threads_per_kernel})")
+        if self.max_tries < 1:
+            raise SystemExit(f"--max-tries must be at least 1 (got {self.max_tries})")
+        if self.cluster and self.scheduler:
+            raise SystemExit("give --cluster local:N or --scheduler tcp://HOST:PORT, not both")
+        if self.cluster:
+            cluster.parse_local(self.cluster)
+
+    @property
+    def backend(self):
+        if self.scheduler:
+            return f"Dask scheduler {self.scheduler}"
+        if self.cluster:
+            return f"Dask LocalCluster of {cluster.parse_local(self.cluster)} worker process(es)"
+        return f"local pool of {self.workers} worker process(es)"
 
 
 def submitted(ws):
@@ -32,65 +77,188 @@ def submitted(ws):
             for p in sorted(base.glob("*/*/*.ipynb")) if p.stem == p.parent.name]
 
 
-def _grade_one(job):
-    student, assignment, path, ws, limits, isolate = job
-    record = {"student_id": student, "assignment": assignment, "isolated": isolate}
-    prepared = submission.prepare(path, assignment)
-    if prepared.notebook is None:
-        return {**record, "status": "failed", "reason": prepared.problem, "flags": [], "tests": []}
-    try:
-        result, nb = runner.run(prepared, Path(ws) / "run" / f"{student}--{assignment}", limits, isolate)
-    except Exception as e:  # the grader itself must never take the batch down
-        return {**record, "status": "failed", "reason": f"grader error: {type(e).__name__}: {e}"[:300],
-                "flags": prepared.flags, "tests": []}
-    out = Path(ws) / "autograded" / student / assignment / f"{assignment}.ipynb"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out)
-    os.chmod(out, 0o640)   # the grader and the workspace's group (a hub's instructors), never students
-    return {**record, **asdict(result), "executed": str(out)}
+def prepare_assignments(ws, assignments):
+    """Record each assignment in the gradebook (nbgrader generate_assignment), unless it already
+    holds it from the same course files: nbgrader takes seconds per notebook for this."""
+    api = nbg.api(ws)
+    with Gradebook(api.coursedir.db_url) as gb:
+        known = {a.name for a in gb.assignments}
+    for assignment in sorted(set(assignments)):
+        marker = Path(ws) / "release" / assignment / ".course-sha256"
+        sha = submission.fingerprint(assignment)
+        if assignment in known and marker.exists() and marker.read_text() == sha:
+            continue
+        result = api.generate_assignment(assignment, force=True, create=True)
+        if not result["success"]:
+            raise SystemExit(f"nbgrader could not prepare {assignment}:\n{result.get('log')}")
+        marker.write_text(sha)
+    return api
 
 
-def autograde(ws, workers=1, limits=None, isolate=None, students=None):
-    """Grade everything in ws/submitted; returns the list of result records."""
+def autograde(ws, workers=1, limits=None, isolate=None, students=None, settings=None, **options):
+    """Grade what has no current result in ws/submitted; returns this run's records.
+
+    `options` are Settings fields (cluster, scheduler, threads_per_kernel, force, ...)."""
+    settings = settings or Settings(workers=workers, **options)
     ws = Path(ws).resolve()
     if isolate is None:
         isolate, why = sandbox.available()
         if not isolate:
             print(f"WARNING: submissions run WITHOUT isolation: {why}")
-    limits = limits or sandbox.Limits()
-    jobs = [(s, a, p, ws, limits, isolate) for s, a, p in submitted(ws) if students is None or s in students]
-    if workers <= 1:
-        records = [_grade_one(j) for j in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            records = list(pool.map(_grade_one, jobs))
-    api = nbg.api(ws)
-    for r in records:
-        if r["status"] == "graded":
-            _save(api.coursedir.db_url, r)
-    late.assess(ws, records)
-    results = ws / "results.json"
-    known = json.loads(results.read_text()) if results.exists() else {}
-    known.update({f"{r['student_id']}/{r['assignment']}": r for r in records})
-    results.write_text(json.dumps(known, indent=1))
+    limits = replace(limits or sandbox.Limits(), threads=settings.threads_per_kernel)
+    db_url = nbg.api(ws).coursedir.db_url
+    fingerprints, jobs, unrecorded, skipped = {}, [], [], 0
+    for student, assignment, path in submitted(ws):
+        if students is not None and student not in students:
+            continue
+        if assignment not in fingerprints:
+            fingerprints[assignment] = submission.fingerprint(assignment)
+        old, sha = results.load_one(ws, student, assignment), task.sha256_file(path)
+        if not settings.force and results.is_current(old, sha, fingerprints[assignment]):
+            if not old.get("recorded"):      # graded, but the batch stopped before recording it
+                unrecorded.append(old)
+            skipped += 1
+            continue
+        jobs.append(task.Job(student, assignment, str(path), str(ws), limits, isolate,
+                             fingerprints[assignment], sha, kernels_at_once=settings.workers))
+    prepare_assignments(ws, {j.assignment for j in jobs} | {r["assignment"] for r in unrecorded})
+    for r in unrecorded:
+        _record(ws, db_url, r)
+    t0 = time.perf_counter()
+    records = []
+    if not jobs:
+        print(summary(ws, records, skipped, 0.0), flush=True)
+        return records
+    with _backend(settings, jobs) as (finished, kernels_at_once, tries):
+        print(_threads_line(settings, limits, kernels_at_once, tries), flush=True)
+        bar = tqdm(total=len(jobs), unit="submission", disable=_no_bar(settings), file=sys.stderr,
+                   desc="grading", dynamic_ncols=True)
+        counts = Counter()
+        try:
+            with bar:
+                for r in finished:
+                    _record(ws, db_url, r)
+                    records.append(r)
+                    counts[r["status"]] += 1
+                    counts["flagged"] += bool(r.get("flags"))
+                    bar.set_postfix(graded=counts["graded"], failed=counts["failed"], flagged=counts["flagged"],
+                                    refresh=False)
+                    bar.update()
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: {len(records)} of {len(jobs)} recorded; the same command grades the rest "
+                  f"(results that workers finish meanwhile are kept)", flush=True)
+            raise SystemExit(130) from None
+    print(summary(ws, records, skipped, time.perf_counter() - t0), flush=True)
     return records
 
 
-def _save(db_url, r):
-    student, assignment = r["student_id"], r["assignment"]
-    with Gradebook(db_url) as gb:
-        gb.update_or_create_student(student)
-        try:
-            gb.find_submission(assignment, student)
-        except MissingEntry:
-            gb.add_submission(assignment, student)
-    nb = nbformat.read(r["executed"], as_version=4)
-    resources = {"nbgrader": {"notebook": assignment, "assignment": assignment,
-                              "student": student, "db_url": db_url}}
-    SaveAutoGrades().preprocess(nb, resources)
+def _no_bar(settings):
+    return (not sys.stderr.isatty()) if settings.progress is None else not settings.progress
+
+
+@contextlib.contextmanager
+def _backend(settings, jobs):
+    """(iterator of records, kernels at once per machine, starts allowed) on the chosen backend."""
+    if not (settings.cluster or settings.scheduler):
+        yield pool.grade(jobs, settings.workers, settings.max_tries), {"this machine": settings.workers}, \
+            settings.max_tries
+        return
+    with cluster.connect(settings.scheduler, settings.cluster, settings.max_tries) as client:
+        yield cluster.grade(client, jobs), cluster.kernels_per_host(client), cluster.tries_allowed(client)
+
+
+def _threads_line(settings, limits, kernels_at_once, tries):
+    if limits.threads is not None:
+        rule = f"{limits.threads} (--threads-per-kernel)"
+    elif not (settings.cluster or settings.scheduler):
+        rule = (f"{sandbox.threads_per_kernel(settings.workers)} = {sandbox.usable_cores()} cores / "
+                f"{settings.workers} worker(s), at least 1")
+    else:
+        hosts = ", ".join(f"{h}: {n}" for h, n in sorted(kernels_at_once.items()))
+        rule = f"each machine's cores / its kernels at once, at least 1 (kernels at once: {hosts})"
+    return (f"grading on the {settings.backend}; threads per kernel for torch, OpenMP, MKL and numba: "
+            f"{rule}; a submission is started at most {tries} time(s)")
+
+
+def summary(ws, records, skipped, wall):
+    """The batch in numbers: per status, flagged, seconds per notebook, threads per kernel."""
+    manual = _needs_manual(ws, [r for r in records if r["status"] == "graded"])
+    status = Counter("needs manual grading" if results.key(r) in manual else r["status"] for r in records)
+    flagged = sum(bool(r.get("flags")) for r in records)
+    lines = [f"graded {len(records)} submission(s) in {wall:.1f} s"
+             + (f"; {skipped} already had a current result (--force regrades them)" if skipped else ""),
+             f"  graded {status['graded']}  needs manual grading {status['needs manual grading']}  "
+             f"failed {status['failed']}  flagged {flagged}"]
+    ran = {}
+    for r in records:
+        if r.get("executed"):
+            ran.setdefault(r["assignment"], []).append(r)
+    for a, rs in sorted(ran.items()):
+        s = [r["seconds"] for r in rs]
+        threads = "/".join(str(t) for t in sorted({r.get("threads") for r in rs}))
+        lines.append(f"  {a:<20} {len(s):>4} run, {statistics.median(s):6.1f} s per notebook (median; "
+                     f"min {min(s):.1f}, max {max(s):.1f}), {threads} thread(s) per kernel")
+    for r in records:
+        if r["status"] == "failed":
+            lines.append(f"  failed: {r['student_id']} {r['assignment']}: {r['reason']}")
+    return "\n".join(lines)
+
+
+def _needs_manual(ws, records):
+    if not records:
+        return set()
+    out = set()
+    with Gradebook(nbg.config(ws).CourseDirectory.db_url) as gb:
+        for r in records:
+            try:
+                sub = gb.find_submission(r["assignment"], r["student_id"])
+            except MissingEntry:
+                continue
+            if any(g.needs_manual_grade for nb in sub.notebooks for g in nb.grades):
+                out.add(results.key(r))
+    return out
+
+
+def _record(ws, db_url, r):
+    """Scores of one graded submission into the gradebook (nbgrader's SaveAutoGrades), then its
+    result marked recorded. Only the process that started the batch calls this."""
+    if r["status"] == "graded":
+        student, assignment = r["student_id"], r["assignment"]
+        with Gradebook(db_url) as gb:
+            gb.update_or_create_student(student)
+            try:
+                gb.find_submission(assignment, student)
+            except MissingEntry:
+                gb.add_submission(assignment, student)
+        with open(r["executed"]) as f:   # the grader wrote it: no need to validate it again (slow)
+            nb = nbformat.v4.reads(f.read())
+        resources = {"nbgrader": {"notebook": assignment, "assignment": assignment,
+                                  "student": student, "db_url": db_url}}
+        SaveAutoGrades().preprocess(nb, resources)
+        late.assess(ws, [r])             # its time against the due date, and the late penalty
+    if not r.get("recorded"):
+        r["recorded"] = True
+        results.save(ws, r)
 
 
 def main(args):
-    records = autograde(args.workspace, workers=args.workers)
+    records = autograde(args.workspace, settings=settings_from(args))
     for r in records:
         print(f"{r['student_id']:<16} {r['assignment']:<20} {r['status']:<8} {r.get('reason', '')}")
+
+
+def settings_from(args):
+    return Settings(workers=args.workers, cluster=args.cluster, scheduler=args.scheduler,
+                    threads_per_kernel=args.threads_per_kernel, force=args.force, max_tries=args.max_tries)
+
+
+def add_arguments(parser):
+    """The backend and threading options, shared by `autograde` and `grade`."""
+    parser.add_argument("--workers", type=int, default=1, help="local pool: submissions graded at once (default 1)")
+    parser.add_argument("--cluster", metavar="local:N", help="grade on a Dask LocalCluster of N worker processes")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:8786", help="grade on a running Dask cluster")
+    parser.add_argument("--threads-per-kernel", type=int, default=None,
+                        help="threads of torch/OpenMP/MKL/numba in each kernel (default: cores / kernels at once)")
+    parser.add_argument("--force", action="store_true", help="regrade submissions that already have a current result")
+    parser.add_argument("--max-tries", type=int, default=3,
+                        help="starts of one submission whose worker keeps dying before it is failed (default 3)")

@@ -21,7 +21,6 @@ runs nbgrader's release_feedback, so students fetch it in the Assignments tab.
 """
 
 import datetime
-import json
 import os
 import shutil
 import stat
@@ -32,14 +31,7 @@ from traitlets.config import Config
 
 from . import collect as collect_mod
 from . import feedback as feedback_mod
-from . import nbg, paths
-
-
-def grading_results(ws):
-    """results.json of a workspace: {"student/assignment": record}. The one place this module
-    family reads grading results (swap for autograder.results.load when it lands)."""
-    path = Path(ws) / "results.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+from . import nbg, paths, results
 
 
 def course_exchange(ws):
@@ -95,7 +87,7 @@ def release_feedback(ws, assignment=None):
     written = feedback_mod.generate(ws)
     api = nbg.api(ws)
     released = []
-    for record in grading_results(ws).values():
+    for record in results.load(ws).values():
         a, s = record["assignment"], record["student_id"]
         if assignment and a != assignment:
             continue

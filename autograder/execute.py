@@ -1,11 +1,21 @@
 """Execute solution notebooks with papermill (QUICK by default) and report seconds per notebook.
 
-Outputs go to build/executed/<id>.ipynb; the committed notebooks are never touched. Beside each
-goes <id>.parity.json, the notebook's key numbers (archlab.parity: the kernel is told where by
-the environment variable ARCHLAB_PARITY_RECORD), which scripts/parity.py compares across devices.
+Outputs go to build/executed/<id>.ipynb; the committed notebooks are never touched. Notebooks
+keep some results between runs (paths.course_caches: build/<id>_*), so a run is timed twice:
+cold, with those caches moved aside (a student's first run, and every graded submission: the
+grader's jail does not show build/), then warm, with what the cold run left. Caches that were
+there before are put back afterwards (those the cold run rewrote are kept). One notebook runs at
+a time, with all cores; nothing here runs kernels side by side.
+Beside each executed notebook goes <id>.parity.json, the notebook's key numbers (archlab.parity:
+the kernel is told where by the environment variable ARCHLAB_PARITY_RECORD), which
+scripts/parity.py compares across devices.
 """
 
+import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import papermill
 
@@ -14,14 +24,14 @@ from . import nbg, paths
 RECORD_ENV = "ARCHLAB_PARITY_RECORD"  # = archlab.parity.ENV (archlab imports torch; this stays light)
 
 
-def execute(assignment, out_dir=None, **parameters):
-    """Run solutions/<id>/<id>.ipynb with papermill; return (output path, seconds)."""
-    import os
+def execute(assignment, out_dir=None, source=None, **parameters):
+    """Run solutions/<id>/<id>.ipynb (or `source`, in its folder) with papermill; return
+    (output path, seconds)."""
     for k, v in nbg.KERNEL_ENV.items():
         os.environ.setdefault(k, v)
-    out_dir = out_dir or paths.BUILD / "executed"
+    out_dir = Path(out_dir or paths.BUILD / "executed")
     out_dir.mkdir(parents=True, exist_ok=True)
-    src = paths.SOLUTIONS / assignment / f"{assignment}.ipynb"
+    src = Path(source) if source else paths.SOLUTIONS / assignment / f"{assignment}.ipynb"
     out = out_dir / f"{assignment}.ipynb"
     record = out_dir / f"{assignment}.parity.json"
     record.unlink(missing_ok=True)  # a failed run must not leave an older run's record behind
@@ -37,16 +47,48 @@ def execute(assignment, out_dir=None, **parameters):
     return out, time.perf_counter() - t0
 
 
+def cold_and_warm(assignment, out_dir=None, warm=True, source=None, **parameters):
+    """{"cold": seconds, "warm": seconds (if warm)}: first without the notebook's caches."""
+    paths.BUILD.mkdir(exist_ok=True)
+    for left in paths.BUILD.glob(f".cold-{assignment}-*"):   # a run killed before it put them back
+        _put_back(left, [paths.BUILD / f.name for f in left.iterdir()])
+    aside = Path(tempfile.mkdtemp(prefix=f".cold-{assignment}-", dir=paths.BUILD))
+    moved = []
+    try:
+        for f in paths.course_caches(assignment):
+            shutil.move(str(f), aside / f.name)
+            moved.append(f)
+        seconds = {"cold": execute(assignment, out_dir, source, **parameters)[1]}
+        if warm:
+            seconds["warm"] = execute(assignment, out_dir, source, **parameters)[1]
+    finally:
+        _put_back(aside, moved)
+    return seconds
+
+
+def _put_back(aside, files):
+    """Move caches set aside back, unless the run wrote a newer one; then drop the folder."""
+    for f in files:
+        if not f.exists() and (aside / f.name).exists():
+            shutil.move(str(aside / f.name), f)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def main(args):
     params = {"QUICK": not args.full}
     if args.device:
         params["DEVICE"] = args.device
     rows = []
     for a in args.assignments or paths.present_assignments():
-        out, seconds = execute(paths.check_assignment(a), **params)
-        rows.append((a, seconds))
-        print(f"executed {a} in {seconds:.1f} s -> {out.relative_to(paths.ROOT)}", flush=True)
-    print(f"\n| notebook | seconds ({'full' if args.full else 'QUICK'}) |\n| --- | ---: |")
+        s = cold_and_warm(paths.check_assignment(a), warm=not args.cold_only, **params)
+        rows.append((a, s))
+        warm = f", warm {s['warm']:.1f} s" if "warm" in s else ""
+        print(f"executed {a}: cold {s['cold']:.1f} s{warm} -> build/executed/{a}.ipynb", flush=True)
+    size = "full" if args.full else "QUICK"
+    print(f"\n| notebook | cold s ({size}) | warm s ({size}) |\n| --- | ---: | ---: |")
     for a, s in rows:
-        print(f"| {a} | {s:.1f} |")
-    print(f"| total | {sum(s for _, s in rows):.1f} |")
+        print(f"| {a} | {s['cold']:.1f} | {s['warm']:.1f} |" if "warm" in s else f"| {a} | {s['cold']:.1f} | |")
+    total = {k: sum(s[k] for _, s in rows) for k in ("cold", "warm") if all(k in s for _, s in rows)}
+    print(f"| total | {total['cold']:.1f} | {total['warm']:.1f} |" if "warm" in total else f"| total | {total['cold']:.1f} | |")
+    print("\ncold: the notebook's caches (build/<id>_*) moved aside, as on a student's first run and in "
+          "every graded kernel; warm: run again at once")

@@ -8,12 +8,12 @@ Deadlines (autograder.late): `submitted_at` (UTC, from the exchange), `due`, `se
 """
 
 import csv
-import json
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
 from . import nbg
+from . import results as grading_results
 
 COLUMNS = ["student_id", "assignment", "status", "reason", "flags", "autograded_score", "autograded_max",
            "needs_manual_grade", "score", "max_score", "isolated", "submitted_at", "due", "seconds_late",
@@ -22,7 +22,7 @@ COLUMNS = ["student_id", "assignment", "status", "reason", "flags", "autograded_
 
 def rows(ws):
     ws = Path(ws)
-    results = json.loads((ws / "results.json").read_text()) if (ws / "results.json").exists() else {}
+    results = grading_results.load(ws)
     db_url = nbg.config(ws).CourseDirectory.db_url
     out = []
     with Gradebook(db_url) as gb:

@@ -7,10 +7,10 @@ mismatch lines).
 """
 
 import html
-import json
 from pathlib import Path
 
 from . import submission
+from . import results as grading_results
 
 
 def _descriptions(assignment):
@@ -49,7 +49,7 @@ Written answers are graded by your instructor.</p>
 
 def generate(ws):
     ws = Path(ws)
-    results = json.loads((ws / "results.json").read_text()) if (ws / "results.json").exists() else {}
+    results = grading_results.load(ws)
     written = []
     for record in results.values():
         out = ws / "feedback" / record["student_id"] / record["assignment"] / f"{record['assignment']}.html"

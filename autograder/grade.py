@@ -1,42 +1,32 @@
-"""One command for a batch: collect a folder of submissions, autograde them (N workers), write
-feedback and export the CSV. Each step is also a verb of its own (collect, autograde,
+"""One command for a batch: collect a folder of submissions, autograde them (a local pool or a
+Dask cluster: autograder.autograde), write feedback and export the CSV. Each step is also a verb of its own (collect, autograde,
 feedback, export); this runs them in order in one workspace.
 
 A submission that cannot be graded is never a silent zero: its row says `failed` and why, and
 the other submissions of the batch are still graded.
 """
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 
-from . import autograde, collect, export, feedback, nbg, paths
+from . import autograde, collect, export, feedback, paths, results
 
 
-def prepare_workspace(ws):
-    """Record every present assignment in the workspace's gradebook (nbgrader generate_assignment)."""
-    api = nbg.api(ws)
-    for assignment in paths.present_assignments():
-        result = api.generate_assignment(assignment, force=True, create=True)
-        if not result["success"]:
-            raise SystemExit(f"nbgrader could not prepare {assignment}:\n{result.get('log')}")
-    return api
+def prepare_workspace(ws, assignments=None):
+    """Record the assignments (default: every present one) in the workspace's gradebook."""
+    return autograde.prepare_assignments(ws, assignments or paths.present_assignments())
 
 
-def grade(submissions, out_csv, workspace=None, workers=1, isolate=None, limits=None):
+def grade(submissions, out_csv, workspace=None, workers=1, isolate=None, limits=None, settings=None, **options):
+    """collect + autograde + feedback + export; `options` are autograde.Settings fields."""
     ws = Path(workspace or paths.BUILD / "grading").resolve()
-    prepare_workspace(ws)
     count, problems = collect.collect(submissions, ws)
     if not count and not problems:
         raise SystemExit(f"no submissions found under {submissions}")
-    autograde.autograde(ws, workers=workers, isolate=isolate, limits=limits)
-    if problems:
-        results = ws / "results.json"
-        known = json.loads(results.read_text()) if results.exists() else {}
-        for student, assignment, why in problems:
-            known[f"{student}/{assignment}"] = {"student_id": student, "assignment": assignment,
-                                                "status": "failed", "reason": why, "flags": [], "tests": []}
-        results.write_text(json.dumps(known, indent=1))
+    autograde.autograde(ws, isolate=isolate, limits=limits,
+                        settings=settings or autograde.Settings(workers=workers, **options))
+    for student, assignment, why in problems:
+        results.save(ws, results.failed(student, assignment, why))
     feedback.generate(ws)
     rows = export.rows(ws)
     export.write(rows, out_csv)
@@ -44,7 +34,7 @@ def grade(submissions, out_csv, workspace=None, workers=1, isolate=None, limits=
 
 
 def main(args):
-    rows = grade(args.submissions, args.out, args.workspace, workers=args.workers)
+    rows = grade(args.submissions, args.out, args.workspace, settings=autograde.settings_from(args))
     for r in rows:
         extra = f"  ({r.reason})" if r.reason else ""
         flags = f"  [{len(r.flags)} flag(s)]" if r.flags else ""

@@ -5,7 +5,7 @@ and execs the command.
 
 What the jailed process sees, read-only: the system (/usr, /etc and the /bin, /lib symlinks),
 the Python installation, the course's virtual environment and archlab; read-write: its own
-submission folder and an empty /tmp. It does not see the course folder (solutions/, tests/,
+submission folder, an empty /tmp and an empty /dev/shm. It does not see the course folder (solutions/, tests/,
 .git), the gradebook, other submissions or anybody's home. The network namespace has only a
 loopback that is down: no network. Usage (normally built by autograder.sandbox):
 
@@ -14,8 +14,10 @@ loopback that is down: no network. Usage (normally built by autograder.sandbox):
 """
 
 import argparse
+import ctypes
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -57,6 +59,10 @@ def build_root(workdir, readonly):
         _bind(path, root)
     for dev in ("null", "zero", "random", "urandom", "full"):
         _bind(f"/dev/{dev}", root, writable=True)
+    # a private /dev/shm: POSIX semaphores live there (numba's thread pool takes a multiprocessing
+    # lock when it starts, and warns on stderr without one, which would fail a test cell)
+    os.makedirs(root + "/dev/shm")
+    _mount("-t", "tmpfs", "-o", "mode=1777,size=64m,nosuid,nodev", "tmpfs", root + "/dev/shm")
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("-t", "proc", "-o", "nosuid,nodev,noexec", "proc", root + "/proc")
     _bind(workdir, root, writable=True)
@@ -85,7 +91,20 @@ def main(argv=None):
     os.setgroups([])
     os.setgid(a.gid)
     os.setuid(a.uid)
+    die_with_parent()   # changing uid cleared unshare's --kill-child: set it again
     os.execv(cmd[0], cmd)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signo=signal.SIGKILL):
+    """Have the kernel (this process, after exec) killed when `unshare` above it dies: then a
+    grader that dies takes its kernel with it (sandbox.py starts unshare under setpriv
+    --pdeathsig). The kernel is the namespace's init, so everything it started dies too."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(signo), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
 if __name__ == "__main__":

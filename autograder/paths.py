@@ -28,3 +28,9 @@ def check_assignment(assignment):
     if assignment not in present_assignments():
         raise SystemExit(f"unknown assignment {assignment!r}; present: {', '.join(present_assignments())}")
     return assignment
+
+
+def course_caches(assignment):
+    """Files a notebook keeps between runs (a trained checkpoint, say): build/<id>_*. A run
+    without them is cold, as a student's first run and every graded kernel are."""
+    return sorted(BUILD.glob(f"{assignment}_*"))

@@ -98,9 +98,18 @@ def _message(cell):
     return "the test cell did not finish"
 
 
+def _threads_preamble(threads):
+    """torch's inter-op pool reads no environment variable: size it before anything uses it.
+    (Its intra-op pool, OpenMP, MKL and numba follow the variables of sandbox.kernel_env.)"""
+    if threads is None:
+        return ""
+    return (f"try:\n    import torch as _t\n    _t.set_num_interop_threads({int(threads)})\n"
+            f"except Exception:\n    pass\nfinally:\n    _t = None\n    del _t\n")
+
+
 async def _execute(prepared, workdir, limits, isolate):
     nb = prepared.notebook
-    guard_cell = nbformat.v4.new_code_cell(GUARD_SOURCE)
+    guard_cell = nbformat.v4.new_code_cell(_threads_preamble(limits.threads) + GUARD_SOURCE)
     nb.cells.insert(0, guard_cell)
     km = sandbox.kernel_manager(workdir, limits, isolate)
     client = GradingClient(nb, km, prepared, limits)

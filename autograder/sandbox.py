@@ -28,6 +28,29 @@ class Limits:
     cell_seconds: int = 180             # wall clock per cell
     notebook_seconds: int = 900         # wall clock per notebook
     output_bytes: int = 2 * 2**20       # outputs kept per notebook; the rest is dropped
+    threads: int | None = None          # threads of torch, OpenMP, MKL, OpenBLAS, numba (None: not set)
+
+
+# Every library that starts a thread pool in a course notebook, and the variable it reads.
+# torch takes its intra-op thread count from OMP_NUM_THREADS; numba from NUMBA_NUM_THREADS.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def usable_cores():
+    """Cores this process may run on (its CPU affinity: a container's or a Slurm job's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def threads_per_kernel(kernels_at_once, cores=None):
+    """Each kernel's share of the machine: cores / kernels running at once, at least 1.
+
+    Kernels that each start one thread per core fight over the cores: with two workers on two
+    cores, cells made of many small operations slowed by up to 25x (issue 16)."""
+    return max(1, (cores or usable_cores()) // max(1, kernels_at_once))
 
 
 SANDBOX_USER = "nobody"
@@ -38,8 +61,8 @@ def available():
     """(True, "") if jailed kernels can be started here, else (False, why)."""
     if os.geteuid() != 0:
         return False, "the grader is not running as root (needed to create namespaces and drop privileges)"
-    if not shutil.which("unshare") or not shutil.which("mount"):
-        return False, "util-linux's unshare/mount are not installed"
+    if not all(shutil.which(tool) for tool in ("unshare", "mount", "setpriv")):
+        return False, "util-linux's unshare/mount/setpriv are not installed"
     r = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "true"], capture_output=True)
     if r.returncode:
         return False, f"unshare failed: {r.stderr.decode().strip()}"
@@ -56,10 +79,11 @@ def readonly_paths():
     return [base, str(Path(sys.prefix).resolve()), str(paths.ROOT / "archlab")]
 
 
-def kernel_env(workdir):
+def kernel_env(workdir, threads=None):
     w = str(workdir)
-    env = {k: v for k, v in os.environ.items()
-           if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", *THREAD_VARIABLES)}
+    if threads is not None:
+        env.update({k: str(threads) for k in THREAD_VARIABLES})
     env.update(HOME=w, TMPDIR="/tmp", MPLCONFIGDIR=f"{w}/.config/matplotlib", IPYTHONDIR=f"{w}/.ipython",
                JUPYTER_RUNTIME_DIR=w, JUPYTER_CONFIG_DIR=f"{w}/.jupyter", JUPYTER_DATA_DIR=f"{w}/.jupyter-data",
                NUMBA_CACHE_DIR=f"{w}/.numba", HF_HOME=f"{w}/.hf", HF_HUB_OFFLINE="1",
@@ -80,10 +104,11 @@ class PlainKernelManager(AsyncKernelManager):
         self.workdir, self.limits = workdir, limits
 
     def command(self, kernel_cmd):
-        return kernel_cmd
+        # if the grader (a worker process) dies, its kernel dies with it, never an orphan
+        return ["setpriv", "--pdeathsig", "KILL", *kernel_cmd] if shutil.which("setpriv") else kernel_cmd
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        kw["env"], kw["cwd"] = kernel_env(self.workdir), str(self.workdir)
+        kw["env"], kw["cwd"] = kernel_env(self.workdir, self.limits.threads), str(self.workdir)
         await super()._async_launch_kernel(self.command(kernel_cmd), **kw)
 
 
@@ -94,7 +119,10 @@ class JailedKernelManager(PlainKernelManager):
         user = pwd.getpwnam(SANDBOX_USER)
         os.chown(self.connection_file, user.pw_uid, user.pw_gid)
         lim = self.limits
-        wrapped = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child",
+        # setpriv --pdeathsig: if the grader (a worker process) dies, its kernel dies with it
+        # (unshare --kill-child then takes the whole pid namespace down), never an orphan
+        wrapped = ["setpriv", "--pdeathsig", "KILL",
+                   "unshare", "--mount", "--net", "--pid", "--fork", "--kill-child",
                    sys.executable, "-m", "autograder.jail", "--workdir", str(self.workdir),
                    "--uid", str(user.pw_uid), "--gid", str(user.pw_gid),
                    "--mem", str(lim.memory_bytes), "--cpu", str(lim.cpu_seconds),

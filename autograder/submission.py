@@ -8,12 +8,12 @@ with the evidence, for an instructor to review.
 """
 
 import copy
-import re
+import hashlib
 from dataclasses import dataclass, field
 
 import nbformat
 
-from . import paths
+from . import paths, scan
 
 
 @dataclass
@@ -29,17 +29,35 @@ def meta(cell):
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
+def truth_files(assignment):
+    """The course's truth for one assignment: the instructor notebook and the student release."""
+    return (paths.SOLUTIONS / assignment / f"{assignment}.ipynb",
+            paths.NOTEBOOKS / assignment / f"{assignment}.ipynb")
+
+
 def truth(assignment):
-    sol = nbformat.read(paths.SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
-    rel = nbformat.read(paths.NOTEBOOKS / assignment / f"{assignment}.ipynb", as_version=4)
-    return sol, rel
+    sol, rel = truth_files(assignment)
+    return nbformat.read(sol, as_version=4), nbformat.read(rel, as_version=4)
 
 
-def prepare(path, assignment):
-    """Read and check a submission; return Prepared (notebook None + problem if unusable)."""
+def fingerprint(assignment):
+    """sha256 of the course files a submission of `assignment` is graded against: a result
+    graded against other files (a fixed test, another machine's checkout) is not current."""
+    h = hashlib.sha256()
+    for f in truth_files(assignment):
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def prepare(source, assignment):
+    """Read and check a submission (a path, or the file's bytes); return Prepared (notebook None
+    + problem if unusable)."""
     out = Prepared()
     try:
-        nb = nbformat.read(path, as_version=4)
+        if isinstance(source, bytes):
+            nb = nbformat.reads(source.decode("utf-8"), as_version=4)
+        else:
+            nb = nbformat.read(source, as_version=4)
         nbformat.validate(nb)
     except Exception as e:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
@@ -92,7 +110,7 @@ def prepare(path, assignment):
         elif c.cell_type == "code" and m.get("locked") and not m.get("solution"):
             out.given_names[m["grade_id"]] = defined_names(c.source)
     course_sources = {c.source for c in rel.cells}   # cells as shipped are not the student's code
-    out.flags += scan(run, set(out.given_names) | set(out.test_ids), course_sources)
+    out.flags += scan.scan(run, set(out.given_names) | set(out.test_ids), course_sources)
     out.notebook = run
     return out
 
@@ -133,39 +151,3 @@ def defined_names(src):
         elif isinstance(node, ast.Assign):
             names += [t.id for t in node.targets if isinstance(t, ast.Name)]
     return sorted(set(names))
-
-
-# What student code has no business doing in a course notebook. A match is a flag for review,
-# not a verdict: each comes with the cell and the line.
-SUSPICIOUS = [
-    (r"\bget_ipython\b|\binput_transformers?\w*|\bast_transformers\b|\bset_custom_exc\b|\bevents\.register\b|\bregister_magic",
-     "touches IPython's execution machinery"),
-    (r"\bsys\.(settrace|setprofile|meta_path|path_hooks|excepthook|displayhook|modules)\b|\bctypes\b|\bgc\.get_referr|__closure__|__code__|_archlab_guard",
-     "installs interpreter hooks or inspects the grader"),
-    (r"\b__builtins__\b|\bimport\s+builtins\b|\bbuiltins\.",
-     "patches builtins"),
-    (r"\b(torch|np|numpy|math|F|checks|archlab\.checks|torch\.testing|np\.testing|numpy\.testing)\.[A-Za-z_][\w.]*\s*=(?!=)|\bsetattr\(\s*(torch|np|numpy|math|archlab|checks|F)\b",
-     "patches library or checking functions"),
-    (r"^\s*(assert_close|assert_shape|check_shape|no_fused_attention|allclose)\s*=(?!=)",
-     "rebinds a checking function"),
-    (r"\.\./|['\"]/(work|root|home|etc|tmp|proc|var|opt|srv|mnt|media|run)\b|\bsolutions\b|gradebook|\bos\.chdir\b|\bshutil\.(rmtree|copy|move)",
-     "reaches for files outside its folder"),
-    (r"\bos\._exit\b|\bos\.kill\b|\bos\.fork\b|\bsubprocess\b|\bos\.system\b|\bsignal\.",
-     "controls processes or signals"),
-    (r"\bexcept\s+(KeyboardInterrupt|BaseException)\b",
-     "swallows interrupts"),
-]
-
-
-def scan(nb, locked_ids, course_sources=()):
-    flags = []
-    for i, c in enumerate(nb.cells):
-        if c.cell_type != "code" or meta(c).get("grade_id") in locked_ids or c.source in course_sources:
-            continue
-        where = meta(c).get("grade_id") or f"cell {i}"
-        for pattern, what in SUSPICIOUS:
-            for n, line in enumerate(c.source.splitlines(), 1):
-                if re.search(pattern, line):
-                    flags.append(f"{what}: {where} line {n}: {line.strip()[:120]}")
-                    break
-    return flags

@@ -21,3 +21,34 @@ def executed():
             cache[assignment] = nb, nbtools.run_cells(nb)
         return cache[assignment]
     return get
+
+
+@pytest.fixture(scope="session")
+def autograde_batch(tmp_path_factory):
+    """One batch through the real grader (local pool, two workers), shared by the tests that
+    need it: per notebook a correct submission (alice), the untouched release (bob), the first
+    typical mistake of every exercise (wrong1: its visible tests name it), the first subtle one
+    (wrong2: only the hidden tests catch it) and a file that is not a notebook (broken).
+    Returns (rows by (student, assignment), csv path, submissions folder, workspace)."""
+    import nbformat
+    import nbtools
+    from autograder import grade, paths
+    tmp = tmp_path_factory.mktemp("grading")
+    subs = tmp / "submissions"
+
+    def write(nb, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+
+    for a in paths.present_assignments():
+        rel = nbtools.release_nb(a)
+        write(nbtools.submission(rel, nbtools.solution_answers(a)), subs / "alice" / a / f"{a}.ipynb")
+        write(rel, subs / "bob" / a / f"{a}.ipynb")
+        for student, kind in nbtools.WRONG_STUDENTS.items():
+            answers = {gid: w.code for gid, w in nbtools.first_wrong(a, kind).items()}
+            write(nbtools.submission(rel, answers), subs / student / a / f"{a}.ipynb")
+        (subs / "broken" / a).mkdir(parents=True)
+        (subs / "broken" / a / f"{a}.ipynb").write_text('{"cells": [ this is not json')
+    out = tmp / "grades.csv"
+    rows = grade.grade(subs, out, workspace=tmp / "ws", workers=2)
+    return {(r.student_id, r.assignment): r for r in rows}, out, subs, tmp / "ws"

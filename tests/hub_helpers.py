@@ -175,7 +175,7 @@ def answers(which, assignment=ASSIGNMENT, spy_paths=()):
         return nbtools.solution_answers(assignment)
     if which == "B":   # the solution, but the first wrong answer kept for two exercises: some points lost
         wrong = list(nbtools.wrong_answers(assignment).items())[:2]
-        return {**nbtools.solution_answers(assignment), **{gid: next(iter(labels.values())) for gid, labels in wrong}}
+        return {**nbtools.solution_answers(assignment), **{gid: next(iter(labels.values())).code for gid, labels in wrong}}
     release = nbtools.release_nb(assignment)
     first = nbtools.answer_ids(release)[0]
     return {first: spy_code(spy_paths) + "\n" + nbtools.cell(release, first).source}

@@ -83,6 +83,17 @@ class Wrong:
         return "visible" if self.visible is not None else "hidden" if self.hidden is not None else "any"
 
 
+# The batch of tests/conftest.py:autograde_batch submits, as students wrong1 and wrong2, the first
+# wrong answer of each kind of every exercise.
+WRONG_STUDENTS = {"wrong1": "visible", "wrong2": "hidden"}
+
+
+def first_wrong(assignment, kind):
+    """{grade_id: the first wrong answer of that kind} for every exercise of the notebook."""
+    return {gid: next(w for w in labels.values() if w.kind == kind)
+            for gid, labels in wrong_answers(assignment).items()}
+
+
 def visible_part(src):
     """A test cell as students have it: the hidden-test region removed."""
     return HIDDEN_REGION.sub("", src)

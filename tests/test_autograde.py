@@ -9,43 +9,18 @@ nbgrader executes each in its own kernel; scores come from its gradebook.
 
 import csv
 
-import nbformat
 import pytest
 
 import nbtools
-from autograder import grade, paths
+from autograder import paths
 
 IDS = paths.present_assignments()
-WRONG_STUDENTS = {"wrong1": "visible", "wrong2": "hidden"}
-
-
-def _first_wrong(assignment, kind):
-    """{grade_id: the first wrong answer of that kind} for every exercise of the notebook."""
-    return {gid: next(w for w in labels.values() if w.kind == kind)
-            for gid, labels in nbtools.wrong_answers(assignment).items()}
-
-
-def _write(nb, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("grading")
-    subs = tmp / "submissions"
-    for a in IDS:
-        rel = nbtools.release_nb(a)
-        _write(nbtools.submission(rel, nbtools.solution_answers(a)), subs / "alice" / a / f"{a}.ipynb")
-        _write(rel, subs / "bob" / a / f"{a}.ipynb")
-        for student, kind in WRONG_STUDENTS.items():
-            _write(nbtools.submission(rel, {gid: w.code for gid, w in _first_wrong(a, kind).items()}),
-                   subs / student / a / f"{a}.ipynb")
-        (subs / "broken" / a).mkdir(parents=True)
-        (subs / "broken" / a / f"{a}.ipynb").write_text('{"cells": [ this is not json')
-    out = tmp / "grades.csv"
-    rows = grade.grade(subs, out, workspace=tmp / "ws", workers=2)
-    return {(r.student_id, r.assignment): r for r in rows}, out
+def graded(autograde_batch):
+    rows, out, _, _ = autograde_batch     # tests/conftest.py builds and grades the batch
+    return rows, out
 
 
 def _points(assignment):
@@ -90,7 +65,7 @@ def test_feedback_names_the_mistake_and_shows_no_hidden_test(graded, assignment)
     _, out = graded
     ws = out.parent / "ws"
     page = html.unescape((ws / "feedback" / "wrong1" / assignment / f"{assignment}.html").read_text())
-    for gid, w in _first_wrong(assignment, "visible").items():
+    for gid, w in nbtools.first_wrong(assignment, "visible").items():
         assert w.visible.lower() in page.lower(), f"the feedback of wrong1 does not show the diagnosis of {gid}: {w.visible!r}"
     hidden = [line.strip() for c in nbtools.solution_nb(assignment).cells for m in nbtools.HIDDEN_REGION.finditer(c.source)
               for line in m.group(0).splitlines() if len(line.strip()) > 25 and "HIDDEN TESTS" not in line]

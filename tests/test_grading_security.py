@@ -9,6 +9,7 @@ must get their exact scores. Then: feedback hides hidden tests, re-running keeps
 
 import json
 import os
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -16,7 +17,7 @@ from nbgrader.api import Gradebook
 
 import nbtools
 from autograder import autograde, grade, nbg, paths, sandbox
-from hostile import corpus
+from hostile import corpus, probe
 
 NB = corpus.NB
 pytestmark = pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01")
@@ -34,13 +35,20 @@ def batch(tmp_path_factory):
     subs, ws = tmp / "submissions", tmp / "ws"
     rel = nbtools.release_nb(NB)
     honest = {"alice": nbtools.submission(rel, nbtools.solution_answers(NB)), "bob": rel,
-              "carol": nbtools.submission(rel, {g: list(v.values())[0] for g, v in nbtools.wrong_answers(NB).items()})}
-    for student, nb in {**honest, **corpus.build(paths.ROOT, ws.resolve())}.items():
+              "carol": nbtools.submission(rel, {g: w.code for g, w in nbtools.first_wrong(NB, "visible").items()})}
+    listener = probe.Listener()
+    probe_nb, targets = probe.build(paths.ROOT, ws.resolve(), tmp, listener.port)
+    for student, nb in {**honest, **corpus.build(paths.ROOT, ws.resolve()), "probe": probe_nb}.items():
         path = subs / student / NB / f"{NB}.ipynb"
         path.parent.mkdir(parents=True)
         path.write_text(nb if isinstance(nb, str) else nbformat.writes(nb))
-    rows = grade.grade(subs, tmp / "grades.csv", workspace=ws, workers=2, limits=LIMITS)
-    return {r.student_id: r for r in rows}, ws
+    try:
+        rows = grade.grade(subs, tmp / "grades.csv", workspace=ws, workers=2, limits=LIMITS)
+    finally:
+        listener.close()
+        written = [p for p in targets["writes"] if p.exists()]
+        probe.remove_written(targets)
+    return {r.student_id: r for r in rows}, ws, SimpleNamespace(listener=listener, targets=targets, written=written)
 
 
 def _test_points():
@@ -50,7 +58,7 @@ def _test_points():
 
 
 def test_honest_submissions_get_their_exact_scores(batch):
-    rows, _ = batch
+    rows, *_ = batch
     full = sum(_test_points().values())
     assert rows["alice"].autograded_score == full == rows["alice"].autograded_max
     assert rows["alice"].status == "needs manual grading"     # the written answers wait for a person
@@ -62,7 +70,7 @@ def test_honest_submissions_get_their_exact_scores(batch):
 
 @pytest.mark.parametrize("student", sorted(corpus.EXPECT))
 def test_hostile_submission_gains_nothing_and_is_reported(batch, student):
-    rows, _ = batch
+    rows, *_ = batch
     r = rows[student]
     assert r.autograded_score == 0, f"{student} scored {r.autograded_score}: {r.cells}"
     if corpus.EXPECT[student] == "failed":
@@ -73,7 +81,7 @@ def test_hostile_submission_gains_nothing_and_is_reported(batch, student):
 
 
 def test_specific_reasons(batch):
-    rows, _ = batch
+    rows, *_ = batch
     assert "not a valid notebook" in rows["h_invalid_json"].reason
     assert "a cell ran longer than" in rows["h_uninterruptible_loop"].reason
     assert "memory" in rows["h_memory_bomb"].reason
@@ -87,7 +95,7 @@ def test_specific_reasons(batch):
 
 
 def test_no_secret_was_read_and_nothing_written_outside(batch):
-    rows, ws = batch
+    rows, ws, _ = batch
     executed = ws / "autograded" / "h_read_secrets" / NB / f"{NB}.ipynb"
     nb = nbformat.read(executed, as_version=4)
     text = json.dumps([c.get("outputs", []) for c in nb.cells])
@@ -97,7 +105,7 @@ def test_no_secret_was_read_and_nothing_written_outside(batch):
 
 
 def test_feedback_never_shows_hidden_tests(batch):
-    rows, ws = batch
+    rows, ws, _ = batch
     sol = nbtools.solution_nb(NB)
     hidden = [l.strip() for c in sol.cells for m in nbtools.HIDDEN_REGION.finditer(c.source)
               for l in m.group(0).splitlines() if len(l.strip()) > 25 and "HIDDEN TESTS" not in l]
@@ -112,14 +120,15 @@ def test_feedback_never_shows_hidden_tests(batch):
 
 
 def test_regrading_is_idempotent_and_keeps_manual_grades(batch):
-    rows, ws = batch
+    rows, ws, _ = batch
     db = nbg.config(ws).CourseDirectory.db_url
     with Gradebook(db) as gb:
         g = gb.find_grade("q1_written", NB, NB, "alice")
         g.manual_score = 1.5
         gb.db.commit()
     before = {k: v for k, v in rows["alice"].cells.items()}
-    autograde.autograde(ws, workers=1, limits=LIMITS, students={"alice"})
+    again = autograde.autograde(ws, workers=1, limits=LIMITS, students={"alice"}, force=True)
+    assert [(r["student_id"], r["status"]) for r in again] == [("alice", "graded")]   # it did regrade
     with Gradebook(db) as gb:
         assert gb.find_grade("q1_written", NB, NB, "alice").manual_score == 1.5
         sub = gb.find_submission(NB, "alice")
@@ -128,3 +137,53 @@ def test_regrading_is_idempotent_and_keeps_manual_grades(batch):
         if gid != "q1_written":
             assert after[gid] == (score, max_score)
     assert after["q1_written"][0] == 1.5
+
+
+def test_probe_finds_the_jail_intact_and_its_thread_share(batch):
+    """From inside its kernel the probe is not root, reaches no listener on the host's loopback,
+    reads neither the course nor the gradebook, writes nowhere outside its folder; and torch,
+    OpenMP, MKL and numba each run the kernel's share of the cores (2 workers here)."""
+    rows, ws, p = batch
+    report = probe.report(ws / "autograded" / "probe" / NB / f"{NB}.ipynb")
+    assert report["violations"] == [], report
+    assert report["seen"]["uid"] != 0 and "network" in report["seen"]
+    assert p.listener.connections == 0
+    assert all(t.exists() for t in p.targets["reads"]), "a read target is missing: the probe would prove nothing"
+    assert p.written == []
+    share = sandbox.threads_per_kernel(2)
+    assert report["seen"]["threads"] == {k: share for k in ("torch", "torch_interop", "openmp", "mkl", "numba")}
+    assert rows["probe"].autograded_score == rows["probe"].autograded_max > 0   # graded as usual
+
+
+def _weakened(command):
+    """The jail without its network namespace and without dropping root (for the test below)."""
+    def weak(self, kernel_cmd):
+        cmd = [a for a in command(self, kernel_cmd) if a != "--net"]
+        for flag in ("--uid", "--gid"):
+            cmd[cmd.index(flag) + 1] = "0"
+        return cmd
+    return weak
+
+
+def test_a_weakened_jail_fails_the_probe(tmp_path, monkeypatch):
+    """The probe can say no: the same jail without --net and without the privilege drop (root
+    inside) is caught, from inside the kernel, on both counts."""
+    ok, why = sandbox.available()
+    if not ok:
+        pytest.skip(f"no sandbox here: {why}")
+    monkeypatch.setattr(sandbox.JailedKernelManager, "command", _weakened(sandbox.JailedKernelManager.command))
+    listener = probe.Listener()
+    ws = tmp_path / "ws"
+    nb, targets = probe.build(paths.ROOT, ws.resolve(), tmp_path, listener.port)
+    path = tmp_path / "subs" / "probe" / NB / f"{NB}.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, path)
+    try:
+        grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=ws, workers=1, limits=LIMITS)
+    finally:
+        listener.close()
+        probe.remove_written(targets)
+    report = probe.report(ws / "autograded" / "probe" / NB / f"{NB}.ipynb")
+    assert "runs as root" in report["violations"], report
+    assert "connected to the host's loopback" in report["violations"], report
+    assert listener.connections >= 1
