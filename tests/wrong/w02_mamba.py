@@ -174,6 +174,10 @@ WRONG = {
         "B of the first sequence used for the whole batch": {"hidden": "each sequence b uses its own B[b]", "code": _DISC_HEAD + '''
     return torch.exp(delta[..., None] * A), delta[..., None] * B[0][None, :, None, :]
 '''},
+        "calls the course's reference": {"hidden": "must be your own code", "code": _DISC_HEAD + '''
+    from archref import ssm
+    return ssm.discretize(A, delta, B)
+'''},
     },
     "selective_scan": {
         "ignores D": {"visible": "D forgotten", "code": _loop(readout="y")},
