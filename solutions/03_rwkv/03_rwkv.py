@@ -1211,9 +1211,10 @@ q2_floats_per_layer = 5
 
 # %% nbgrader={"grade": true, "grade_id": "test_q2_numbers", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 2, autograded part: three integers (hidden: the values the measurements give)."""
-for _name in ("q2_state_exponent", "q2_kv_cache_exponent", "q2_floats_per_layer"):
-    assert isinstance(globals()[_name], int) and not isinstance(globals()[_name], bool), \
-        f"{_name} must be an int (a whole number such as 3), got {globals()[_name]!r}"
+for _name, _value in (("q2_state_exponent", q2_state_exponent), ("q2_kv_cache_exponent", q2_kv_cache_exponent),
+                      ("q2_floats_per_layer", q2_floats_per_layer)):
+    assert isinstance(_value, int) and not isinstance(_value, bool), \
+        f"{_name} must be an int (a whole number such as 3), got {_value!r}"
 ### BEGIN HIDDEN TESTS
 _cfg = models.make_config("rwkv", "tiny")
 with torch.no_grad():
