@@ -1,13 +1,20 @@
-"""Notebook 02 beyond its graded cells: clear errors on bad input, the Δ widget responds, and
-archlab's Mamba block for the reading's example (transformers' mixer behind mamba-ssm's constructor)."""
+"""Notebook 02 beyond its graded cells: clear errors on bad input, every control of the Δ widget
+changes its plot, the block's grade does not depend on the stretch exercise, grading skips what no
+graded test reads and nothing is cached, and archlab's Mamba block for the reading's example
+(transformers' mixer behind mamba-ssm's constructor)."""
 
+import hashlib
+import io
 import math
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
 
+import nbtools
 from archlab import mamba as amamba
+from archlab import widgets
 
 NB = "02_mamba"
 
@@ -47,8 +54,8 @@ def test_block_rejects_wrong_shapes_and_unknown_scan(ns):
         ns["MambaBlock"](16, scan="fast")
 
 
-def test_delta_widget_redraws_when_a_slider_moves(ns):
-    w = ns["delta_explorer"]
+def test_delta_widget_redraws_when_a_slider_moves():
+    w = widgets.mamba_delta_explorer()          # as the notebook builds it (not under grading)
     log_a, sel, bias = w.children[:3]
     before = w.result["decay"].clone()
     assert before.shape == (3, 51) and bool((before[:, 0] == 1).all())
@@ -59,6 +66,75 @@ def test_delta_widget_redraws_when_a_slider_moves(ns):
     assert torch.allclose(flat[0], flat[2]), "no selectivity: every input decays alike"
     log_a.value = 1.0
     assert bool((w.result["decay"][:, 10] < flat[:, 10]).all()), "a larger |A| forgets faster"
+
+
+def _figure_png():
+    fig = plt.gcf()
+    assert any(line.get_xydata().size for ax in fig.axes for line in ax.lines), "the widget drew an empty plot"
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close("all")
+    return hashlib.sha256(buf.getvalue()).hexdigest()   # a digest keeps a failure's message short
+
+
+def _control_values(control):
+    """Values to move a slider to: one step either side of its default, and both ends."""
+    v, step = control.value, control.step
+    return [x for x in (v + step, v - step, control.min, control.max) if control.min <= x <= control.max and x != v]
+
+
+def test_delta_widget_every_control_changes_the_plot():
+    """Each slider, moved alone from the defaults, redraws a different (non-empty) plot and result."""
+    w = widgets.mamba_delta_explorer()
+    controls = w.children[:-1]
+    assert [c.description for c in controls] == ["log10(-A)", "selectivity w", "bias b"]
+    for control in controls:
+        default = control.value
+        control.value = default       # redraw at the defaults
+        base_png, base = _figure_png(), w.result["decay"].clone()
+        for value in _control_values(control):
+            control.value = value
+            assert _figure_png() != base_png, f"moving {control.description!r} to {value} left the plot unchanged"
+            assert not torch.equal(w.result["decay"], base), f"{control.description!r} = {value}: same decay curves"
+        control.value = default
+
+
+def test_block_grade_does_not_depend_on_the_fused_scan(executed):
+    """test_MambaBlock (hidden part included) passes with a correct block whose fused scan is not
+    written (the stretch exercise skipped), and leaves the student's scans in place afterwards."""
+    nb, ns0 = executed(NB)
+    ns = dict(ns0)
+    exec("def selective_scan_fused(u, delta, A, B, C, D=None):\n    raise NotImplementedError()\n", ns)
+    exec(nbtools.strip_markers(nbtools.cell(nb, "MambaBlock").source), ns)   # the block, defined in this namespace
+    assert nbtools.run_test_cell(nb, "MambaBlock", ns) is None
+    assert ns["SCAN_FUNCTIONS"]["fused"] is ns["selective_scan_fused"], "the test must restore SCAN_FUNCTIONS"
+    assert ns["selective_scan"] is ns0["selective_scan"], "the test must restore the student's scans"
+
+
+def test_block_grade_does_not_depend_on_the_scans_hidden_cases(executed):
+    """A parallel scan that fails its own hidden tests (it calls the library's scan) costs the block nothing."""
+    nb, ns0 = executed(NB)
+    ns = dict(ns0)
+    exec("def selective_scan_parallel(u, delta, A, B, C, D=None):\n"
+         "    from transformers.models.mamba import modeling_mamba\n"
+         "    return modeling_mamba.mamba_selective_scan(u.transpose(1, 2), delta.transpose(1, 2), A, "
+         "B.transpose(1, 2), C.transpose(1, 2), D=D).transpose(1, 2)\n", ns)
+    exec(nbtools.strip_markers(nbtools.cell(nb, "MambaBlock").source), ns)
+    assert nbtools.run_test_cell(nb, "selective_scan_parallel", dict(ns)) is not None
+    assert nbtools.run_test_cell(nb, "MambaBlock", ns) is None
+
+
+def test_grading_skips_the_sweep_and_the_training(ns):
+    """Under NBGRADER_EXECUTION (set by the in-process run) no timing, no training, no widget."""
+    assert ns["GRADING"] and ns["scan_rows"] == [] and ns["curves"] == {} and ns["delta_explorer"] is None
+
+
+def test_nothing_is_cached_between_runs():
+    """The selective-copying result used to be loaded from build/ under a name that did not depend
+    on the code, so a broken train_copy still 'passed'. The notebook now caches nothing."""
+    src = (nbtools.SOLUTIONS / NB / f"{NB}.py").read_text()
+    for needle in ("torch.load", "torch.save", "pickle", "joblib", '"build"', "REPO"):
+        assert needle not in src, f"02_mamba must not cache results: found {needle!r}"
 
 
 def test_mamba_block_shim_says_which_block_it_built(capsys):

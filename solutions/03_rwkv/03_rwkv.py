@@ -17,12 +17,19 @@
 # in the exercises). Every exercise is a cell that says `YOUR CODE HERE`: replace
 # `raise NotImplementedError()` with your code, then run the test cell under it.
 #
-# **How to check your work.** The test cell under each exercise runs *visible* tests: a shape
-# check and a small worked example. Passing them silently means those checks passed. When you
-# submit, the grader also runs *hidden* tests (the Hugging Face RWKV blocks with the same
-# weights, random shapes, very large keys, an empty state) that count towards your grade, so a
-# passing visible test is necessary, not sufficient. Free-text answers are graded by your
-# instructor.
+# **How to check your work.** The test cell under each exercise runs *visible* tests: shapes and
+# a small worked example whose numbers you can follow by hand. When a result is wrong they say
+# which known mistake it looks like (a token shift in the wrong direction, the decay written
+# $e^{w}$ instead of $e^{-e^{w}}$, the bonus $u$ missing, no running maximum, ...). Passing them
+# silently means those checks passed. When you submit, the grader also runs *hidden* tests (the
+# Hugging Face RWKV blocks with the same weights, random shapes, very large keys, an empty
+# state) that count towards your grade, so a passing visible test is necessary, not sufficient.
+# Each exercise is graded on its own: the blocks' hidden tests use a token shift and a WKV
+# written in the test, not yours. Free-text answers are graded by your instructor.
+#
+# **What grading runs.** When your notebook is graded (`NBGRADER_EXECUTION` is set), the
+# generation experiment of §8 runs at a small size and its decode timing is skipped: no graded
+# test reads them.
 #
 # By the end you will be able to
 # 1. write RWKV-4's token shift and its "WKV" operator, once as a recurrence that carries a
@@ -56,10 +63,11 @@ import torch
 import torch.nn as nn
 
 from archlab import measure, models, plots, widgets
-from archlab.checks import assert_close, assert_shape, check_shape
+from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_reference
 from archlab.device import pick_device
 
-if os.environ.get("NBGRADER_EXECUTION"):
+GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # set by the grader
+if GRADING:
     QUICK = True  # the grader always runs the small version
 device = pick_device(DEVICE)
 from archlab import fastpaths  # noqa: E402
@@ -86,10 +94,21 @@ torch.manual_seed(SEED);
 # The current token instead gets the separate bonus $u$.
 #
 # Because the decay is a fixed factor per step, numerator and denominator can be updated with
-# one multiply-add each per token: an RNN with a state of two numbers per channel. Because the
-# weights are a fixed function of positions and keys, they can also be written as a $T\times T$
-# matrix and applied to all tokens at once: a (causal, query-free) attention, which is how RWKV
-# trains in parallel. You will write both forms.
+# one multiply-add each per token: an RNN with a state of two numbers per channel. That
+# recurrence is how RWKV both generates **and trains**. In training, everything except the WKV
+# (the token shifts, the R, K, V and output projections, the channel mix) is a matrix
+# multiplication over all $T$ tokens at once, and the WKV is a linear scan over $T$ that runs in
+# parallel over the batch and the channels (the official CUDA kernel gives each (sequence,
+# channel) pair its own thread). Table 1 of the RWKV paper (Peng et al. 2023) lists RWKV at
+# $O(Td)$ time and $O(d)$ memory, against $O(T^2 d)$ and $O(T^2 + Td)$ for a Transformer; the
+# paper's description of training says the WKV "requires a serial scan" of cost $O(BTd)$.
+#
+# **The reading gets this wrong.** It says that "during training it operates internally in
+# attention form, so it uses $O(n^2)$ operations". Because the weights are a fixed function of
+# positions and keys, they *can* be written as a $T\times T$ matrix and applied to all tokens at
+# once, a (causal, query-free) attention, and you will write that form too (§4): it equals the
+# recurrence, which makes it a good check, but it costs $O(T^2)$ per channel and is not how RWKV
+# trains. §4 puts numbers on the difference.
 #
 # Before mixing over time, every block also mixes each token with its predecessor
 # (**token shift**): the inputs to the key, value and receptance projections are
@@ -111,25 +130,35 @@ def token_shift(x):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_token_shift", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""token_shift: shape kept, a worked example; hidden: the ZeroPad2d the Hugging Face blocks use, T = 1, dtypes and gradients."""
-xs = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])     # (B=1, T=3, C=2)
+# %% nbgrader={"grade": true, "grade_id": "test_token_shift", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""token_shift: shape kept, a worked example (named mistakes: the wrong direction, a roll that wraps around, a shift along the channels), T = 1; hidden: the ZeroPad2d the Hugging Face blocks use over random shapes, the input left unchanged, dtypes and gradients."""
+xs = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])     # (B=1, T=3, C=2): tokens (1, 2), (3, 4), (5, 6)
 shifted = token_shift(xs)
 assert_shape(shifted, (1, 3, 2), "token_shift(x)")
-assert_close(shifted, torch.tensor([[[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]]]), name="token_shift of the worked example")
+assert_close(shifted, [[[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]]], name="token_shift of the worked example", mistakes={
+    "shifted the wrong way: position t must hold the PREVIOUS token x[:, t-1] (zeros first), not the next one":
+        [[[3.0, 4.0], [5.0, 6.0], [0.0, 0.0]]],
+    "rolled: the last token wrapped around to the front; the first position must be zeros":
+        [[[5.0, 6.0], [1.0, 2.0], [3.0, 4.0]]],
+    "shifted along the channels (dim -1): shift along time, dim 1 of (B, T, C)": [[[0.0, 1.0], [0.0, 3.0], [0.0, 5.0]]],
+    "not shifted: the output must be the sequence delayed by one step": [[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]})
+assert_close(token_shift(torch.ones(2, 1, 3)), torch.zeros(2, 1, 3), name="token_shift of a single token (T = 1): zeros")
 ### BEGIN HIDDEN TESTS
 pad = nn.ZeroPad2d((0, 0, 1, -1))                              # what RwkvSelfAttention.time_shift does
 g = torch.Generator().manual_seed(31)
 for B_, T_, C_ in [(1, 1, 4), (2, 5, 3), (3, 9, 16), (1, 2, 1)]:
     x = torch.randn(B_, T_, C_, generator=g)
+    x_before = x.clone()
     got = token_shift(x)
     assert_shape(got, (B_, T_, C_), "token_shift(x)")
-    assert torch.equal(got, pad(x)), f"token_shift differs from the reference for shape {(B_, T_, C_)}"
+    assert torch.equal(x, x_before), "token_shift must not modify its input in place: build a new tensor"
+    assert torch.equal(got, pad(x)), f"token_shift differs from the Hugging Face time_shift for shape {(B_, T_, C_)}"
 x64 = torch.randn(2, 4, 3, dtype=torch.float64)
-assert token_shift(x64).dtype == torch.float64, "keep the input's dtype"
+assert token_shift(x64).dtype == torch.float64, "keep the input's dtype (float64 in, float64 out)"
 xg = torch.randn(2, 4, 3, requires_grad=True)
 token_shift(xg).sum().backward()
-assert_close(xg.grad, torch.cat([torch.ones(2, 3, 3), torch.zeros(2, 1, 3)], 1), name="gradient of token_shift")
+assert_close(xg.grad, torch.cat([torch.ones(2, 3, 3), torch.zeros(2, 1, 3)], 1),
+             name="gradient of token_shift (every token but the last feeds one output)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -166,8 +195,9 @@ assert_close(xg.grad, torch.cat([torch.ones(2, 3, 3), torch.zeros(2, 1, 3)], 1),
 #   $(\tilde a, \tilde b, p)$ after the tokens seen so far (Hugging Face's layout);
 # * return `wkv (B, T, C)`, or `(wkv, (num, den, max))` when `return_state=True`.
 #
-# Do the arithmetic in float32 or wider (`k.float()` for half-precision inputs), and loop over
-# `T` with whole `(B, C)` tensors at each step. The given `check_wkv_inputs` rejects shapes that
+# Do the arithmetic in float32 or wider (half-precision inputs in float32, float64 inputs in
+# float64: `torch.promote_types(k.dtype, torch.float32)`), return the input's dtype, and loop
+# over `T` with whole `(B, C)` tensors at each step. The given `check_wkv_inputs` rejects shapes that
 # do not fit.
 
 # %% nbgrader={"grade": false, "grade_id": "given_wkv_checks", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -201,14 +231,15 @@ def wkv_recurrent(w, u, k, v, state=None, return_state=False):
     check_wkv_inputs(w, u, k, v, state)
     ### BEGIN SOLUTION
     B, T, C = k.shape
+    dt = torch.promote_types(k.dtype, torch.float32)           # float32 or wider for the sums
     if state is None:
         state = empty_wkv_state(B, C, device=k.device)
-    num, den, mx = (s.float() for s in state)                 # each (B, C)
-    decay = -torch.exp(w.float())                              # (C,) log of the per-step factor
-    u = u.float()
-    out = torch.empty(B, T, C, device=k.device, dtype=torch.promote_types(k.dtype, torch.float32))
+    num, den, mx = (s.to(dt) for s in state)                   # each (B, C)
+    decay = -torch.exp(w.to(dt))                               # (C,) log of the per-step factor
+    u = u.to(dt)
+    out = torch.empty(B, T, C, device=k.device, dtype=dt)
     for t in range(T):
-        kt, vt = k[:, t].float(), v[:, t].float()              # each (B, C)
+        kt, vt = k[:, t].to(dt), v[:, t].to(dt)                # each (B, C)
         # 1. output: past sums plus the current token with its bonus u
         q = torch.maximum(mx, u + kt)                          # (B, C)
         e1, e2 = torch.exp(mx - q), torch.exp(u + kt - q)
@@ -222,23 +253,49 @@ def wkv_recurrent(w, u, k, v, state=None, return_state=False):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_wkv_recurrent", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""wkv_recurrent: shape and a worked example; hidden: Hugging Face's CPU wkv with and without state, a float64 loop of the plain formula, keys large enough to overflow exp(), the empty state."""
-# Worked example, one channel: decay factor 1/2 per step (w = log(log 2)), bonus e^u = 2, keys 0.
-w1 = torch.tensor([math.log(math.log(2.0))])
-u1 = torch.tensor([math.log(2.0)])
-k1 = torch.zeros(1, 3, 1)
-v1 = torch.tensor([[[1.0], [10.0], [100.0]]])                  # (B=1, T=3, C=1)
+# %% nbgrader={"grade": true, "grade_id": "test_wkv_recurrent", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""wkv_recurrent: a worked example of three tokens (named mistakes: the decay e^w or e^{+e^w} instead of e^{-e^w}, the bonus u missing or given to past tokens, the decay one step too early, the state updated before the output), the same with keys of 100 (no running max overflows), the state carried from one call to the next; hidden: Hugging Face's CPU wkv with and without state, a float64 loop of the plain formula, keys large enough to overflow exp(), the empty state, float64 in and out, no reference called."""
+ln2 = math.log(2.0)
+# Worked example, one channel: w = log(log 2), so one step back multiplies a weight by e^{-e^w} = e^{-ln 2} = 1/2;
+# u = ln 3, so the current token weighs e^{u + k} = 3; every key is 0; the values are 1, 10, 100.
+#   wkv_1 = 3·1 / 3 = 1,   wkv_2 = (1·1 + 3·10) / (1 + 3) = 7.75,   wkv_3 = (1/2·1 + 1·10 + 3·100) / (1/2 + 1 + 3) = 69
+w1 = torch.tensor([math.log(ln2)])                              # (C=1,) time_decay
+u1 = torch.tensor([math.log(3.0)])                              # (C=1,) time_first
+k1 = torch.zeros(1, 3, 1)                                       # (B=1, T=3, C=1)
+v1 = torch.tensor([[[1.0], [10.0], [100.0]]])                   # (B=1, T=3, C=1)
+want1 = [[[1.0], [7.75], [69.0]]]
 got1 = wkv_recurrent(w1, u1, k1, v1)
 assert_shape(got1, (1, 3, 1), "wkv")
-want1 = torch.tensor([[[1.0], [(1 + 2 * 10) / 3], [(0.5 * 1 + 10 + 2 * 100) / 3.5]]])
-assert_close(got1, want1, name="wkv of the worked example", rtol=1e-5, atol=1e-5)
-out_s, st = wkv_recurrent(w1, u1, k1, v1, return_state=True)
+assert_close(got1, want1, name="wkv of the worked example", rtol=1e-5, atol=1e-5, mistakes={
+    "decay e^{+e^w}: one step back multiplies a weight by e^{-e^w} (1/2 here); the minus sign is missing":
+        [[[1.0], [7.75], [52.0]]],
+    "decay written e^w instead of e^{-e^w}: Hugging Face stores w so that the per-step factor is exp(-exp(w))":
+        [[[1.0], [7.75], [(310 + ln2) / (4 + ln2)]]],
+    "bonus u missing, or given to the past tokens too: only the CURRENT token weighs e^{u + k_t}; past tokens "
+    "weigh e^{k_i} times their decay": [[[1.0], [5.5], [44.2]]],
+    "decay one step too early: the previous token (one step back) weighs e^{k_{t-1}} with no decay, the token "
+    "before it one factor e^{-e^w}": [[[1.0], [30.5 / 3.5], [305.25 / 3.75]]],
+    "state updated before the output: the current token enters its own output once, with the bonus u, and joins "
+    "the state (without u) only after": [[[1.0], [9.0], [405.25 / 4.75]]]})
+# The same with every key = 100: e^100 is inf in float32 (beyond e^88.7). Adding one constant to every key
+# multiplies numerator and denominator alike, so wkv must not change.
+got_big = wkv_recurrent(w1, u1, k1 + 100.0, v1)
+assert_close(got_big, want1, name="wkv with every key = 100", rtol=1e-5, atol=1e-5, mistakes={
+    "no running maximum: e^k overflows to inf in float32 once k > 88 and inf/inf is nan; keep the sums relative "
+    "to the largest exponent seen so far (the state's max p)": lambda got: not bool(torch.isfinite(got).all())})
+# The state carries everything: the first two tokens in one call, the third in a second call.
+out_a, st = wkv_recurrent(w1, u1, k1[:, :2], v1[:, :2], return_state=True)
 assert isinstance(st, tuple) and len(st) == 3, "with return_state=True return (wkv, (num, den, max))"
 for _s in st:
-    assert_shape(_s, (1, 1), "each state tensor")
+    assert_shape(_s, (1, 1), "each state tensor (B, C)")
+out_b = wkv_recurrent(w1, u1, k1[:, 2:], v1[:, 2:], state=st)
+assert_close(out_b, [[[69.0]]], name="the third token from the state after the first two", rtol=1e-5, atol=1e-5,
+             mistakes={"state ignored: start from the state you are given (num, den, max), not from the empty one": [[[100.0]]],
+                       "state one token behind: return the state after the LAST token's update": [[[75.25]]]})
 ### BEGIN HIDDEN TESTS
 from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu
+
+REFERENCES = ("transformers.models.rwkv",)   # must not be called by the answer
 
 
 def _wkv_loop64(w, u, k, v):
@@ -268,7 +325,8 @@ for trial, (B_, T_, C_) in enumerate([(1, 1, 1), (2, 7, 5), (3, 12, 8), (1, 20, 
     u = torch.randn(C_, generator=g)
     k = torch.randn(B_, T_, C_, generator=g) * 2
     v = torch.randn(B_, T_, C_, generator=g)
-    got = wkv_recurrent(w, u, k, v)
+    with no_reference(*REFERENCES, who="wkv_recurrent"):
+        got = wkv_recurrent(w, u, k, v)
     assert_shape(got, (B_, T_, C_), "wkv")
     ref, _ = rwkv_linear_attention_cpu(w, u, k, v)
     assert_close(got, ref, name=f"wkv vs Hugging Face (trial {trial})", **TOL32)
@@ -293,7 +351,8 @@ for scale in (60.0, 500.0):
     k = torch.randn(2, 9, 4, generator=g) * scale
     v = torch.randn(2, 9, 4, generator=g)
     got = wkv_recurrent(w, u, k, v)
-    assert bool(torch.isfinite(got).all()), f"wkv_recurrent is not finite for keys of size ~{scale}: subtract the running max"
+    assert bool(torch.isfinite(got).all()), (f"wkv_recurrent is not finite for keys of size ~{scale}: keep the sums "
+                                             f"relative to the running maximum")
     assert_close(got.double(), _wkv_loop64(w, u, k, v), name=f"wkv with keys of size ~{scale} vs float64", **TOL32)
 # strong decay (w large) and almost none (w very negative)
 for w_val in (3.0, -12.0):
@@ -302,13 +361,21 @@ for w_val in (3.0, -12.0):
     k = torch.randn(1, 6, 3, generator=g)
     v = torch.randn(1, 6, 3, generator=g)
     assert_close(wkv_recurrent(w, u, k, v).double(), _wkv_loop64(w, u, k, v), name=f"wkv with w = {w_val}", **TOL32)
+# float64 in, float64 out, with float64 accuracy
+w, u = torch.randn(5, dtype=torch.float64, generator=g), torch.randn(5, dtype=torch.float64, generator=g)
+k, v = torch.randn(2, 8, 5, dtype=torch.float64, generator=g) * 3, torch.randn(2, 8, 5, dtype=torch.float64, generator=g)
+got64 = wkv_recurrent(w, u, k, v)
+assert got64.dtype == torch.float64, (f"float64 inputs gave a {got64.dtype} result: compute in "
+                                      f"torch.promote_types(k.dtype, torch.float32) and return the input's dtype")
+assert_close(got64, _wkv_loop64(w, u, k, v), rtol=1e-10, atol=1e-12,
+             name="wkv of float64 inputs vs the plain formula in float64 (compute in float64, not float32)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. Exercise: the same thing as attention over all $T$
 #
-# For training, RWKV computes all outputs at once. Write the weights of token $i$ in the output
-# of token $t$ as a $T \times T$ matrix of exponents, per channel:
+# The fraction can also be evaluated for all $T$ outputs at once. Write the weights of token $i$
+# in the output of token $t$ as a $T \times T$ matrix of exponents, per channel:
 #
 # $$
 # s_{t,i} = \begin{cases} -(t-1-i)\,e^{w} + k_i & i < t \\ u + k_t & i = t \\ -\infty & i > t \end{cases}
@@ -319,9 +386,16 @@ for w_val in (3.0, -12.0):
 # maximum for you, so this form is stable too. Compare with notebook 01: the scores come from
 # positions and keys, not from a query, and each channel has its own matrix.
 #
+# **What this form is, and is not.** It is exactly equal to the recurrence, so it is a good
+# check of your `wkv_recurrent` and it shows how close RWKV is to attention. But it builds a
+# `(B, C, T, T)` tensor: $O(T^2)$ time and memory per channel, the cost of attention. RWKV
+# does **not** train this way (see §1: the paper trains with the recurrence, a linear scan,
+# $O(Td)$); the reading's "during training it operates internally in attention form, so it
+# uses $O(n^2)$ operations" describes this check, not RWKV. The cell after the exercise puts
+# bytes on the difference.
+#
 # Write `wkv_parallel(w, u, k, v)` with the shapes of `wkv_recurrent` (no state), without a
-# Python loop over `T`. It builds a `(B, C, T, T)` tensor, so it is for training-length
-# sequences, not for decoding.
+# Python loop over `T`.
 
 # %% nbgrader={"grade": false, "grade_id": "wkv_parallel", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def wkv_parallel(w, u, k, v):
@@ -351,13 +425,36 @@ def wkv_parallel(w, u, k, v):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_wkv_parallel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""wkv_parallel: shape and the worked example; hidden: equals Hugging Face's wkv and a float64 loop over random shapes, large keys stay finite, no Python loop over T."""
+"""wkv_parallel: the worked example of wkv_recurrent (named mistakes: future tokens not masked, the decay e^w or e^{+e^w}, the bonus u missing or given to past tokens, the decay one step too early), the same with keys of 100 (overflow); hidden: equals Hugging Face's wkv and a float64 loop over random shapes, large keys stay finite, no Python loop over T, no reference called."""
+ln2 = math.log(2.0)
+# The worked example of wkv_recurrent: decay factor 1/2 a step, bonus 3, keys 0, values 1, 10, 100 -> 1, 7.75, 69.
+w1, u1 = torch.tensor([math.log(ln2)]), torch.tensor([math.log(3.0)])
+k1, v1 = torch.zeros(1, 3, 1), torch.tensor([[[1.0], [10.0], [100.0]]])
+want1 = [[[1.0], [7.75], [69.0]]]
 got1 = wkv_parallel(w1, u1, k1, v1)
 assert_shape(got1, (1, 3, 1), "wkv")
-assert_close(got1, want1, name="wkv_parallel of the worked example", rtol=1e-5, atol=1e-5)
+assert_close(got1, want1, name="wkv_parallel of the worked example", rtol=1e-5, atol=1e-5, mistakes={
+    "future tokens not masked: token t may only read i <= t; set s[t, i] = -inf for i > t before the softmax":
+        [[[56.2], [53.875], [69.0]]],
+    "decay e^{+e^w}: the exponent of a past token is -(t-1-i)·e^w + k_i (minus sign)": [[[1.0], [7.75], [52.0]]],
+    "decay written e^w instead of e^{-e^w}: the exponent is -(t-1-i)·e^w, so one step multiplies by exp(-exp(w))":
+        [[[1.0], [7.75], [(310 + ln2) / (4 + ln2)]]],
+    "bonus u missing, or given to the past tokens too: u belongs on the diagonal only (s[t, t] = u + k_t)":
+        [[[1.0], [5.5], [44.2]]],
+    "the diagonal took the decay formula: s[t, t] must be u + k_t, not -(t-1-t)·e^w + k_t = e^w + k_t":
+        [[[1.0], [7.0], [210.5 / 3.5]]],
+    "decay one step too early: the lag of token i in the output of t is t-1-i, so the previous token has lag 0":
+        [[[1.0], [30.5 / 3.5], [305.25 / 3.75]]]})
+got_big = wkv_parallel(w1, u1, k1 + 100.0, v1)
+assert_close(got_big, want1, name="wkv_parallel with every key = 100", rtol=1e-5, atol=1e-5, mistakes={
+    "overflow: exp(s) is inf in float32 once s > 88; take the softmax over i (it subtracts the row maximum) "
+    "instead of dividing sums of exp()": lambda got: not bool(torch.isfinite(got).all())})
+assert_shape(wkv_parallel(torch.randn(4), torch.randn(4), torch.randn(2, 7, 4), torch.randn(2, 7, 4)), (2, 7, 4),
+             "wkv_parallel for k, v (2, 7, 4)")
 ### BEGIN HIDDEN TESTS
 from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu
 
+REFERENCES = ("transformers.models.rwkv",)   # must not be called by the answer
 TOL32 = dict(rtol=2e-4, atol=2e-5)
 g = torch.Generator().manual_seed(404)
 for trial in range(8):
@@ -368,11 +465,11 @@ for trial in range(8):
     u = torch.randn(C_, generator=g)
     k = torch.randn(B_, T_, C_, generator=g) * 2
     v = torch.randn(B_, T_, C_, generator=g)
-    got = wkv_parallel(w, u, k, v)
+    with no_reference(*REFERENCES, who="wkv_parallel"):
+        got = wkv_parallel(w, u, k, v)
     assert_shape(got, (B_, T_, C_), f"wkv_parallel for shape {(B_, T_, C_)}")
     ref, _ = rwkv_linear_attention_cpu(w, u, k, v)
     assert_close(got, ref, name=f"wkv_parallel vs Hugging Face, shape {(B_, T_, C_)}", **TOL32)
-    assert_close(got, wkv_recurrent(w, u, k, v), name=f"wkv_parallel vs your wkv_recurrent, shape {(B_, T_, C_)}", **TOL32)
 # large keys (and a float64 reference by log-sum-exp)
 for scale in (60.0, 500.0):
     w = torch.randn(4, generator=g) - 1
@@ -404,8 +501,22 @@ for T_ in (4, 32):
     with _Count() as counter:
         wkv_parallel(wq, uq, kq, vq)
     calls.append(counter.n)
-assert calls[1] < calls[0] + 10, f"wkv_parallel makes {calls[0]} torch calls at T=4 and {calls[1]} at T=32: no loop over T"
+assert calls[1] < calls[0] + 10, (f"wkv_parallel makes {calls[0]} torch calls at T=4 and {calls[1]} at T=32: "
+                                  f"that is a loop over T; build the (B, C, T, T) scores with whole-tensor operations")
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# **Bytes, not a proof by timing.** The parallel form holds a `(B, C, T, T)` float32 tensor of
+# scores; the recurrence holds a `(B, C)` state of three numbers per channel while it scans. For
+# one sequence at the width of the reading's RWKV-4-169M ($C = 768$), per layer:
+
+# %%
+C_169m = 768
+for T_ in (1024, 4096, 16384):
+    scores_bytes = C_169m * T_ * T_ * 4                   # (1, C, T, T) float32
+    state_bytes = 3 * C_169m * 4                          # num, den, max: (1, C) each
+    print(f"T = {T_:6d}: parallel form {scores_bytes / 2**30:8.1f} GiB of scores, "
+          f"recurrence {state_bytes / 1024:.0f} KiB of state")
 
 # %% [markdown]
 # ## 5. Exercise: the time-mix and channel-mix blocks
@@ -428,7 +539,8 @@ assert calls[1] < calls[0] + 10, f"wkv_parallel makes {calls[0]} torch calls at 
 # `load_state_dict` of a real RWKV layer works). Write
 #
 # * `forward(x)`: parallel mode over `x (B, T, C)` with an empty past, using `token_shift` and
-#   `wkv_parallel`; returns `(B, T, C)`;
+#   `wkv_parallel` (fine at these lengths; at training lengths the scan of `wkv_recurrent` is the
+#   one that scales); returns `(B, T, C)`;
 # * `step(x_t, state=None)`: recurrent mode for **one** token `x_t (B, 1, C)`, using
 #   `wkv_recurrent`. The state is Hugging Face's per-layer layout: for `TimeMix` the tuple
 #   `(x_prev, num, den, max)` of four `(B, C)` tensors (`x_prev` is the previous token's input
@@ -487,26 +599,90 @@ class TimeMix(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_TimeMix", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""TimeMix: parameter names and shapes, forward and step shapes; hidden: Hugging Face's RwkvSelfAttention with copied weights in parallel mode and step by step with its state, step = forward."""
-torch.manual_seed(0)
+# %% nbgrader={"grade": true, "grade_id": "test_TimeMix", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
+"""TimeMix: parameter names, a worked example with one channel and hand-set weights (named mistakes: no token shift, the shift the wrong way, the mixing weights reversed, no sigmoid on the receptance, no receptance gate), step by step on it (named mistakes: the previous token or the WKV state not carried) and the state's shapes, all with your token_shift and WKV functions; hidden: Hugging Face's RwkvSelfAttention with copied weights, in parallel mode and step by step with its state, with a token shift and WKV written in the test in place of yours (so only the block is graded), no reference called."""
 tm = TimeMix(8)
 names = {n for n, _ in tm.named_parameters()}
 want_names = {"time_decay", "time_first", "time_mix_key", "time_mix_value", "time_mix_receptance",
               "key.weight", "value.weight", "receptance.weight", "output.weight"}
 assert names == want_names, f"TimeMix parameters must be exactly {sorted(want_names)}; got {sorted(names)}"
-xv = torch.randn(2, 5, 8)
-assert_shape(tm(xv), (2, 5, 8), "TimeMix forward")
-y0, s0 = tm.step(xv[:, :1])
-assert_shape(y0, (2, 1, 8), "TimeMix step output")
-assert isinstance(s0, tuple) and len(s0) == 4, "TimeMix.step returns (y_t, (x_prev, num, den, max))"
-for _s in s0:
-    assert_shape(_s, (2, 8), "each TimeMix state tensor")
+# Worked example, C = 1: time_decay = log(ln 2) (one step back multiplies by 1/2), time_first = ln 2 (bonus 2),
+# mu_k = 0.75, mu_v = 0.5, mu_r = 0.25, every weight matrix = 1. For x = (1, 2, -1) the previous tokens are x' = (0, 1, 2):
+#   k_t = 0.75 x_t + 0.25 x'_t = (0.75, 1.75, -0.25),  v_t = 0.5 x_t + 0.5 x'_t = (0.5, 1.5, 0.5),
+#   r_t = sigmoid(0.25 x_t + 0.75 x'_t) = sigmoid(0.25, 1.25, 1.25),  y_t = r_t · wkv_t (the WKV of §3 with these k, v)
+ln2 = math.log(2.0)
+tm1 = TimeMix(1)
+with torch.no_grad():
+    tm1.time_decay.fill_(math.log(ln2))
+    tm1.time_first.fill_(ln2)
+    tm1.time_mix_key.fill_(0.75)
+    tm1.time_mix_value.fill_(0.5)
+    tm1.time_mix_receptance.fill_(0.25)
+    for _lin in (tm1.key, tm1.value, tm1.receptance, tm1.output):
+        _lin.weight.fill_(1.0)
+x1 = torch.tensor([[[1.0], [2.0], [-1.0]]])                    # (B=1, T=3, C=1)
+want_tm = [0.28108826, 1.0451866, 0.92301971]
+with torch.no_grad():
+    y1 = tm1(x1)
+assert_shape(y1, (1, 3, 1), "TimeMix forward of the worked example")
+assert_close(y1.flatten(), want_tm, rtol=1e-5, atol=1e-6, name="TimeMix forward of the worked example", mistakes={
+    "no token shift: mix each token with the PREVIOUS one, x'_t = token_shift(x)_t": [0.7310586, 1.6247513, 0.43674812],
+    "token shift the wrong way: x'_t is the previous token x_{t-1} (zeros first), not the next one":
+        [1.2779291, 0.36485294, 0.27561674],
+    "mixing weights reversed: x^k_t = mu_k * x_t + (1 - mu_k) * x'_t (mu weighs the CURRENT token)":
+        [0.33958936, 1.1455677, 0.35642174],
+    "no sigmoid on the receptance: r_t = sigmoid(W_r x^r_t)": [0.125, 1.6807971, 1.4843366],
+    "no receptance gate: the output is W_o (r_t * wkv_t)": [0.5, 1.3446376, 1.1874692]})
+st1, outs1 = None, []
+with torch.no_grad():
+    for t in range(3):
+        y_t, st1 = tm1.step(x1[:, t:t + 1], st1)
+        assert_shape(y_t, (1, 1, 1), f"TimeMix step {t} output")
+        outs1.append(y_t)
+assert isinstance(st1, tuple) and len(st1) == 4, "TimeMix.step returns (y_t, (x_prev, num, den, max))"
+for _s in st1:
+    assert_shape(_s, (1, 1), "each TimeMix state tensor (B, C)")
+assert_close(torch.cat(outs1, 1).flatten(), want_tm, rtol=1e-5, atol=1e-6,
+             name="TimeMix step by step on the worked example (must equal forward)", mistakes={
+    "step forgets the previous token: mix x_t with state[0] (x_prev) and return x_t as the new x_prev":
+        [0.28108826, 0.56299627, 0.3064175],
+    "step loses the WKV state: pass (num, den, max) from the state to wkv_recurrent and return the new ones":
+        [0.28108826, 1.1659498, 0.38864994]})
+y_b, s_b = tm.step(torch.randn(2, 1, 8))
+assert_shape(y_b, (2, 1, 8), "TimeMix step output for x_t (2, 1, 8)")
+assert_shape(tm(torch.randn(2, 5, 8)), (2, 5, 8), "TimeMix forward for x (2, 5, 8)")
 ### BEGIN HIDDEN TESTS
 from transformers import RwkvConfig
 from transformers.models.rwkv.modeling_rwkv import RwkvSelfAttention
 
+REFERENCES = ("transformers.models.rwkv",)   # must not be called by the answer
 TOL32 = dict(rtol=2e-4, atol=2e-5)
+
+
+def _shift_ref(x):
+    """The token shift, written here: (B, T, C), zeros first."""
+    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], 1)
+
+
+def _wkv_ref(w, u, k, v, state=None, return_state=False):
+    """The WKV recurrence written here (float64, running max), standing in for both of yours."""
+    B, T, C = k.shape
+    w64, u64, k64, v64 = (t.double() for t in (w, u, k, v))
+    if state is None:
+        num, den = torch.zeros(B, C, dtype=torch.float64), torch.zeros(B, C, dtype=torch.float64)
+        mx = torch.full((B, C), -1e38, dtype=torch.float64)
+    else:
+        num, den, mx = (s.double() for s in state)
+    out = torch.empty(B, T, C, dtype=torch.float64)
+    for t in range(T):
+        p = torch.maximum(mx, u64 + k64[:, t])
+        a, b = torch.exp(mx - p), torch.exp(u64 + k64[:, t] - p)
+        out[:, t] = (a * num + b * v64[:, t]) / (a * den + b)
+        p = torch.maximum(mx - torch.exp(w64), k64[:, t])
+        a, b = torch.exp(mx - torch.exp(w64) - p), torch.exp(k64[:, t] - p)
+        num, den, mx = a * num + b * v64[:, t], a * den + b, p
+    out = out.to(v.dtype)
+    return (out, tuple(s.to(k.dtype) for s in (num, den, mx))) if return_state else out
 
 
 def _randomise(module, g):
@@ -520,42 +696,52 @@ def _randomise(module, g):
                 p.copy_(torch.randn(p.shape, generator=g) * (0.5 if p.dim() == 1 else 0.4))
 
 
-g = torch.Generator().manual_seed(505)
-for B_, T_, C_ in [(1, 1, 4), (2, 6, 8), (3, 11, 16)]:
-    mine = TimeMix(C_)
-    _randomise(mine, g)
-    cfg = RwkvConfig(hidden_size=C_, attention_hidden_size=C_, intermediate_size=4 * C_,
-                     num_hidden_layers=1, rescale_every=0, context_length=64)
-    ref = RwkvSelfAttention(cfg, layer_id=0)
-    ref.load_state_dict(mine.state_dict())
-    x = torch.randn(B_, T_, C_, generator=g)
-    with torch.no_grad():
-        y = mine(x)
-        y_ref, _ = ref(x)
-    assert_shape(y, (B_, T_, C_), "TimeMix forward")
-    assert_close(y, y_ref, name=f"TimeMix forward vs RwkvSelfAttention, shape {(B_, T_, C_)}", **TOL32)
-    # recurrent mode with Hugging Face's state: list of 5 (B, C, n_layer) tensors, we use [1..4].
-    # (HF's one-token path broadcasts (B, C) against (B, 1, C) and is only right for B = 1, so the
-    # reference steps through each sequence of the batch on its own.)
-    hf_states = []
-    for b in range(B_):
-        hf_states.append([torch.zeros(1, C_, 1) for _ in range(5)])
-        hf_states[b][4] -= 1e30
-    state, ys = None, []
-    with torch.no_grad():
-        for t in range(T_):
-            y_t, state = mine.step(x[:, t:t + 1], state)
-            assert_shape(y_t, (B_, 1, C_), f"step {t} output")
-            assert isinstance(state, tuple) and len(state) == 4, "TimeMix.step returns (y_t, (x_prev, num, den, max))"
-            r_t = torch.cat([ref(x[b:b + 1, t:t + 1], state=hf_states[b], use_cache=True)[0] for b in range(B_)])
-            hf_state = [torch.cat([hf_states[b][i] for b in range(B_)]) for i in range(5)]
-            assert_close(y_t, r_t, name=f"TimeMix step {t} vs RwkvSelfAttention with state", **TOL32)
-            assert_close(state[0], hf_state[1][:, :, 0], name=f"x_prev after step {t}", **TOL32)
-            scale = torch.exp(state[3].double() - hf_state[4][:, :, 0].double())
-            assert_close(state[1].double() * scale, hf_state[2][:, :, 0].double(), name=f"num after step {t}", **TOL32)
-            assert_close(state[2].double() * scale, hf_state[3][:, :, 0].double(), name=f"den after step {t}", **TOL32)
-            ys.append(y_t)
-    assert_close(torch.cat(ys, 1), y, name="TimeMix step by step vs forward", **TOL32)
+# the block is graded with the stand-ins in place of your token shift and WKV, in the namespace it was defined in
+_ns = TimeMix.forward.__globals__
+_stand_ins = {"token_shift": _shift_ref, "wkv_parallel": lambda w, u, k, v: _wkv_ref(w, u, k, v), "wkv_recurrent": _wkv_ref}
+_saved = {n: _ns[n] for n in _stand_ins if n in _ns}
+try:
+    _ns.update(_stand_ins)
+    g = torch.Generator().manual_seed(505)
+    for B_, T_, C_ in [(1, 1, 4), (2, 6, 8), (3, 11, 16)]:
+        mine = TimeMix(C_)
+        _randomise(mine, g)
+        cfg = RwkvConfig(hidden_size=C_, attention_hidden_size=C_, intermediate_size=4 * C_,
+                         num_hidden_layers=1, rescale_every=0, context_length=64)
+        ref = RwkvSelfAttention(cfg, layer_id=0)
+        ref.load_state_dict(mine.state_dict())
+        x = torch.randn(B_, T_, C_, generator=g)
+        with torch.no_grad(), no_reference(*REFERENCES, who="TimeMix"):
+            y = mine(x)
+        with torch.no_grad():
+            y_ref, _ = ref(x)
+        assert_shape(y, (B_, T_, C_), "TimeMix forward")
+        assert_close(y, y_ref, name=f"TimeMix forward vs RwkvSelfAttention, shape {(B_, T_, C_)}", **TOL32)
+        # recurrent mode with Hugging Face's state: list of 5 (B, C, n_layer) tensors, we use [1..4].
+        # (HF's one-token path broadcasts (B, C) against (B, 1, C) and is only right for B = 1, so the
+        # reference steps through each sequence of the batch on its own.)
+        hf_states = []
+        for b in range(B_):
+            hf_states.append([torch.zeros(1, C_, 1) for _ in range(5)])
+            hf_states[b][4] -= 1e30
+        state, ys = None, []
+        with torch.no_grad():
+            for t in range(T_):
+                with no_reference(*REFERENCES, who="TimeMix.step"):
+                    y_t, state = mine.step(x[:, t:t + 1], state)
+                assert_shape(y_t, (B_, 1, C_), f"step {t} output")
+                assert isinstance(state, tuple) and len(state) == 4, "TimeMix.step returns (y_t, (x_prev, num, den, max))"
+                r_t = torch.cat([ref(x[b:b + 1, t:t + 1], state=hf_states[b], use_cache=True)[0] for b in range(B_)])
+                hf_state = [torch.cat([hf_states[b][i] for b in range(B_)]) for i in range(5)]
+                assert_close(y_t, r_t, name=f"TimeMix step {t} vs RwkvSelfAttention with state", **TOL32)
+                assert_close(state[0], hf_state[1][:, :, 0], name=f"x_prev after step {t}", **TOL32)
+                scale = torch.exp(state[3].double() - hf_state[4][:, :, 0].double())
+                assert_close(state[1].double() * scale, hf_state[2][:, :, 0].double(), name=f"num after step {t}", **TOL32)
+                assert_close(state[2].double() * scale, hf_state[3][:, :, 0].double(), name=f"den after step {t}", **TOL32)
+                ys.append(y_t)
+        assert_close(torch.cat(ys, 1), y, name="TimeMix step by step vs forward", **TOL32)
+finally:
+    _ns.update(_saved)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": false, "grade_id": "ChannelMix", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -592,52 +778,92 @@ class ChannelMix(nn.Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_ChannelMix", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""ChannelMix: parameter names, forward and step shapes; hidden: Hugging Face's RwkvFeedForward with copied weights, parallel and step by step with its state, step = forward."""
-torch.manual_seed(0)
+# %% nbgrader={"grade": true, "grade_id": "test_ChannelMix", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+"""ChannelMix: parameter names, a worked example with one channel and hand-set weights (named mistakes: no token shift, the mixing weights reversed, ReLU not squared, no sigmoid, no receptance gate), step by step on it (named mistake: the previous token not carried), shapes, all with your token_shift; hidden: Hugging Face's RwkvFeedForward with copied weights, parallel and step by step with its state, with a token shift written in the test in place of yours, no reference called."""
 cm = ChannelMix(8, 32)
 names = {n for n, _ in cm.named_parameters()}
 want_names = {"time_mix_key", "time_mix_receptance", "key.weight", "receptance.weight", "value.weight"}
 assert names == want_names, f"ChannelMix parameters must be exactly {sorted(want_names)}; got {sorted(names)}"
-xv = torch.randn(2, 5, 8)
-assert_shape(cm(xv), (2, 5, 8), "ChannelMix forward")
-y0, s0 = cm.step(xv[:, :1])
-assert_shape(y0, (2, 1, 8), "ChannelMix step output")
-assert_shape(s0, (2, 8), "ChannelMix state (x_prev)")
+sig = lambda z: 1 / (1 + math.exp(-z))
+# Worked example, C = 1, hidden width 2: mu_k = mu_r = 0.75, key (1 -> 2) = (1, -1), value (2 -> 1) = (1, 0.5),
+# receptance = 1. For x = (1, 2, -1) the previous tokens are x' = (0, 1, 2), so
+#   x^k_t = x^r_t = 0.75 x_t + 0.25 x'_t = (0.75, 1.75, -0.25);  k_t = relu(x^k_t, -x^k_t)^2
+#   = ((0.5625, 0), (3.0625, 0), (0, 0.0625));  W_v k_t = (0.5625, 3.0625, 0.03125);  y_t = sigmoid(x^r_t) · W_v k_t
+cm1 = ChannelMix(1, 2)
+with torch.no_grad():
+    cm1.time_mix_key.fill_(0.75)
+    cm1.time_mix_receptance.fill_(0.75)
+    cm1.key.weight.copy_(torch.tensor([[1.0], [-1.0]]))
+    cm1.value.weight.copy_(torch.tensor([[1.0, 0.5]]))
+    cm1.receptance.weight.fill_(1.0)
+x1 = torch.tensor([[[1.0], [2.0], [-1.0]]])                    # (B=1, T=3, C=1)
+want_cm = [sig(0.75) * 0.5625, sig(1.75) * 3.0625, sig(-0.25) * 0.03125]
+with torch.no_grad():
+    y1 = cm1(x1)
+assert_shape(y1, (1, 3, 1), "ChannelMix forward of the worked example")
+assert_close(y1.flatten(), want_cm, rtol=1e-5, atol=1e-6, name="ChannelMix forward of the worked example", mistakes={
+    "no token shift: mix each token with the PREVIOUS one, x'_t = token_shift(x)_t": [0.7310586, 3.5231881, 0.13447072],
+    "mixing weights reversed: x^k_t = mu_k * x_t + (1 - mu_k) * x'_t (mu weighs the CURRENT token)":
+        [0.035136033, 1.2145311, 1.2145311],
+    "ReLU not squared: k_t = max(W_k x^k_t, 0) ** 2": [0.50938404, 1.4909173, 0.054727938],
+    "no receptance gate: the output is sigmoid(W_r x^r_t) * W_v k_t": [0.5625, 3.0625, 0.03125],
+    "no sigmoid on the receptance: r_t = sigmoid(W_r x^r_t)": [0.421875, 5.359375, -0.0078125]})
+st1, outs1 = None, []
+with torch.no_grad():
+    for t in range(3):
+        y_t, st1 = cm1.step(x1[:, t:t + 1], st1)
+        assert_shape(y_t, (1, 1, 1), f"ChannelMix step {t} output")
+        assert_shape(st1, (1, 1), "ChannelMix state (x_prev, (B, C))")
+        outs1.append(y_t)
+assert_close(torch.cat(outs1, 1).flatten(), want_cm, rtol=1e-5, atol=1e-6,
+             name="ChannelMix step by step on the worked example (must equal forward)", mistakes={
+    "step forgets the previous token: mix x_t with the state (x_prev) and return x_t as the new state":
+        [0.38203803, 1.8395425, 0.090230986]})
+assert_shape(cm(torch.randn(2, 5, 8)), (2, 5, 8), "ChannelMix forward for x (2, 5, 8)")
 ### BEGIN HIDDEN TESTS
 from transformers import RwkvConfig
 from transformers.models.rwkv.modeling_rwkv import RwkvFeedForward
 
+REFERENCES = ("transformers.models.rwkv",)   # must not be called by the answer
 TOL32 = dict(rtol=2e-4, atol=2e-5)
-g = torch.Generator().manual_seed(606)
-for B_, T_, C_, F_ in [(1, 1, 4, 8), (2, 6, 8, 32), (3, 9, 16, 24)]:
-    mine = ChannelMix(C_, F_)
-    with torch.no_grad():
-        for name, p in mine.named_parameters():
-            p.copy_(torch.rand(p.shape, generator=g) if name.startswith("time_mix")
-                    else torch.randn(p.shape, generator=g) * 0.4)
-    cfg = RwkvConfig(hidden_size=C_, attention_hidden_size=C_, intermediate_size=F_,
-                     num_hidden_layers=1, rescale_every=0, context_length=64)
-    ref = RwkvFeedForward(cfg, layer_id=0)
-    ref.load_state_dict(mine.state_dict())
-    x = torch.randn(B_, T_, C_, generator=g)
-    with torch.no_grad():
-        y = mine(x)
-        y_ref, _ = ref(x)
-    assert_shape(y, (B_, T_, C_), "ChannelMix forward")
-    assert_close(y, y_ref, name=f"ChannelMix forward vs RwkvFeedForward, shape {(B_, T_, C_)}", **TOL32)
-    hf_states = [[torch.zeros(1, C_, 1) for _ in range(5)] for b in range(B_)]   # one per sequence, as above
-    state, ys = None, []
-    with torch.no_grad():
-        for t in range(T_):
-            y_t, state = mine.step(x[:, t:t + 1], state)
-            assert_shape(y_t, (B_, 1, C_), f"step {t} output")
-            r_t = torch.cat([ref(x[b:b + 1, t:t + 1], state=hf_states[b])[0] for b in range(B_)])
-            hf_state = [torch.cat([hf_states[b][i] for b in range(B_)]) for i in range(5)]
-            assert_close(y_t, r_t, name=f"ChannelMix step {t} vs RwkvFeedForward with state", **TOL32)
-            assert_close(state, hf_state[0][:, :, 0], name=f"x_prev after step {t}", **TOL32)
-            ys.append(y_t)
-    assert_close(torch.cat(ys, 1), y, name="ChannelMix step by step vs forward", **TOL32)
+# the block is graded with a token shift written here in place of yours, in the namespace it was defined in
+_ns = ChannelMix.forward.__globals__
+_saved = {n: _ns[n] for n in ("token_shift",) if n in _ns}
+try:
+    _ns["token_shift"] = lambda x: torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], 1)   # (B, T, C), zeros first
+    g = torch.Generator().manual_seed(606)
+    for B_, T_, C_, F_ in [(1, 1, 4, 8), (2, 6, 8, 32), (3, 9, 16, 24)]:
+        mine = ChannelMix(C_, F_)
+        with torch.no_grad():
+            for name, p in mine.named_parameters():
+                p.copy_(torch.rand(p.shape, generator=g) if name.startswith("time_mix")
+                        else torch.randn(p.shape, generator=g) * 0.4)
+        cfg = RwkvConfig(hidden_size=C_, attention_hidden_size=C_, intermediate_size=F_,
+                         num_hidden_layers=1, rescale_every=0, context_length=64)
+        ref = RwkvFeedForward(cfg, layer_id=0)
+        ref.load_state_dict(mine.state_dict())
+        x = torch.randn(B_, T_, C_, generator=g)
+        with torch.no_grad(), no_reference(*REFERENCES, who="ChannelMix"):
+            y = mine(x)
+        with torch.no_grad():
+            y_ref, _ = ref(x)
+        assert_shape(y, (B_, T_, C_), "ChannelMix forward")
+        assert_close(y, y_ref, name=f"ChannelMix forward vs RwkvFeedForward, shape {(B_, T_, C_)}", **TOL32)
+        hf_states = [[torch.zeros(1, C_, 1) for _ in range(5)] for b in range(B_)]   # one per sequence, as in TimeMix's test
+        state, ys = None, []
+        with torch.no_grad():
+            for t in range(T_):
+                with no_reference(*REFERENCES, who="ChannelMix.step"):
+                    y_t, state = mine.step(x[:, t:t + 1], state)
+                assert_shape(y_t, (B_, 1, C_), f"step {t} output")
+                r_t = torch.cat([ref(x[b:b + 1, t:t + 1], state=hf_states[b])[0] for b in range(B_)])
+                hf_state = [torch.cat([hf_states[b][i] for b in range(B_)]) for i in range(5)]
+                assert_close(y_t, r_t, name=f"ChannelMix step {t} vs RwkvFeedForward with state", **TOL32)
+                assert_close(state, hf_state[0][:, :, 0], name=f"x_prev after step {t}", **TOL32)
+                ys.append(y_t)
+        assert_close(torch.cat(ys, 1), y, name="ChannelMix step by step vs forward", **TOL32)
+finally:
+    _ns.update(_saved)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -774,7 +1000,8 @@ print("layer 2 output weight after / before the first forward:",
 # and max). Below, a greedy loop feeds one token at a time together with that state, and we
 # record the bytes held for the past after each token with `archlab.measure.tensor_bytes`. A
 # GPT-2 of the same width and depth (`archlab.models` "tiny": 4 layers of width 64) does the
-# same with its KV cache. First, the loop reproduces `generate`:
+# same with its KV cache. (Under grading the loop generates 32 tokens instead of 256 and the
+# timing below is skipped: no graded test reads them.) First, the loop reproduces `generate`:
 
 # %%
 gpt = models.build_model("gpt2", "tiny", seed=SEED, n_positions=4096)
@@ -807,7 +1034,7 @@ mine_ids, _ = greedy_decode(model, inputs["input_ids"], 20, "rwkv")
 print("state-only loop equals model.generate:", torch.equal(mine_ids, outputs))
 
 # %%
-n_gen = 256 if QUICK else 2048
+n_gen = 32 if GRADING else (256 if QUICK else 2048)                          # grading: small, nothing graded reads it
 start = torch.tensor([[1]])                                                   # begin-of-text id
 _, rwkv_bytes = greedy_decode(rwkv, start, n_gen, "rwkv")
 _, gpt_bytes = greedy_decode(gpt, start, n_gen, "gpt2")
@@ -839,6 +1066,9 @@ plt.show()
 
 # %%
 contexts = [16, 64, 256] if QUICK else [64, 256, 1024, 4096 - 8]
+if GRADING:
+    contexts = []
+    print("grading: the decode timing is skipped (no graded test reads it)")
 step_time = {"RWKV tiny": [], "GPT-2 tiny": []}
 tok = torch.tensor([[5]])
 for T_ in contexts:
@@ -861,11 +1091,12 @@ for T_ in contexts:
         step_time[label].append(t.median)
         print(t)
 
-fig, ax = plt.subplots(figsize=(6.5, 4))
-plots.scaling_plot({k: (contexts, v) for k, v in step_time.items()}, ax=ax,
-                   xlabel="context length T", ylabel="seconds per decoded token",
-                   title="One decode step after T tokens")
-plt.show()
+if contexts:
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    plots.scaling_plot({k: (contexts, v) for k, v in step_time.items()}, ax=ax,
+                       xlabel="context length T", ylabel="seconds per decoded token",
+                       title="One decode step after T tokens")
+    plt.show()
 
 # %% [markdown]
 # **What to look for.** The RWKV state is the same number of bytes after 2 tokens and after
@@ -899,10 +1130,10 @@ print(f"GPT-2 small KV cache at T = 1024: {gpt2_small_kv_1024 / 2**20:.0f} MiB (
 # $\ln 2 / e^{w}$ tokens. Move the sliders to choose the range of $w$ spread over the channels
 # (the tiny model's `time_decay` starts inside such a range) and see which channels are
 # short-term and which keep tokens from hundreds of steps ago. The numbers above the plot are
-# half-lives in tokens.
+# half-lives in tokens. (Under grading the explorer is not built: no graded test reads it.)
 
 # %%
-decay_explorer = widgets.rwkv_decay_explorer(n_channels=8)
+decay_explorer = None if GRADING else widgets.rwkv_decay_explorer(n_channels=8)
 decay_explorer
 
 # %% [markdown]
@@ -916,27 +1147,28 @@ decay_explorer
 #
 # Autograded part: which statement is right? Set `q1_choice` to one letter.
 #
-# * **A.** RWKV keeps softmax attention but stores its KV cache in 8 bits, which removes the
-#   Transformer's memory problem.
-# * **B.** RWKV trains one token at a time like an RNN but generates all tokens at once like a
-#   Transformer.
-# * **C.** RWKV targets attention's quadratic cost and the KV cache that grows with the context:
-#   it trains over a whole sequence at once (the attention-like WKV form, like a Transformer)
-#   and generates with a fixed-size state (the recurrent form, like an RNN).
-# * **D.** RWKV makes every token attend to future tokens as well, which lets it train faster
-#   than a causal Transformer.
+# * **A.** RWKV targets attention's quadratic cost and its growing KV cache: it trains on whole
+#   sequences (projections over all tokens, the WKV as a linear scan) and generates from a
+#   fixed-size state.
+# * **B.** RWKV targets the KV cache only: it keeps softmax attention but stores the cache in 8
+#   bits, so long contexts fit in memory while training stays fully parallel like a Transformer's.
+# * **C.** RWKV targets attention's quadratic cost: it trains by building a $T \times T$ matrix of
+#   decayed weights over all tokens at once, then generates from a KV cache like a Transformer.
+# * **D.** RWKV targets the slow training of RNNs only: it trains one token at a time like an RNN
+#   but generates all tokens of an answer at once, the way a Transformer encoder reads its input.
 
 # %% nbgrader={"grade": false, "grade_id": "q1_choice", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # q1_choice = "?"   # one of "A", "B", "C", "D"
 ### BEGIN SOLUTION
-q1_choice = "C"
+q1_choice = "A"
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_q1_choice", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""Question 1, autograded part: q1_choice is one of A-D (hidden: the right letter)."""
-assert q1_choice in {"A", "B", "C", "D"}, f"q1_choice must be one of 'A', 'B', 'C', 'D'; got {q1_choice!r}"
+"""Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
+check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "C"
+assert q1_choice == "A", ("q1_choice is not the right letter: what does RWKV keep for the past while it generates, "
+                          "and what does §1 say about how it trains?")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -946,13 +1178,20 @@ assert q1_choice == "C"
 # per token rise with the context. Classic RNNs have a fixed state and constant cost per token
 # but must be trained step by step, which parallelises badly. RWKV replaces softmax attention by
 # a weighted average whose weights depend only on keys and on an exponential decay with
-# distance; that sum can be written as a masked matrix over all positions (parallel training
-# like a Transformer) or as a running numerator/denominator (an RNN with constant memory and
-# time per generated token).
+# distance, a decay that does not depend on the input. Like a Transformer, it trains on whole
+# sequences at once: every projection is a matrix multiplication over all tokens, and the
+# decayed average is a cheap linear scan ($O(Td)$, parallel over batch and channels; Peng et
+# al. 2023, Table 1), with no gate depending on the previous hidden state to serialise the
+# layers as in an LSTM. Like an RNN, it generates from a running numerator/denominator: constant
+# memory and time per token. (The same average can be written as a masked $T \times T$ matrix,
+# attention-like, but that $O(T^2)$ form is a check, not how RWKV trains.)
 #
 # **Rubric (2 points).** 1 point: names the Transformer limitation (quadratic attention and/or
-# the growing KV cache at inference). 1 point: parallel (attention-like) form for training and
-# recurrent form with a fixed-size state for inference.
+# the growing KV cache at inference). 1 point: trains in parallel over the sequence like a
+# Transformer (projections over all tokens; linear WKV scan, or "parallelisable" training) and
+# generates recurrently with a fixed-size state like an RNN. Do not take off for calling the
+# training form "attention-like" (the reading does), but the written answer should not claim
+# RWKV trains in $O(T^2)$.
 # ### END SOLUTION
 
 # %% [markdown]
@@ -974,14 +1213,18 @@ q2_floats_per_layer = 5
 
 # %% nbgrader={"grade": true, "grade_id": "test_q2_numbers", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 2, autograded part: three integers (hidden: the values the measurements give)."""
-for _name in ("q2_state_exponent", "q2_kv_cache_exponent", "q2_floats_per_layer"):
-    assert isinstance(globals()[_name], int), f"{_name} must be an int"
+for _name, _value in (("q2_state_exponent", q2_state_exponent), ("q2_kv_cache_exponent", q2_kv_cache_exponent),
+                      ("q2_floats_per_layer", q2_floats_per_layer)):
+    assert isinstance(_value, int) and not isinstance(_value, bool), \
+        f"{_name} must be an int (a whole number such as 3), got {_value!r}"
 ### BEGIN HIDDEN TESTS
 _cfg = models.make_config("rwkv", "tiny")
 with torch.no_grad():
     _st = models.build_model(_cfg)(torch.tensor([[5, 6, 7]]), use_cache=True).state
-assert q2_floats_per_layer == sum(s.numel() for s in _st) // (_cfg.hidden_size * _cfg.num_hidden_layers)
-assert (q2_state_exponent, q2_kv_cache_exponent) == (0, 1)
+assert q2_floats_per_layer == sum(s.numel() for s in _st) // (_cfg.hidden_size * _cfg.num_hidden_layers), \
+    "q2_floats_per_layer: count the tensors in out.state (see §8) and how many numbers each holds per channel and layer"
+assert q2_state_exponent == 0, "q2_state_exponent: did the RWKV state's bytes in §8 change as T grew?"
+assert q2_kv_cache_exponent == 1, "q2_kv_cache_exponent: how many keys and values does the cache add per token?"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1015,10 +1258,11 @@ q3_choice = "W"
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_q3_choice", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""Question 3, autograded part: q3_choice is one of R, W, K, V (hidden: the right letter)."""
-assert q3_choice in {"R", "W", "K", "V"}, f"q3_choice must be one of 'R', 'W', 'K', 'V'; got {q3_choice!r}"
+"""Question 3, autograded part: q3_choice is one capital letter among R, W, K, V (hidden: the right letter)."""
+check_choice(q3_choice, "q3_choice", letters="RWKV")
 ### BEGIN HIDDEN TESTS
-assert q3_choice == "W"
+assert q3_choice == "W", ("q3_choice is not the right letter: which of the four letters names one of TimeMix's "
+                          "parameters rather than a projection of the token?")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q3_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1041,8 +1285,9 @@ assert q3_choice == "W"
 # ## Summary
 #
 # * RWKV-4's WKV is a key-weighted average of past values with an exponential decay per
-#   channel; it has a parallel (attention-like) form for training and a recurrent form for
-#   generation, and you showed they agree.
+#   channel. Its recurrent form is how RWKV trains (a linear scan, parallel over batch and
+#   channels) and generates; its attention-like $T \times T$ form costs $O(T^2)$ and is a check,
+#   and you showed the two agree.
 # * Storing the sums relative to a running maximum keeps the recurrence finite at any key size.
 # * With the Hugging Face parameter names your blocks reproduce a real model; generating needs
 #   only the state, whose size does not depend on the context: constant memory and time per

@@ -1,6 +1,9 @@
 """Plausible wrong answers for 03_rwkv. Each must lose its exercise's points.
 
-WRONG[answer grade_id][label] is a whole answer cell, as a student might submit it.
+WRONG[answer grade_id][label] is a whole answer cell, as a student might submit it: a dict with
+"visible": the keyword its visible test's message must contain (a typical mistake, named before
+grading), or "hidden": what the hidden tests' message must contain (a subtle mistake that passes
+the visible tests). See tests/nbtools.py:wrong_answers.
 """
 
 _SHIFT_HEAD = '''def token_shift(x):
@@ -48,6 +51,12 @@ _PAR_HEAD = '''def wkv_parallel(w, u, k, v):
     same = t[None, :] == t[:, None]
 '''
 
+_PAR_DIAG = '''    s = torch.where(same, (u[None, :] + k).transpose(1, 2)[:, :, :, None].expand_as(s), s)
+'''
+_PAR_MASK_SOFTMAX = '''    s = s.masked_fill(t[None, :] > t[:, None], float("-inf"))
+    return torch.einsum("bcti, bic -> btc", torch.softmax(s, -1), v)
+'''
+
 _TM_HEAD = '''class TimeMix(nn.Module):
     def __init__(self, d_model):
         super().__init__()
@@ -61,12 +70,9 @@ _TM_HEAD = '''class TimeMix(nn.Module):
         self.value = nn.Linear(C, C, bias=False)
         self.receptance = nn.Linear(C, C, bias=False)
         self.output = nn.Linear(C, C, bias=False)
+'''
 
-    def forward(self, x):
-        check_shape(x, ("B", "T", self.d_model), "x")
-        r, k, v = self._rkv(x, {prev})
-        return self.output(r * wkv_parallel(self.time_decay, self.time_first, k, v))
-
+_TM_STEP = '''
     def step(self, x_t, state=None):
         check_shape(x_t, ("B", 1, self.d_model), "x_t")
         B, _, C = x_t.shape
@@ -74,21 +80,53 @@ _TM_HEAD = '''class TimeMix(nn.Module):
             state = (torch.zeros(B, C), *empty_wkv_state(B, C))
         r, k, v = self._rkv(x_t, {step_prev})
         wkv, s = wkv_recurrent(self.time_decay, self.time_first, k, v, state=tuple(state[1:]), return_state=True)
-        return self.output(r * wkv), (x_t[:, 0], *s)
+        return {out}, (x_t[:, 0], *s)
+'''
 
+_TM_BODY = '''
+    def forward(self, x):
+        check_shape(x, ("B", "T", self.d_model), "x")
+        r, k, v = self._rkv(x, {prev})
+        wkv = wkv_parallel(self.time_decay, self.time_first, k, v)
+        return {out}
+''' + _TM_STEP + '''
     def _rkv(self, x, x_prev):
         mix = lambda mu: {mix}
+        k = self.key(mix(self.time_mix_key))
+        v = self.value(mix(self.time_mix_value))
+        r = {r}
+        return r, k, v
+'''
+
+_GOOD_MIX = "x * mu + x_prev * (1 - mu)"
+_GOOD_R = "torch.sigmoid(self.receptance(mix(self.time_mix_receptance)))"
+
+
+def _tm(prev="token_shift(x)", step_prev="state[0][:, None, :]", mix=_GOOD_MIX, r=_GOOD_R,
+        out="self.output(r * wkv)"):
+    return _TM_HEAD + _TM_BODY.format(prev=prev, step_prev=step_prev, mix=mix, r=r, out=out)
+
+
+_TM_SHORTCUT = _TM_HEAD + '''
+    def forward(self, x):
+        from transformers import RwkvConfig
+        from transformers.models.rwkv.modeling_rwkv import RwkvSelfAttention
+        C = self.d_model
+        cfg = RwkvConfig(hidden_size=C, attention_hidden_size=C, intermediate_size=4 * C, num_hidden_layers=1,
+                         rescale_every=0, context_length=64)
+        ref = RwkvSelfAttention(cfg, layer_id=0)
+        ref.load_state_dict(self.state_dict())
+        return ref(x)[0]
+''' + _TM_STEP.format(step_prev="state[0][:, None, :]", out="self.output(r * wkv)") + '''
+    def _rkv(self, x, x_prev):
+        mix = lambda mu: x * mu + x_prev * (1 - mu)
         k = self.key(mix(self.time_mix_key))
         v = self.value(mix(self.time_mix_value))
         r = torch.sigmoid(self.receptance(mix(self.time_mix_receptance)))
         return r, k, v
 '''
 
-_GOOD_MIX = "x * mu + x_prev * (1 - mu)"
-_GOOD_PREV = "token_shift(x)"
-_GOOD_STEP_PREV = "state[0][:, None, :]"
-
-_CM_TEMPLATE = '''class ChannelMix(nn.Module):
+_CM_HEAD = '''class ChannelMix(nn.Module):
     def __init__(self, d_model, hidden):
         super().__init__()
         C = self.d_model = d_model
@@ -97,42 +135,82 @@ _CM_TEMPLATE = '''class ChannelMix(nn.Module):
         self.key = nn.Linear(C, hidden, bias=False)
         self.receptance = nn.Linear(C, C, bias=False)
         self.value = nn.Linear(hidden, C, bias=False)
+'''
 
+_CM_BODY = '''
     def forward(self, x):
         check_shape(x, ("B", "T", self.d_model), "x")
         return self._mix(x, {prev})
 
     def step(self, x_t, state=None):
         check_shape(x_t, ("B", 1, self.d_model), "x_t")
-        x_prev = torch.zeros_like(x_t[:, 0]) if state is None else state
+        x_prev = torch.zeros_like(x_t[:, 0]) if {step_state} is None else state
         return self._mix(x_t, x_prev[:, None, :]), x_t[:, 0]
 
     def _mix(self, x, x_prev):
-        xk = x * self.time_mix_key + x_prev * (1 - self.time_mix_key)
-        xr = x * self.time_mix_receptance + x_prev * (1 - self.time_mix_receptance)
+        xk = {xk}
+        xr = {xr}
         k = {act}
         return {gate} * self.value(k)
 '''
 
+_GOOD_XK = "x * self.time_mix_key + x_prev * (1 - self.time_mix_key)"
+_GOOD_XR = "x * self.time_mix_receptance + x_prev * (1 - self.time_mix_receptance)"
+
+
+def _cm(prev="token_shift(x)", step_state="state", xk=_GOOD_XK, xr=_GOOD_XR, act="torch.relu(self.key(xk)) ** 2",
+        gate="torch.sigmoid(self.receptance(xr))"):
+    return _CM_HEAD + _CM_BODY.format(prev=prev, step_state=step_state, xk=xk, xr=xr, act=act, gate=gate)
+
+
+_CM_SHORTCUT = _CM_HEAD + '''
+    def forward(self, x):
+        from transformers import RwkvConfig
+        from transformers.models.rwkv.modeling_rwkv import RwkvFeedForward
+        cfg = RwkvConfig(hidden_size=self.d_model, attention_hidden_size=self.d_model,
+                         intermediate_size=self.key.out_features, num_hidden_layers=1, rescale_every=0)
+        ref = RwkvFeedForward(cfg, layer_id=0)
+        ref.load_state_dict(self.state_dict())
+        return ref(x)[0]
+
+    def step(self, x_t, state=None):
+        x_prev = torch.zeros_like(x_t[:, 0]) if state is None else state
+        xk = x_t * self.time_mix_key + x_prev[:, None] * (1 - self.time_mix_key)
+        xr = x_t * self.time_mix_receptance + x_prev[:, None] * (1 - self.time_mix_receptance)
+        return torch.sigmoid(self.receptance(xr)) * self.value(torch.relu(self.key(xk)) ** 2), x_t[:, 0]
+'''
+
 WRONG = {
     "token_shift": {
-        "shifted the wrong way (reads the next token)": _SHIFT_HEAD + '''
+        "shifted the wrong way (reads the next token)": {"visible": "shifted the wrong way", "code": _SHIFT_HEAD + '''
     return torch.cat([x[:, 1:], torch.zeros_like(x[:, :1])], dim=1)
-''',
-        "rolls instead of padding (last token wraps to the front)": _SHIFT_HEAD + '''
+'''},
+        "rolls instead of padding (last token wraps to the front)": {"visible": "rolled", "code": _SHIFT_HEAD + '''
     return torch.roll(x, shifts=1, dims=1)
-''',
-        "shifts along the channels": _SHIFT_HEAD + '''
+'''},
+        "shifts along the channels": {"visible": "along the channels", "code": _SHIFT_HEAD + '''
     return torch.cat([torch.zeros_like(x[..., :1]), x[..., :-1]], dim=-1)
-''',
+'''},
+        "shifts the input in place": {"hidden": "must not modify its input", "code": _SHIFT_HEAD + '''
+    x[:, 1:] = x[:, :-1].clone()
+    x[:, 0] = 0
+    return x
+'''},
     },
     "wkv_recurrent": {
-        "u bonus applied to past tokens too": _rec(_LOOP + _REC_GOOD_OUT + '''        q = torch.maximum(mx + decay, u + kt)
+        "decay sign flipped: exp(+exp(w))": {"visible": "the minus sign is missing",
+                                             "code": _rec(_LOOP + _REC_GOOD_OUT + _REC_GOOD_UPDATE, decay="torch.exp(w)")},
+        "decay exp(w) instead of exp(-exp(w))": {"visible": "decay written e^w",
+                                                 "code": _rec(_LOOP + _REC_GOOD_OUT + _REC_GOOD_UPDATE, decay="w")},
+        "u bonus applied to past tokens too": {"visible": "bonus u missing", "code": _rec(_LOOP + _REC_GOOD_OUT + '''        q = torch.maximum(mx + decay, u + kt)
         e1, e2 = torch.exp(mx + decay - q), torch.exp(u + kt - q)
         num, den, mx = e1 * num + e2 * vt, e1 * den + e2, q
-'''),
-        "decay sign flipped: exp(+exp(w))": _rec(_LOOP + _REC_GOOD_OUT + _REC_GOOD_UPDATE, decay="torch.exp(w)"),
-        "no max-subtraction (plain exp overflows)": _REC_HEAD + '''    a = num * torch.exp(mx)      # the real sums, without the running max
+''')},
+        "no bonus u at all": {"visible": "bonus u missing", "code": _rec(_LOOP + '''        q = torch.maximum(mx, kt)
+        e1, e2 = torch.exp(mx - q), torch.exp(kt - q)
+        out[:, t] = (e1 * num + e2 * vt) / (e1 * den + e2)
+''' + _REC_GOOD_UPDATE)},
+        "no max-subtraction (plain exp overflows)": {"visible": "no running maximum", "code": _REC_HEAD + '''    a = num * torch.exp(mx)      # the real sums, without the running max
     b = den * torch.exp(mx)
     for t in range(T):
         kt, vt = k[:, t], v[:, t]
@@ -140,56 +218,87 @@ WRONG = {
         a = torch.exp(-torch.exp(w)) * a + torch.exp(kt) * vt
         b = torch.exp(-torch.exp(w)) * b + torch.exp(kt)
     num, den, mx = a, b, torch.zeros(B, C)
-''' + _REC_TAIL,
-        "decay also applied to the previous token (one step too many)": _rec(_LOOP + '''        q = torch.maximum(mx + decay, u + kt)
+''' + _REC_TAIL},
+        "decay also applied to the previous token (one step too many)": {"visible": "decay one step too early",
+                                                                         "code": _rec(_LOOP + '''        q = torch.maximum(mx + decay, u + kt)
         e1, e2 = torch.exp(mx + decay - q), torch.exp(u + kt - q)
         out[:, t] = (e1 * num + e2 * vt) / (e1 * den + e2)
-''' + _REC_GOOD_UPDATE),
-        "update before output (current token counted twice)": _rec(_LOOP + _REC_GOOD_UPDATE.replace("num, den, mx = ", "num, den, mx = ") + _REC_GOOD_OUT),
+''' + _REC_GOOD_UPDATE)},
+        "update before output (current token counted twice)": {"visible": "state updated before the output",
+                                                               "code": _rec(_LOOP + _REC_GOOD_UPDATE + _REC_GOOD_OUT)},
+        "the given state ignored": {"visible": "state ignored", "code": _REC_HEAD.replace(
+            "    if state is None:\n        state = empty_wkv_state(B, C, device=k.device)\n",
+            "    state = empty_wkv_state(B, C, device=k.device)\n") + "    decay = -torch.exp(w)\n"
+            + _LOOP + _REC_GOOD_OUT + _REC_GOOD_UPDATE + _REC_TAIL},
+        "float32 result for float64 inputs": {"hidden": "float64",
+                                              "code": _rec(_LOOP + _REC_GOOD_OUT + _REC_GOOD_UPDATE)},
     },
     "wkv_parallel": {
-        "u bonus applied to past tokens too": _PAR_HEAD + '''
-    s = -lag[None] * torch.exp(w)[:, None, None] + k.transpose(1, 2)[:, :, None, :] + u[:, None, None]
-    s = s.masked_fill(t[None, :] > t[:, None], float("-inf"))
-    return torch.einsum("bcti, bic -> btc", torch.softmax(s, -1), v)
-''',
-        "no max-subtraction (exp overflows on large keys)": _PAR_HEAD + '''
+        "future tokens not masked": {"visible": "future tokens not masked", "code": _PAR_HEAD + '''
     s = -lag[None] * torch.exp(w)[:, None, None] + k.transpose(1, 2)[:, :, None, :]
-    s = torch.where(same, (u[None, :] + k).transpose(1, 2)[:, :, :, None].expand_as(s), s)
-    e = torch.exp(s.masked_fill(~(past | same), float("-inf")))
+''' + _PAR_DIAG + '''    return torch.einsum("bcti, bic -> btc", torch.softmax(s, -1), v)
+'''},
+        "u bonus applied to past tokens too": {"visible": "bonus u missing", "code": _PAR_HEAD + '''
+    s = -lag[None] * torch.exp(w)[:, None, None] + k.transpose(1, 2)[:, :, None, :] + u[:, None, None]
+''' + _PAR_DIAG + _PAR_MASK_SOFTMAX},
+        "diagonal given the decay formula (lag -1) instead of the bonus": {"visible": "the diagonal took the decay formula", "code": _PAR_HEAD + '''
+    s = -lag[None] * torch.exp(w)[:, None, None] + k.transpose(1, 2)[:, :, None, :]
+''' + _PAR_MASK_SOFTMAX},
+        "no max-subtraction (exp overflows on large keys)": {"visible": "overflow", "code": _PAR_HEAD + '''
+    s = -lag[None] * torch.exp(w)[:, None, None] + k.transpose(1, 2)[:, :, None, :]
+''' + _PAR_DIAG + '''    e = torch.exp(s.masked_fill(~(past | same), float("-inf")))
     return torch.einsum("bcti, bic -> btc", e, v) / e.sum(-1).transpose(1, 2)
-''',
-        "decay sign flipped: exp(+exp(w))": _PAR_HEAD + '''
+'''},
+        "decay sign flipped: exp(+exp(w))": {"visible": "decay e^{+e^w}", "code": _PAR_HEAD + '''
     s = lag[None] * torch.exp(w)[:, None, None] + k.transpose(1, 2)[:, :, None, :]
-    s = torch.where(same, (u[None, :] + k).transpose(1, 2)[:, :, :, None].expand_as(s), s)
-    s = s.masked_fill(t[None, :] > t[:, None], float("-inf"))
-    return torch.einsum("bcti, bic -> btc", torch.softmax(s, -1), v)
-''',
-        "a loop over T calling wkv_recurrent": '''def wkv_parallel(w, u, k, v):
+''' + _PAR_DIAG + _PAR_MASK_SOFTMAX},
+        "lag t - i (decay one step too early)": {"visible": "decay one step too early", "code": _PAR_HEAD + '''
+    s = -(lag[None] + 1) * torch.exp(w)[:, None, None] + k.transpose(1, 2)[:, :, None, :]
+''' + _PAR_DIAG + _PAR_MASK_SOFTMAX},
+        "a loop over T calling wkv_recurrent": {"hidden": "a loop over T", "code": '''def wkv_parallel(w, u, k, v):
     check_wkv_inputs(w, u, k, v)
     return torch.cat([wkv_recurrent(w, u, k[:, :t + 1], v[:, :t + 1])[:, -1:] for t in range(k.shape[1])], 1)
-''',
+'''},
+        "calls Hugging Face's wkv": {"hidden": "must be your own code", "code": '''def wkv_parallel(w, u, k, v):
+    check_wkv_inputs(w, u, k, v)
+    from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu
+    return rwkv_linear_attention_cpu(w, u, k, v)[0]
+'''},
     },
     "TimeMix": {
-        "no token shift (mixes x with itself)": _TM_HEAD.format(prev="x", step_prev="x_t", mix=_GOOD_MIX),
-        "mixing interpolation reversed": _TM_HEAD.format(prev=_GOOD_PREV, step_prev=_GOOD_STEP_PREV,
-                                                          mix="x * (1 - mu) + x_prev * mu"),
-        "step ignores the stored previous token": _TM_HEAD.format(prev=_GOOD_PREV, step_prev="torch.zeros_like(x_t)",
-                                                                   mix=_GOOD_MIX),
+        "no token shift (mixes x with itself)": {"visible": "no token shift", "code": _tm(prev="x", step_prev="x_t")},
+        "mixing interpolation reversed": {"visible": "mixing weights reversed", "code": _tm(mix="x * (1 - mu) + x_prev * mu")},
+        "no sigmoid on the receptance": {"visible": "no sigmoid", "code": _tm(r="self.receptance(mix(self.time_mix_receptance))")},
+        "step ignores the stored previous token": {"visible": "step forgets the previous token",
+                                                   "code": _tm(step_prev="torch.zeros_like(x_t)")},
+        "receptance gate after the output projection": {"hidden": "vs RwkvSelfAttention",
+                                                        "code": _tm(out="self.output(wkv) * r")},
+        "wraps Hugging Face's RwkvSelfAttention": {"hidden": "must be your own code", "code": _TM_SHORTCUT},
     },
     "ChannelMix": {
-        "no token shift": _CM_TEMPLATE.format(prev="x", act="torch.relu(self.key(xk)) ** 2",
-                                              gate="torch.sigmoid(self.receptance(xr))"),
-        "ReLU not squared": _CM_TEMPLATE.format(prev="token_shift(x)", act="torch.relu(self.key(xk))",
-                                                gate="torch.sigmoid(self.receptance(xr))"),
-        "no receptance gate": _CM_TEMPLATE.format(prev="token_shift(x)", act="torch.relu(self.key(xk)) ** 2",
-                                                  gate="1.0"),
+        "no token shift": {"visible": "no token shift", "code": _cm(prev="x")},
+        "ReLU not squared": {"visible": "ReLU not squared", "code": _cm(act="torch.relu(self.key(xk))")},
+        "no receptance gate": {"visible": "no receptance gate", "code": _cm(gate="1.0")},
+        "mixing interpolation reversed": {"visible": "mixing weights reversed", "code": _cm(
+            xk="x * (1 - self.time_mix_key) + x_prev * self.time_mix_key",
+            xr="x * (1 - self.time_mix_receptance) + x_prev * self.time_mix_receptance")},
+        "step ignores the state": {"visible": "step forgets the previous token", "code": _cm(step_state="None")},
+        "receptance mixed with the key's weights": {"hidden": "vs RwkvFeedForward", "code": _cm(xr=_GOOD_XK)},
+        "wraps Hugging Face's RwkvFeedForward": {"hidden": "must be your own code", "code": _CM_SHORTCUT},
     },
-    "q1_choice": {"B": 'q1_choice = "B"\n', "A": 'q1_choice = "A"\n', "D": 'q1_choice = "D"\n'},
+    "q1_choice": {"lower case": {"visible": "write 'A'", "code": 'q1_choice = "a"\n'},
+                  "trains through a T x T matrix (C)": {"hidden": "not the right letter", "code": 'q1_choice = "C"\n'},
+                  "8-bit KV cache (B)": {"hidden": "not the right letter", "code": 'q1_choice = "B"\n'}},
     "q2_numbers": {
-        "state grows like the cache": "q2_state_exponent = 1\nq2_kv_cache_exponent = 1\nq2_floats_per_layer = 5\n",
-        "only num and den counted": "q2_state_exponent = 0\nq2_kv_cache_exponent = 1\nq2_floats_per_layer = 2\n",
-        "KV cache quadratic": "q2_state_exponent = 0\nq2_kv_cache_exponent = 2\nq2_floats_per_layer = 5\n",
+        "floats": {"visible": "must be an int", "code": "q2_state_exponent = 0.0\nq2_kv_cache_exponent = 1.0\nq2_floats_per_layer = 5.0\n"},
+        "state grows like the cache": {"hidden": "q2_state_exponent",
+                                       "code": "q2_state_exponent = 1\nq2_kv_cache_exponent = 1\nq2_floats_per_layer = 5\n"},
+        "only num and den counted": {"hidden": "q2_floats_per_layer",
+                                     "code": "q2_state_exponent = 0\nq2_kv_cache_exponent = 1\nq2_floats_per_layer = 2\n"},
+        "KV cache quadratic": {"hidden": "q2_kv_cache_exponent",
+                               "code": "q2_state_exponent = 0\nq2_kv_cache_exponent = 2\nq2_floats_per_layer = 5\n"},
     },
-    "q3_choice": {"R": 'q3_choice = "R"\n', "K": 'q3_choice = "K"\n', "V": 'q3_choice = "V"\n'},
+    "q3_choice": {"lower case": {"visible": "write 'W'", "code": 'q3_choice = "w"\n'},
+                  "R": {"hidden": "not the right letter", "code": 'q3_choice = "R"\n'},
+                  "K": {"hidden": "not the right letter", "code": 'q3_choice = "K"\n'}},
 }
