@@ -19,7 +19,9 @@ from pathlib import Path
 
 import papermill
 
-from . import nbg, paths
+from . import nbg, paths, zmqpoll
+
+zmqpoll.install()   # papermill's client must not wait out a cell timeout on a missed wake-up
 
 RECORD_ENV = "ARCHLAB_PARITY_RECORD"  # = archlab.parity.ENV (archlab imports torch; this stays light)
 

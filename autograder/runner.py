@@ -18,7 +18,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from . import sandbox
+from . import sandbox, zmqpoll
+
+zmqpoll.install()
 
 GUARD_SOURCE = (Path(__file__).with_name("kernel_guard.py")).read_text()
 MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "not enough memory", "Cannot allocate memory")
