@@ -11,6 +11,9 @@ One concept a module, each short enough to read in one sitting:
     moe, llms published configurations of Jamba, Mixtral, Llama and Qwen2; weight copying for MoE blocks
     plots     log-log scaling plots with fitted exponents
     widgets   the ipywidgets explorers the notebooks show
+    fastpaths which fast kernels (mamba-ssm, causal-conv1d, SDPA backends) a device uses, said in every setup cell
+    parity    a notebook's key numbers recorded per run, compared across CPU and CUDA (scripts/parity.py)
+    course    where the course's files are (figures, benchmark results) in the repository or the edition
 
 Nothing here is imported eagerly: `import archlab` is cheap, `from archlab import models` loads
 transformers.

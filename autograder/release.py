@@ -5,7 +5,6 @@ hidden tests removed, outputs cleared, checksums of graded cells recorded. The r
 re-serialised the same way as the sources so a test can regenerate and compare.
 """
 
-import shutil
 import tempfile
 from pathlib import Path
 
