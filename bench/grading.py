@@ -28,7 +28,6 @@ every figure: run it on a quiet machine).
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -42,15 +41,11 @@ sys.path.insert(0, str(ROOT / "tests"))   # nbtools builds submissions from the 
 import nbformat  # noqa: E402
 
 import nbtools  # noqa: E402
-from archlab.device import describe_machine  # noqa: E402
+from archlab.device import describe_machine, machine_slug, recorded_command  # noqa: E402
 from autograder import autograde, execute, export, feedback, nbg, paths, results, sandbox, submission  # noqa: E402
 
 WORK = ROOT / "build" / "bench-grading"
 CLASS, NOTEBOOKS, PROJECTED_WORKERS = 500, 7, (1, 16, 64)
-
-
-def slug():
-    return platform.node().split(".")[0] or "machine"
 
 
 def rel(path):
@@ -210,7 +205,7 @@ def main():
     if "dask-2" in runs:
         derived["dask_over_pool_2_workers"] = runs["dask-2"]["wall_s"] / runs["pool-2"]["wall_s"]
     result = {
-        "machine": describe_machine(), "command": " ".join([python(), rel(__file__), *sys.argv[1:]]),
+        "machine": describe_machine(), "command": recorded_command(root=ROOT),
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "isolated": sandbox.available()[0],
         "students": students, "notebooks": assignments, "submissions": n_subs,
         "load_before_plain": load_plain, "plain_s": plain_s,
@@ -218,7 +213,7 @@ def main():
         "serial_per_submission_s": serial, "derived": derived,
         "projection": projection(per_nb_2, serial, fixed), "seconds": time.perf_counter() - t_start,
     }
-    out = ROOT / "bench" / "results" / f"{a.name or 'grading-' + slug()}.json"
+    out = ROOT / "bench" / "results" / f"{a.name or 'grading-' + machine_slug()}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
@@ -228,7 +223,7 @@ def main():
 def markdown(r):
     m, d, g = r["machine"], r["derived"], r["graded"]
     nbs = r["notebooks"]
-    lines = [f"# Grading benchmark: {slug()}", "",
+    lines = [f"# Grading benchmark: {machine_slug()}", "",
              f"Command: `{r['command']}`  ",
              f"Date (UTC): {r['date_utc']}; took {r['seconds'] / 60:.0f} min  ",
              f"Machine: {m.get('cpu_model')}, {m.get('logical_cores')} logical cores, {m.get('ram_bytes', 0) / 2**30:.0f} GiB, "
