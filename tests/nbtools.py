@@ -63,11 +63,23 @@ def wrong_answers(assignment):
                                             hidden tests fail (with the keyword in the message,
                                             when one is given).
     """
+    mod = _wrong_module(assignment)
+    return {gid: {label: Wrong.of(entry) for label, entry in entries.items()} for gid, entries in mod.WRONG.items()}
+
+
+def _wrong_module(assignment):
     path = Path(__file__).parent / "wrong" / f"w{assignment}.py"
     spec = importlib.util.spec_from_file_location(f"wrong_{assignment}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return {gid: {label: Wrong.of(entry) for label, entry in entries.items()} for gid, entries in mod.WRONG.items()}
+    return mod
+
+
+def built_on(assignment):
+    """{grade_id: (earlier answers it calls, keyword its visible test says when one of them is wrong)}
+    from BUILT_ON in tests/wrong/w<assignment>.py: in a submission where those earlier answers are
+    wrong too, the exercise's own diagnosis cannot show; its test must say to fix them first."""
+    return getattr(_wrong_module(assignment), "BUILT_ON", {})
 
 
 class Wrong:

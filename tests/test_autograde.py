@@ -65,7 +65,12 @@ def test_feedback_names_the_mistake_and_shows_no_hidden_test(graded, assignment)
     _, out = graded
     ws = out.parent / "ws"
     page = html.unescape((ws / "feedback" / "wrong1" / assignment / f"{assignment}.html").read_text())
-    for gid, w in nbtools.first_wrong(assignment, "visible").items():
+    wrong = nbtools.first_wrong(assignment, "visible")
+    for gid, w in wrong.items():
+        earlier, keyword = nbtools.built_on(assignment).get(gid, ((), None))
+        if any(e in wrong for e in earlier):   # wrong1 got those wrong too: the test must point at them
+            assert keyword.lower() in page.lower(), f"wrong1's feedback of {gid} does not say to fix {earlier} first"
+            continue
         assert w.visible.lower() in page.lower(), f"the feedback of wrong1 does not show the diagnosis of {gid}: {w.visible!r}"
     hidden = [line.strip() for c in nbtools.solution_nb(assignment).cells for m in nbtools.HIDDEN_REGION.finditer(c.source)
               for line in m.group(0).splitlines() if len(line.strip()) > 25 and "HIDDEN TESTS" not in line]

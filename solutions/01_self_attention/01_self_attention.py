@@ -344,6 +344,14 @@ assert_shape(y0, (2, 1, 16), "step output")
 assert_shape(cache0[0], (2, 4, 1, 4), "cached K after one step (B, H, t, d)")
 y1, cache1 = mha.step(xv[:, 1:2], cache0)
 assert_shape(cache1[1], (2, 4, 2, 4), "cached V after two steps (B, H, t, d): append the new token to the cache")
+sig = lambda z: 1 / (1 + math.exp(-z))
+a, b = sig(-1 / math.sqrt(2)), sig(1 / math.sqrt(2))   # a query's softmax over the scores (0, 1/sqrt 2)
+# The layer is built on your scaled_dot_product_attention and causal_mask: they must be right first.
+q_ = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+_, w_ = scaled_dot_product_attention(q_, q_, q_, causal_mask(2))
+assert torch.allclose(w_, torch.tensor([[[1.0, 0.0], [a, b]]]), atol=1e-5), (
+    "MultiHeadSelfAttention is built on your scaled_dot_product_attention and causal_mask, and they do not "
+    "pass their own worked examples yet: fix them first (their tests above name the mistake)")
 # Worked example: D = 4, H = 2 heads of width 2, Q = K = V = x (identity weights, no bias), out = identity.
 mha2 = MultiHeadSelfAttention(4, 2)
 with torch.no_grad():
@@ -351,8 +359,6 @@ with torch.no_grad():
     mha2.out.weight.copy_(torch.eye(4)), mha2.out.bias.zero_()
 x2 = torch.tensor([[[1.0, 0.0, 0.0, 0.0],     # token 0: head 0 sees (1, 0), head 1 sees (0, 0)
                     [0.0, 1.0, 1.0, 0.0]]])   # token 1: head 0 sees (0, 1), head 1 sees (1, 0)
-sig = lambda z: 1 / (1 + math.exp(-z))
-a, b = sig(-1 / math.sqrt(2)), sig(1 / math.sqrt(2))   # a query's softmax over the scores (0, 1/sqrt 2)
 with torch.no_grad():
     y2 = mha2(x2)
 assert_close(y2, [[[1, 0, 0, 0], [a, b, b, 0]]], rtol=1e-4, atol=1e-5, name="forward of the worked example", mistakes={

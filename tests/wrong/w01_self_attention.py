@@ -45,6 +45,10 @@ _MHA_GOOD_STEP = '''
         return self.out(self._merge(scaled_dot_product_attention(q, k, v)[0])), (k, v)
 '''
 
+# MultiHeadSelfAttention calls the student's own attention and mask; with those wrong (as in a
+# submission that gets every exercise's first mistake) its visible test says to fix them first.
+BUILT_ON = {"MultiHeadSelfAttention": (("scaled_dot_product_attention", "causal_mask"), "fix them first")}
+
 WRONG = {
     "scaled_dot_product_attention": {
         "softmax over the query axis": {"visible": "softmax over the queries", "code": _SDPA_HEAD + '''
