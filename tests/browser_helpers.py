@@ -50,6 +50,24 @@ def in_ci():
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def require_browser(what):
+    """Skip `what` (a test's name for itself) when Playwright or Chromium is missing; under CI, fail."""
+    import pytest
+    problems = []
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        problems.append("the Python package `playwright` is not installed (pip install -e '.[dev]')")
+    if not Path(CHROMIUM).exists():
+        problems.append(f"no Chromium at {CHROMIUM} (run scripts/install_browser.sh as root, "
+                        "or `apt-get install chromium`; set CHROMIUM=/path to use another)")
+    if problems:
+        msg = f"{what} cannot run: " + "; ".join(problems)
+        if in_ci():
+            pytest.fail(msg + " [CI is set, so this is a failure]", pytrace=False)
+        pytest.skip(msg)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,7 +13,6 @@ Needs /usr/bin/chromium (scripts/install_browser.sh, run by `make test`) and the
 package. Without them the tests skip, unless CI is set: then they fail.
 """
 
-from pathlib import Path
 
 import pytest
 
@@ -24,20 +23,6 @@ SHOTS = BUILD / "browser"
 RUN_TIMEOUT = 300       # s for Run All of one notebook (QUICK runs in < 90 s; 2 busy cores)
 
 
-def _require_browser():
-    problems = []
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        problems.append("the Python package `playwright` is not installed (pip install -e '.[dev]')")
-    if not Path(bh.CHROMIUM).exists():
-        problems.append(f"no Chromium at {bh.CHROMIUM} (run scripts/install_browser.sh as root, "
-                        "or `apt-get install chromium`; set CHROMIUM=/path to use another)")
-    if problems:
-        msg = "browser test cannot run: " + "; ".join(problems)
-        if bh.in_ci():
-            pytest.fail(msg + " [CI is set, so this is a failure]", pytrace=False)
-        pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +33,7 @@ def course(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(course, tmp_path_factory):
-    _require_browser()
+    bh.require_browser("browser test")
     root, _ = course
     state = tmp_path_factory.mktemp("jupyter_state")
     server = bh.LabServer(root, state, state / "lab.log")

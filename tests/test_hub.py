@@ -41,25 +41,10 @@ SHOTS = paths.BUILD / "hub"
 pytestmark = pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments")
 
 
-def _require_browser():
-    problems = []
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        problems.append("the Python package `playwright` is not installed")
-    if not Path(bh.CHROMIUM).exists():
-        problems.append(f"no Chromium at {bh.CHROMIUM} (scripts/install_browser.sh)")
-    if problems:
-        msg = "the hub's browser test cannot run: " + "; ".join(problems)
-        if bh.in_ci():
-            pytest.fail(msg + " [CI is set, so this is a failure]", pytrace=False)
-        pytest.skip(msg)
-
-
 @pytest.fixture(scope="module")
 def course(tmp_path_factory, request):
     hh.require_hub(postgres=True)
-    _require_browser()
+    bh.require_browser("the hub's browser test")
     tmp = tmp_path_factory.mktemp("hub")
     k = hh.make_klass(tmp)
     repo = hh.RepositoryMode()
