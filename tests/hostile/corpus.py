@@ -99,7 +99,7 @@ os._exit(0)
 
 def _wrong_answers():
     wrong = nbtools.wrong_answers(NB)
-    return {gid: list(labels.values())[0] for gid, labels in wrong.items()}
+    return {gid: list(labels.values())[0].code for gid, labels in wrong.items()}
 
 
 def build(root, ws):
