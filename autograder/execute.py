@@ -26,18 +26,21 @@ zmqpoll.install()   # papermill's client must not wait out a cell timeout on a m
 RECORD_ENV = "ARCHLAB_PARITY_RECORD"  # = archlab.parity.ENV (archlab imports torch; this stays light)
 
 
-def execute(assignment, out_dir=None, source=None, **parameters):
+def execute(assignment, out_dir=None, source=None, record=True, **parameters):
     """Run solutions/<id>/<id>.ipynb (or `source`, in its folder) with papermill; return
-    (output path, seconds)."""
+    (output path, seconds). `record=False`: no parity record (a run that is not the notebook's
+    full solution, e.g. a prepared submission under NBGRADER_EXECUTION, where the recorded
+    variables are not computed)."""
     for k, v in nbg.KERNEL_ENV.items():
         os.environ.setdefault(k, v)
     out_dir = Path(out_dir or paths.BUILD / "executed")
     out_dir.mkdir(parents=True, exist_ok=True)
     src = Path(source) if source else paths.SOLUTIONS / assignment / f"{assignment}.ipynb"
     out = out_dir / f"{assignment}.ipynb"
-    record = out_dir / f"{assignment}.parity.json"
-    record.unlink(missing_ok=True)  # a failed run must not leave an older run's record behind
-    os.environ[RECORD_ENV] = str(record.resolve())
+    record_path = out_dir / f"{assignment}.parity.json"
+    record_path.unlink(missing_ok=True)  # a failed run must not leave an older run's record behind
+    if record:
+        os.environ[RECORD_ENV] = str(record_path.resolve())
     t0 = time.perf_counter()
     try:
         # a cell that hangs (a stalled kernel) fails the run instead of holding CI until its limit
@@ -45,11 +48,11 @@ def execute(assignment, out_dir=None, source=None, **parameters):
                                    cwd=str(src.parent), progress_bar=False, execution_timeout=600,
                                    start_timeout=120)
     finally:
-        del os.environ[RECORD_ENV]
+        os.environ.pop(RECORD_ENV, None)
     return out, time.perf_counter() - t0
 
 
-def cold_and_warm(assignment, out_dir=None, warm=True, source=None, **parameters):
+def cold_and_warm(assignment, out_dir=None, warm=True, source=None, record=True, **parameters):
     """{"cold": seconds, "warm": seconds (if warm)}: first without the notebook's caches."""
     paths.BUILD.mkdir(exist_ok=True)
     for left in paths.BUILD.glob(f".cold-{assignment}-*"):   # a run killed before it put them back
@@ -60,9 +63,9 @@ def cold_and_warm(assignment, out_dir=None, warm=True, source=None, **parameters
         for f in paths.course_caches(assignment):
             shutil.move(str(f), aside / f.name)
             moved.append(f)
-        seconds = {"cold": execute(assignment, out_dir, source, **parameters)[1]}
+        seconds = {"cold": execute(assignment, out_dir, source, record, **parameters)[1]}
         if warm:
-            seconds["warm"] = execute(assignment, out_dir, source, **parameters)[1]
+            seconds["warm"] = execute(assignment, out_dir, source, record, **parameters)[1]
     finally:
         _put_back(aside, moved)
     return seconds

@@ -128,3 +128,17 @@ def test_a_missing_record_fails(two_cpu_runs, tmp_path):
     proc = _parity(missing, b, tmp_path / "report")
     assert proc.returncode == 1
     assert "no parity record in the run" in (tmp_path / "report" / "parity.md").read_text()
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_execute_asks_for_a_record_only_when_told(record, tmp_path, monkeypatch):
+    """A prepared submission under NBGRADER_EXECUTION skips what the record names (the grading
+    benchmark's plain runs): those runs pass record=False and the kernel is not asked for one."""
+    seen = {}
+
+    def fake(src, out, **kw):
+        seen["env"] = os.environ.get(parity.ENV)
+    monkeypatch.setattr(execute.papermill, "execute_notebook", fake)
+    execute.execute(NB, out_dir=tmp_path, record=record)
+    assert (seen["env"] is not None) == record
+    assert parity.ENV not in os.environ
