@@ -63,9 +63,9 @@ def cold_and_warm(assignment, out_dir=None, warm=True, source=None, record=True,
         for f in paths.course_caches(assignment):
             shutil.move(str(f), aside / f.name)
             moved.append(f)
-        seconds = {"cold": execute(assignment, out_dir, source, record, **parameters)[1]}
+        seconds = {"cold": execute(assignment, out_dir, source, record=record, **parameters)[1]}
         if warm:
-            seconds["warm"] = execute(assignment, out_dir, source, record, **parameters)[1]
+            seconds["warm"] = execute(assignment, out_dir, source, record=record, **parameters)[1]
     finally:
         _put_back(aside, moved)
     return seconds
