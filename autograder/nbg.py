@@ -2,7 +2,7 @@
 
 A workspace is a folder of its own (gradebook.db, submitted/, autograded/, feedback/), so
 grading never writes into the repository; the source folder is always solutions/. A workspace
-that holds an nbgrader_config.py (a hub's course folder, autograder.hub) adds its settings: the
+that holds an nbgrader_config.py (a hub's course folder, autograder.classroom.hub) adds its settings: the
 gradebook URL (SQLite or PostgreSQL), the exchange, the late-submission policy.
 """
 
@@ -14,7 +14,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config.loader import PyFileConfigLoader
 
-from . import paths
+from autograder import paths
 
 # Kernels started by nbgrader inherit these: two OpenMP threads spin-wait and stall fresh
 # processes unless told to sleep; nothing may reach a model hub.

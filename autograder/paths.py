@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from autograder.errors import CourseError
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -26,7 +27,7 @@ def present_assignments():
 
 def check_assignment(assignment):
     if assignment not in present_assignments():
-        raise SystemExit(f"unknown assignment {assignment!r}; present: {', '.join(present_assignments())}")
+        raise CourseError(f"unknown assignment {assignment!r}; present: {', '.join(present_assignments())}")
     return assignment
 
 

@@ -7,7 +7,7 @@ cell timeout (03's widget cell: 120 s, then a CellTimeoutError). Polling in shor
 the same deadline re-checks the socket, so a missed wake-up costs at most one slice.
 
 `install()` patches the class once per process; every entry point that runs notebooks
-(autograder.execute, the grading runner, tests that call papermill themselves) calls it.
+(autograder.course.execute, the grading runner, tests that call papermill themselves) calls it.
 Nothing changes for a caller: the same deadline, `queue.Empty` only when it has passed.
 """
 

@@ -42,7 +42,10 @@ import nbformat  # noqa: E402
 
 import nbtools  # noqa: E402
 from archlab.device import describe_machine, machine_slug, recorded_command  # noqa: E402
-from autograder import autograde, execute, export, feedback, nbg, paths, results, sandbox, submission  # noqa: E402
+from autograder.grading import autograde, results, sandbox, submission
+from autograder.course import execute
+from autograder.reports import export, feedback
+from autograder import nbg, paths# noqa: E402
 
 WORK = ROOT / "build" / "bench-grading"
 CLASS, NOTEBOOKS, PROJECTED_WORKERS = 500, 7, (1, 16, 64)

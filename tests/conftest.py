@@ -37,6 +37,7 @@ def autograde_batch(tmp_path_factory):
     import nbformat
     import nbtools
     from autograder import grade, paths
+    from autograder.grading import autograde
     tmp = tmp_path_factory.mktemp("grading")
     subs = tmp / "submissions"
 
@@ -54,5 +55,5 @@ def autograde_batch(tmp_path_factory):
         (subs / "broken" / a).mkdir(parents=True)
         (subs / "broken" / a / f"{a}.ipynb").write_text('{"cells": [ this is not json')
     out = tmp / "grades.csv"
-    rows = grade.grade(subs, out, workspace=tmp / "ws", workers=2)
+    rows = grade.grade(subs, out, workspace=tmp / "ws", settings=autograde.Settings(workers=2))
     return {(r.student_id, r.assignment): r for r in rows}, out, subs, tmp / "ws"

@@ -7,7 +7,7 @@ submissions of three students:
     C  code that tries to read A's submission, in an answer cell -> the read fails; flagged
 
 Accounts, groups and the course prefix carry a random tag, so runs from several checkouts on one
-machine never meet; the students' environment is shared through its cache (autograder.studentenv).
+machine never meet; the students' environment is shared through its cache (autograder.classroom.studentenv).
 """
 
 import ast
@@ -27,7 +27,9 @@ import nbformat
 import pytest
 
 import nbtools
-from autograder import hub, paths, roster, studentenv
+from autograder.classroom import hub, roster, studentenv
+from autograder import paths
+from autograder.errors import CourseError
 
 ASSIGNMENT = "01_self_attention"
 ENVS = Path(os.environ.get("ARCHLAB_HUB_ENVS", "/var/cache/archlab-hub/envs"))
@@ -52,11 +54,11 @@ def require_hub(postgres=False):
         problems.append("no useradd")
     try:
         hub.proxy_command()
-    except SystemExit as e:
+    except CourseError as e:
         problems.append(str(e))
     try:
         studentenv.system_python()
-    except SystemExit as e:
+    except CourseError as e:
         problems.append(str(e))
     if postgres and pg_bin() is None:
         problems.append("no PostgreSQL server binaries (scripts/install_hub.sh installs postgresql)")
@@ -152,7 +154,7 @@ def remove_klass(k):
 
 
 def env_of(layout_env, prefix, user, role):
-    """The environment a user's server gives their kernel (autograder.hub)."""
+    """The environment a user's server gives their kernel (autograder.classroom.hub)."""
     pw = pwd.getpwnam(user)
     return {"HOME": pw.pw_dir, "USER": user, "LOGNAME": user, "PATH": f"{layout_env}/bin:/usr/bin:/bin",
             "JUPYTER_CONFIG_PATH": str(Path(prefix) / "etc" / role), "PYTHONPATH": str(Path(prefix) / "edition"),

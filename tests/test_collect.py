@@ -3,7 +3,7 @@ archives cannot write outside the workspace and bad entries are reported, not dr
 
 import zipfile
 
-from autograder import collect
+from autograder.grading import collect
 
 NB = "01_self_attention"
 

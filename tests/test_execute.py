@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 from archlab import fastpaths
-from autograder import execute, paths
+from autograder.course import execute
+from autograder import paths
 
 
 @pytest.mark.parametrize("assignment", paths.present_assignments())

@@ -1,4 +1,4 @@
-"""Grading on Dask distributed (autograder.cluster), with real LocalClusters of two worker
+"""Grading on Dask distributed (autograder.grading.cluster), with real LocalClusters of two worker
 processes: the same results as the local pool; a worker killed in the middle of a batch loses
 nothing and records nothing twice; a submission that kills its workers is failed after a
 bounded number of tries without stalling the batch; a run interrupted with Ctrl-C, run again,
@@ -20,7 +20,9 @@ import pytest
 import sqlalchemy
 
 import nbtools
-from autograder import autograde, collect, export, grade, nbg, paths, results
+from autograder.grading import autograde, collect, results
+from autograder.reports import export
+from autograder import grade, nbg, paths
 from hostile import probe
 
 IDS = paths.present_assignments()
@@ -36,7 +38,7 @@ def test_dask_gives_exactly_the_local_pools_results(autograde_batch, tmp_path):
     for student in STUDENTS:
         for a in SUBSET:
             shutil.copytree(subs / student / a, tmp_path / "subs" / student / a)
-    rows = grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=tmp_path / "ws", cluster="local:2")
+    rows = grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=tmp_path / "ws", settings=autograde.Settings(cluster="local:2"))
     assert sorted((r.student_id, r.assignment) for r in rows) == sorted((s, a) for s in STUDENTS for a in SUBSET)
     pool_records, dask_records = results.load(pool_ws), results.load(tmp_path / "ws")
     same = ("status", "reason", "flags", "tests", "isolated", "threads", "submission_sha256", "course_sha256")
@@ -135,7 +137,7 @@ def test_interrupted_then_resumed_with_a_worker_killed_mid_task(cluster, tmp_pat
 
     killer = threading.Thread(target=kill_a_busy_worker)
     killer.start()
-    records = autograde.autograde(ws, scheduler=address)
+    records = autograde.autograde(ws, settings=autograde.Settings(scheduler=address))
     killer.join()
     assert killed, "no worker was killed: the test proved nothing"
     (task_key,) = next(iter(killed.values()))
@@ -159,7 +161,7 @@ def test_interrupted_then_resumed_with_a_worker_killed_mid_task(cluster, tmp_pat
     assert not leftovers, leftovers
 
     # 4. a third run finds nothing to do
-    assert autograde.autograde(ws, scheduler=address) == []
+    assert autograde.autograde(ws, settings=autograde.Settings(scheduler=address)) == []
 
 
 def test_a_submission_that_kills_its_workers_is_failed_and_the_batch_goes_on(cluster, tmp_path):
@@ -170,9 +172,8 @@ def test_a_submission_that_kills_its_workers_is_failed_and_the_batch_goes_on(clu
     path = tmp_path / "subs" / "killer" / NB / f"{NB}.ipynb"
     path.parent.mkdir(parents=True)
     nbformat.write(probe.worker_killer(os.getpid()), path)
-    rows = {r.student_id: r for r in grade.grade(tmp_path / "subs", tmp_path / "grades.csv",
-                                                 workspace=tmp_path / "ws", isolate=False, scheduler=address)}
+    rows = {r.student_id: r for r in grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=tmp_path / "ws", isolate=False, settings=autograde.Settings(scheduler=address))}
     assert rows["killer"].status == "failed" and "worker died 2 times" in rows["killer"].reason, rows["killer"]
     assert rows["alice"].autograded_score == rows["alice"].autograded_max > 0
     # a failed result is a result: the next run leaves it alone
-    assert autograde.autograde(tmp_path / "ws", isolate=False, scheduler=address) == []
+    assert autograde.autograde(tmp_path / "ws", isolate=False, settings=autograde.Settings(scheduler=address)) == []

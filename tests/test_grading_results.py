@@ -1,10 +1,12 @@
-"""The grader's results live in one module (autograder.results): one file per submission,
+"""The grader's results live in one module (autograder.grading.results): one file per submission,
 written atomically; export, feedback and status read them through it; a result is current
 only for the file and the course it was graded against."""
 
 import json
 
-from autograder import export, feedback, nbg, results, submission
+from autograder.reports import export, feedback
+from autograder import nbg
+from autograder.grading import results, submission
 
 NB = "01_self_attention"
 

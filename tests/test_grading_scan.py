@@ -1,11 +1,12 @@
-"""The static scan (autograder/scan.py) follows names that are spelled indirectly: aliases,
+"""The static scan (autograder/grading/scan.py) follows names that are spelled indirectly: aliases,
 dynamic imports and attribute lookups with names built from constants, code run from strings;
 a name it cannot fold is flagged as computed. Honest course code raises no flag."""
 
 import pytest
 
 import nbtools
-from autograder import paths, scan, submission
+from autograder import paths
+from autograder.grading import scan, submission
 
 HIDDEN = {
     # the issue's example: the garbage collector imported and read by computed names

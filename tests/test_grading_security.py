@@ -16,7 +16,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 import nbtools
-from autograder import autograde, grade, nbg, paths, sandbox
+from autograder.grading import autograde, sandbox
+from autograder import grade, nbg, paths
 from hostile import corpus, probe
 
 NB = corpus.NB
@@ -43,7 +44,7 @@ def batch(tmp_path_factory):
         path.parent.mkdir(parents=True)
         path.write_text(nb if isinstance(nb, str) else nbformat.writes(nb))
     try:
-        rows = grade.grade(subs, tmp / "grades.csv", workspace=ws, workers=2, limits=LIMITS)
+        rows = grade.grade(subs, tmp / "grades.csv", workspace=ws, limits=LIMITS, settings=autograde.Settings(workers=2))
     finally:
         listener.close()
         written = [p for p in targets["writes"] if p.exists()]
@@ -127,7 +128,7 @@ def test_regrading_is_idempotent_and_keeps_manual_grades(batch):
         g.manual_score = 1.5
         gb.db.commit()
     before = {k: v for k, v in rows["alice"].cells.items()}
-    again = autograde.autograde(ws, workers=1, limits=LIMITS, students={"alice"}, force=True)
+    again = autograde.autograde(ws, limits=LIMITS, students={"alice"}, settings=autograde.Settings(workers=1, force=True))
     assert [(r["student_id"], r["status"]) for r in again] == [("alice", "graded")]   # it did regrade
     with Gradebook(db) as gb:
         assert gb.find_grade("q1_written", NB, NB, "alice").manual_score == 1.5
@@ -179,7 +180,7 @@ def test_a_weakened_jail_fails_the_probe(tmp_path, monkeypatch):
     path.parent.mkdir(parents=True)
     nbformat.write(nb, path)
     try:
-        grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=ws, workers=1, limits=LIMITS)
+        grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=ws, limits=LIMITS, settings=autograde.Settings(workers=1))
     finally:
         listener.close()
         probe.remove_written(targets)

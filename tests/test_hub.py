@@ -34,7 +34,8 @@ from nbgrader.api import Gradebook
 
 import browser_helpers as bh
 import hub_helpers as hh
-from autograder import hub, nbg, paths, studentenv
+from autograder.classroom import hub, studentenv
+from autograder import nbg, paths
 
 A1 = hh.ASSIGNMENT
 SHOTS = paths.BUILD / "hub"

@@ -25,7 +25,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 import hub_helpers as hh
-from autograder import hub, nbg, paths
+from autograder.classroom import hub
+from autograder import nbg, paths
 
 A1 = hh.ASSIGNMENT
 pytestmark = pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments")

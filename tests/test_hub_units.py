@@ -5,7 +5,9 @@ import re
 
 import pytest
 
-from autograder import exchange, late, roster
+from autograder.classroom import exchange, roster
+from autograder.grading import late
+from autograder.errors import CourseError
 
 
 def _roster(tmp_path, text):
@@ -32,7 +34,7 @@ def test_a_good_roster(tmp_path):
     ("id,name,role,lms_id\n", "has no rows"),
 ])
 def test_a_bad_roster_says_what_is_wrong(tmp_path, text, complaint):
-    with pytest.raises(SystemExit, match=re.escape(complaint)):
+    with pytest.raises(CourseError, match=re.escape(complaint)):
         roster.read(_roster(tmp_path, text))
 
 
@@ -57,12 +59,12 @@ def test_late_policy_from_the_command_line():
                                                "c.LatePolicy.percent_per_day = 10.0"]
     assert late.parse_policy("zero") == ["c.LatePolicy.penalty_method = 'zero'"]
     for bad in ("per-day", "per-day:x", "per-day:0", "zero:5", "weekly"):
-        with pytest.raises(SystemExit, match="late policy"):
+        with pytest.raises(CourseError, match="late policy"):
             late.parse_policy(bad)
 
 
 def test_due_dates_are_stored_in_utc():
     assert exchange.parse_due("2026-03-01T17:00:00+01:00") == datetime.datetime(2026, 3, 1, 16, 0)
     assert exchange.parse_due("2026-03-01T17:00") == datetime.datetime(2026, 3, 1, 17, 0)
-    with pytest.raises(SystemExit, match="ISO 8601"):
+    with pytest.raises(CourseError, match="ISO 8601"):
         exchange.parse_due("next friday")

@@ -7,7 +7,8 @@ import nbformat
 import pytest
 
 import nbtools
-from autograder import leaks, model_solutions, paths
+from autograder.course import leaks, model_solutions
+from autograder import paths
 
 NB = "01_self_attention"
 pytestmark = pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01")

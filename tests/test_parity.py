@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from archlab import parity
-from autograder import execute
+from autograder.course import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = "01_self_attention"   # the quickest notebook

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import nbtools
-from autograder import build, paths, release
+from autograder.course import build, release
+from autograder import paths
 
 IDS = paths.present_assignments()
 
@@ -107,7 +108,7 @@ def test_no_hidden_test_line_reaches_the_student_notebook(assignment):
             visible = {line.strip() for line in nbtools.visible_part(c.source).splitlines()}
             leaked = sorted((hidden - visible) & set(map(str.strip, released.splitlines())))
             assert not leaked, f"{assignment}/{meta['grade_id']}: hidden test lines in the release: {leaked[:3]}"
-    from autograder import leaks
+    from autograder.course import leaks
     hidden_regions = [r for r in leaks.answer_regions([assignment]) if r.kind == "HIDDEN TESTS"]
     found = leaks.find([paths.NOTEBOOKS / assignment / f"{assignment}.ipynb"], hidden_regions)
     assert not found, "\n".join(map(str, found[:5]))

@@ -22,7 +22,10 @@ import pytest
 
 import browser_helpers as bh
 import nbtools
-from autograder import bundle, grade, leaks, paths
+from autograder.course import bundle, leaks
+from autograder import grade, paths
+from autograder.grading import autograde
+from autograder.errors import CourseError
 
 IDS = paths.present_assignments()
 # What an unanswered notebook may show outside its test cells: the stubs' NotImplementedError
@@ -103,7 +106,7 @@ def test_the_leak_check_finds_a_planted_answer(tmp_path):
     planted = tmp_path / "helper.py"
     planted.write_text("def f(x):\n" + "".join(f"    {line}  # a comment\n" for line in lines))
     assert [x.region.cell for x in leaks.find([planted], [region])] == [region.cell]
-    with pytest.raises(SystemExit, match="would contain answers"):
+    with pytest.raises(CourseError, match="would contain answers"):
         bundle_with_plant(tmp_path, lines)
     assert not (tmp_path / "out").exists(), "a refused edition must leave nothing behind"
 
@@ -173,7 +176,7 @@ def graded_pasted(edition, tmp_path_factory):
         path = subs / "student" / a / f"{a}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nbtools.submission(nb, nbtools.solution_answers(a)), path)
-    rows = grade.grade(subs, tmp / "grades.csv", workspace=tmp / "ws", workers=2)
+    rows = grade.grade(subs, tmp / "grades.csv", workspace=tmp / "ws", settings=autograde.Settings(workers=2))
     return {r.assignment: r for r in rows}
 
 

@@ -11,7 +11,8 @@ import re
 import jupytext
 import nbformat
 
-from . import paths
+from autograder import paths
+from autograder.errors import MarkerError
 
 # nbgrader acts on these lines only when they are spelled exactly so; a misspelt one would
 # publish a hidden test or a solution in the student notebook, so the build refuses it.
@@ -21,7 +22,7 @@ _MARKER_LIKE = re.compile(r"^[ \t]*#+[ \t]*(BEGIN|END)\b|^[ \t]*#{2,}.*\b(SOLUTI
 
 
 def check_markers(nb, where="notebook"):
-    """Raise ValueError unless every solution/hidden-test marker is exact, paired and where it belongs:
+    """Raise MarkerError (a ValueError) unless every solution/hidden-test marker is exact, paired and where it belongs:
     every graded test cell holds one hidden-test region, every answer cell one solution region."""
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -34,26 +35,26 @@ def check_markers(nb, where="notebook"):
             if text in MARKERS:
                 found.append(text)
             elif _MARKER_LIKE.search(line):
-                raise ValueError(f"{where}: cell {gid!r} line {n}: {line.strip()!r} looks like an nbgrader marker "
+                raise MarkerError(f"{where}: cell {gid!r} line {n}: {line.strip()!r} looks like an nbgrader marker "
                                  f"but is not one of {', '.join(MARKERS)}")
         open_ = None
         for m in found:
             kind = m.split(" ", 2)[2]
             if m.startswith("### BEGIN"):
                 if open_:
-                    raise ValueError(f"{where}: cell {gid!r}: {m!r} inside an open {open_} region")
+                    raise MarkerError(f"{where}: cell {gid!r}: {m!r} inside an open {open_} region")
                 open_ = kind
             elif open_ != kind:
-                raise ValueError(f"{where}: cell {gid!r}: {m!r} without its BEGIN")
+                raise MarkerError(f"{where}: cell {gid!r}: {m!r} without its BEGIN")
             else:
                 open_ = None
         if open_:
-            raise ValueError(f"{where}: cell {gid!r}: the {open_} region is never closed")
+            raise MarkerError(f"{where}: cell {gid!r}: the {open_} region is never closed")
         if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code" \
                 and "### BEGIN HIDDEN TESTS" not in found:
-            raise ValueError(f"{where}: graded test cell {gid!r} has no hidden tests")
+            raise MarkerError(f"{where}: graded test cell {gid!r} has no hidden tests")
         if meta.get("solution") and "### BEGIN SOLUTION" not in found:
-            raise ValueError(f"{where}: answer cell {gid!r} has no solution region")
+            raise MarkerError(f"{where}: answer cell {gid!r} has no solution region")
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -69,7 +70,7 @@ def notebook_from_source(source_path):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         cell.id = grade_id if grade_id else f"cell-{i:03d}"
         if cell.id in seen:
-            raise ValueError(f"{source_path}: two cells have the id {cell.id!r}")
+            raise MarkerError(f"{source_path}: two cells have the id {cell.id!r}")
         seen.add(cell.id)
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -90,8 +91,3 @@ def build(assignment, out_dir=None):
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(dumps(notebook_from_source(src)))
     return target
-
-
-def main(args):
-    for a in args.assignments or paths.present_assignments():
-        print("built", build(paths.check_assignment(a)).relative_to(paths.ROOT))

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import build, nbg, paths
+from autograder.course import build
+from autograder import nbg, paths
+from autograder.errors import CourseError
 
 
 def generate(assignment, release_dir, workspace):
@@ -35,20 +37,3 @@ def release(assignment, release_dir=paths.NOTEBOOKS):
 def _tmp_root():
     paths.BUILD.mkdir(exist_ok=True)
     return paths.BUILD
-
-
-def main(args):
-    if getattr(args, "exchange", False):
-        from . import exchange
-        if not args.assignments:
-            raise SystemExit("release --exchange needs the assignment id(s) to release")
-        due = exchange.parse_due(args.due) if args.due else None
-        for a in args.assignments:
-            out = exchange.release(args.workspace, a, due)
-            print(f"released {a} to the exchange: {out}" + (f" (due {due:%Y-%m-%d %H:%M} UTC)" if due else ""))
-        return
-    if getattr(args, "due", None):
-        raise SystemExit("--due goes with --exchange")
-    for a in args.assignments or paths.present_assignments():
-        out = release(paths.check_assignment(a))
-        print("released", out.relative_to(paths.ROOT))

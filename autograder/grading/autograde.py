@@ -1,10 +1,10 @@
 """Autograde every collected submission, then record the scores with nbgrader.
 
-Each submission is one task (autograder.task): prepare it, execute it in its own jailed kernel,
+Each submission is one task (autograder.grading.task): prepare it, execute it in its own jailed kernel,
 write its result file. Tasks run on a backend:
 
-    local process pool (default)   --workers N        autograder.pool
-    Dask distributed               --cluster local:N  autograder.cluster
+    local process pool (default)   --workers N        autograder.grading.pool
+    Dask distributed               --cluster local:N  autograder.grading.cluster
                                    --scheduler tcp://HOST:8786
 
 Only this process writes to the gradebook, one submission at a time, as results arrive, with
@@ -13,15 +13,17 @@ idempotent and keeps what instructors entered. The gradebook is whatever SQLAlch
 workspace's nbgrader configuration names (a SQLite file by default).
 
 A submission whose result is current (same submitted file, same course files; see
-autograder.results) is not graded again, so an interrupted batch, run again, grades only what is
+autograder.grading.results) is not graded again, so an interrupted batch, run again, grades only what is
 left; `force` regrades everything. Each kernel gets its share of the machine's cores for torch,
 OpenMP, MKL and numba (cores / kernels at once, at least 1; `threads_per_kernel` overrides).
 
 After recording, each submission's time against its due date and the late penalty the
-course's policy gives it (autograder.late) go into the gradebook too.
+course's policy gives it (autograder.grading.late) go into the gradebook too.
 """
 
 import contextlib
+import logging
+import signal
 import statistics
 import sys
 import time
@@ -34,7 +36,24 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import SaveAutoGrades
 from tqdm import tqdm
 
-from . import cluster, late, nbg, pool, results, sandbox, submission, task
+from autograder.grading import cluster, late, pool, results, sandbox, submission, task
+from autograder import nbg
+
+log = logging.getLogger(__name__)
+from autograder.errors import CourseError
+
+
+class Interrupted(Exception):
+    """The batch was stopped by a signal; results finished so far are kept."""
+
+    def __init__(self, signum, recorded, total):
+        self.signum, self.recorded, self.total = signal.Signals(signum), recorded, total
+        super().__init__(f"{self.signum.name}: {recorded} of {total} recorded; the same command grades the rest "
+                         f"(results that workers finished are kept)")
+
+    @property
+    def exit_status(self):
+        return 128 + int(self.signum)
 
 
 @dataclass
@@ -49,13 +68,13 @@ class Settings:
 
     def __post_init__(self):
         if self.workers < 1:
-            raise SystemExit(f"--workers must be at least 1 (got {self.workers})")
+            raise CourseError(f"--workers must be at least 1 (got {self.workers})")
         if self.threads_per_kernel is not None and self.threads_per_kernel < 1:
-            raise SystemExit(f"--threads-per-kernel must be at least 1 (got {self.threads_per_kernel})")
+            raise CourseError(f"--threads-per-kernel must be at least 1 (got {self.threads_per_kernel})")
         if self.max_tries < 1:
-            raise SystemExit(f"--max-tries must be at least 1 (got {self.max_tries})")
+            raise CourseError(f"--max-tries must be at least 1 (got {self.max_tries})")
         if self.cluster and self.scheduler:
-            raise SystemExit("give --cluster local:N or --scheduler tcp://HOST:PORT, not both")
+            raise CourseError("give --cluster local:N or --scheduler tcp://HOST:PORT, not both")
         if self.cluster:
             cluster.parse_local(self.cluster)
 
@@ -90,21 +109,23 @@ def prepare_assignments(ws, assignments):
             continue
         result = api.generate_assignment(assignment, force=True, create=True)
         if not result["success"]:
-            raise SystemExit(f"nbgrader could not prepare {assignment}:\n{result.get('log')}")
+            raise CourseError(f"nbgrader could not prepare {assignment}:\n{result.get('log')}")
         marker.write_text(sha)
     return api
 
 
-def autograde(ws, workers=1, limits=None, isolate=None, students=None, settings=None, **options):
+def autograde(ws, settings=None, *, limits=None, isolate=None, students=None):
     """Grade what has no current result in ws/submitted; returns this run's records.
 
-    `options` are Settings fields (cluster, scheduler, threads_per_kernel, force, ...)."""
-    settings = settings or Settings(workers=workers, **options)
+    `settings` is a Settings (default: one local worker); `limits` the jail's (sandbox.Limits);
+    `isolate` False grades without the jail (None: whenever the jail can be made); `students`
+    limits the batch to those student ids. Raises Interrupted on SIGINT or SIGTERM."""
+    settings = settings or Settings()
     ws = Path(ws).resolve()
     if isolate is None:
         isolate, why = sandbox.available()
         if not isolate:
-            print(f"WARNING: submissions run WITHOUT isolation: {why}")
+            log.warning(f"WARNING: submissions run WITHOUT isolation: {why}")
     limits = replace(limits or sandbox.Limits(), threads=settings.threads_per_kernel)
     db_url = nbg.api(ws).coursedir.db_url
     fingerprints, jobs, unrecorded, skipped = {}, [], [], 0
@@ -127,10 +148,10 @@ def autograde(ws, workers=1, limits=None, isolate=None, students=None, settings=
     t0 = time.perf_counter()
     records = []
     if not jobs:
-        print(summary(ws, records, skipped, 0.0), flush=True)
+        log.info(summary(ws, records, skipped, 0.0))
         return records
     with _backend(settings, jobs) as (finished, kernels_at_once, tries):
-        print(_threads_line(settings, limits, kernels_at_once, tries), flush=True)
+        log.info(_threads_line(settings, limits, kernels_at_once, tries))
         bar = tqdm(total=len(jobs), unit="submission", disable=_no_bar(settings), file=sys.stderr,
                    desc="grading", dynamic_ncols=True)
         counts = Counter()
@@ -145,10 +166,8 @@ def autograde(ws, workers=1, limits=None, isolate=None, students=None, settings=
                                     refresh=False)
                     bar.update()
         except KeyboardInterrupt:
-            print(f"\ninterrupted: {len(records)} of {len(jobs)} recorded; the same command grades the rest "
-                  f"(results that workers finish meanwhile are kept)", flush=True)
-            raise SystemExit(130) from None
-    print(summary(ws, records, skipped, time.perf_counter() - t0), flush=True)
+            raise Interrupted(signal.SIGINT, len(records), len(jobs)) from None
+    log.info(summary(ws, records, skipped, time.perf_counter() - t0))
     return records
 
 
@@ -239,26 +258,3 @@ def _record(ws, db_url, r):
     if not r.get("recorded"):
         r["recorded"] = True
         results.save(ws, r)
-
-
-def main(args):
-    records = autograde(args.workspace, settings=settings_from(args))
-    for r in records:
-        print(f"{r['student_id']:<16} {r['assignment']:<20} {r['status']:<8} {r.get('reason', '')}")
-
-
-def settings_from(args):
-    return Settings(workers=args.workers, cluster=args.cluster, scheduler=args.scheduler,
-                    threads_per_kernel=args.threads_per_kernel, force=args.force, max_tries=args.max_tries)
-
-
-def add_arguments(parser):
-    """The backend and threading options, shared by `autograde` and `grade`."""
-    parser.add_argument("--workers", type=int, default=1, help="local pool: submissions graded at once (default 1)")
-    parser.add_argument("--cluster", metavar="local:N", help="grade on a Dask LocalCluster of N worker processes")
-    parser.add_argument("--scheduler", metavar="tcp://HOST:8786", help="grade on a running Dask cluster")
-    parser.add_argument("--threads-per-kernel", type=int, default=None,
-                        help="threads of torch/OpenMP/MKL/numba in each kernel (default: cores / kernels at once)")
-    parser.add_argument("--force", action="store_true", help="regrade submissions that already have a current result")
-    parser.add_argument("--max-tries", type=int, default=3,
-                        help="starts of one submission whose worker keeps dying before it is failed (default 3)")

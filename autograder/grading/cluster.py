@@ -4,10 +4,10 @@
                                   through dask-kubernetes or the Dask Helm chart: autograder/README.md)
     --cluster local:N             a distributed.LocalCluster of N worker processes on this machine
 
-A task is `autograder.task.run`: prepare, execute in the jail (which each worker builds, as
+A task is `autograder.grading.task.run`: prepare, execute in the jail (which each worker builds, as
 the local pool's workers do), write the submission's result file. Workers run one task at a
 time (one thread each) and never touch the gradebook; `grade` yields the records here, where
-autograder.autograde records them one at a time.
+autograder.grading.autograde records them one at a time.
 
 Dask reruns the task of a worker that died (killed, out of memory) on another worker. A task
 that was running on `allowed_failures + 1` dead workers is given up with `KilledWorker`: that
@@ -23,14 +23,15 @@ from collections import Counter
 from dataclasses import replace
 from urllib.parse import urlparse
 
-from . import results, task
+from autograder.grading import results, task
+from autograder.errors import CourseError
 
 
 def parse_local(spec):
     """"local:N" -> N worker processes."""
     kind, _, n = spec.partition(":")
     if kind != "local" or not n.isdigit() or int(n) < 1:
-        raise SystemExit(f"--cluster {spec!r}: expected local:N with N >= 1 worker processes (e.g. local:4)")
+        raise CourseError(f"--cluster {spec!r}: expected local:N with N >= 1 worker processes (e.g. local:4)")
     return int(n)
 
 
@@ -50,7 +51,7 @@ def connect(scheduler=None, cluster=None, max_tries=3):
         try:
             client = Client(scheduler, timeout="30s")
         except OSError as e:
-            raise SystemExit(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+            raise CourseError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
         with client:
             yield client
 
@@ -84,7 +85,7 @@ def grade(client, jobs):
     try:
         client.wait_for_workers(1, timeout=120)
     except TimeoutError:
-        raise SystemExit(f"the Dask scheduler at {client.scheduler.address} has no workers (waited 120 s)") from None
+        raise CourseError(f"the Dask scheduler at {client.scheduler.address} has no workers (waited 120 s)") from None
     batch = uuid.uuid4().hex[:8]
     todo, futures, finished = list(reversed(jobs)), {}, as_completed()
 

@@ -16,7 +16,7 @@ generate_assignment, which records it in the gradebook), sets its due date and r
 release_assignment. `collect ID --exchange` takes each student's latest submission, with its own
 timestamp and secret (needed for feedback and deadlines), and refuses a submission whose
 folder is not owned by the account it claims to come from (nbgrader's collect only warns).
-`feedback --release` writes the course's feedback (autograder.feedback: no hidden tests) and
+`feedback --release` writes the course's feedback (autograder.reports.feedback: no hidden tests) and
 runs nbgrader's release_feedback, so students fetch it in the Assignments tab.
 """
 
@@ -29,9 +29,11 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from traitlets.config import Config
 
-from . import collect as collect_mod
-from . import feedback as feedback_mod
-from . import nbg, paths, results
+from autograder.grading import collect as collect_mod
+from autograder.reports import feedback as feedback_mod
+from autograder import nbg, paths
+from autograder.grading import results
+from autograder.errors import CourseError
 
 
 def course_exchange(ws):
@@ -45,7 +47,7 @@ def parse_due(text):
     try:
         due = datetime.datetime.fromisoformat(text)
     except ValueError:
-        raise SystemExit(f"due date {text!r}: use ISO 8601, e.g. 2026-03-01T17:00:00+01:00")
+        raise CourseError(f"due date {text!r}: use ISO 8601, e.g. 2026-03-01T17:00:00+01:00")
     if due.tzinfo is not None:
         due = due.astimezone(datetime.timezone.utc)
     return due.replace(tzinfo=None)     # nbgrader stores naive UTC
@@ -57,7 +59,7 @@ def release(ws, assignment, due=None):
     api = nbg.api(ws)
     result = api.generate_assignment(assignment, force=True, create=True)
     if not result["success"]:
-        raise SystemExit(f"nbgrader could not generate {assignment}:\n{result.get('log', '')}")
+        raise CourseError(f"nbgrader could not generate {assignment}:\n{result.get('log', '')}")
     if due is not None:
         with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
             gb.update_or_create_assignment(assignment, duedate=due)
@@ -67,7 +69,7 @@ def release(ws, assignment, due=None):
     api.update_config(Config({"ExchangeReleaseAssignment": {"force": True}}))   # re-release replaces
     result = api.release_assignment(assignment)
     if not result["success"]:
-        raise SystemExit(f"nbgrader could not release {assignment}:\n{result.get('log', '')}\n{result.get('error', '')}")
+        raise CourseError(f"nbgrader could not release {assignment}:\n{result.get('log', '')}\n{result.get('error', '')}")
     inbound = root / course / "inbound"
     os.chmod(inbound, os.stat(inbound).st_mode | stat.S_ISVTX)
     return root / course / "outbound" / assignment
@@ -77,7 +79,7 @@ def collect(ws, assignment):
     """Every student's latest submission of `assignment`, straight from the exchange."""
     root, course = course_exchange(ws)
     if not (root / course / "inbound").is_dir():
-        raise SystemExit(f"no exchange for course {course!r} under {root}: release an assignment first "
+        raise CourseError(f"no exchange for course {course!r} under {root}: release an assignment first "
                          f"(python -m autograder release ID --exchange)")
     return collect_mod.collect(root / course, ws, assignment=assignment)
 
@@ -99,6 +101,6 @@ def release_feedback(ws, assignment=None):
             shutil.copy(sub / name, fb / name)
         result = api.release_feedback(a, s)
         if not result["success"]:
-            raise SystemExit(f"nbgrader could not release feedback of {s}/{a}:\n{result.get('log', '')}")
+            raise CourseError(f"nbgrader could not release feedback of {s}/{a}:\n{result.get('log', '')}")
         released.append((s, a))
     return written, released

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import build, paths
+from autograder.course import build
+from autograder import paths
 
 MIN_CHARS = 10
 RUN = 3

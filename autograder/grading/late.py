@@ -25,7 +25,8 @@ from nbgrader.preprocessors import AssignLatePenalties
 from nbgrader.utils import parse_utc
 from traitlets import Enum, Float
 
-from . import nbg
+from autograder import nbg
+from autograder.errors import CourseError
 
 
 class LatePolicy(LateSubmissionPlugin):
@@ -51,15 +52,15 @@ def parse_policy(text):
     method, _, pct = text.partition(":")
     method = method.replace("-", "_")
     if method not in ("none", "zero", "per_day") or (method == "per_day") != bool(pct):
-        raise SystemExit(f"late policy {text!r}: use none, zero or per-day:PERCENT (e.g. per-day:10)")
+        raise CourseError(f"late policy {text!r}: use none, zero or per-day:PERCENT (e.g. per-day:10)")
     lines = [f"c.LatePolicy.penalty_method = {method!r}"]
     if pct:
         try:
             value = float(pct)
         except ValueError:
-            raise SystemExit(f"late policy {text!r}: {pct!r} is not a number")
+            raise CourseError(f"late policy {text!r}: {pct!r} is not a number")
         if not 0 < value <= 100:
-            raise SystemExit(f"late policy {text!r}: the percentage must be in (0, 100]")
+            raise CourseError(f"late policy {text!r}: the percentage must be in (0, 100]")
         lines.append(f"c.LatePolicy.percent_per_day = {value!r}")
     return lines
 

@@ -9,8 +9,8 @@ mismatch lines).
 import html
 from pathlib import Path
 
-from . import submission
-from . import results as grading_results
+from autograder.grading import submission
+from autograder.grading import results as grading_results
 
 
 def _descriptions(assignment):
@@ -57,13 +57,3 @@ def generate(ws):
         out.write_text(render(record))
         written.append(out)
     return written
-
-
-def main(args):
-    if getattr(args, "release", False):
-        from . import exchange
-        written, released = exchange.release_feedback(args.workspace)
-        print(f"wrote {len(written)} feedback page(s); released {len(released)} through the exchange")
-        return
-    for p in generate(args.workspace):
-        print("wrote", p)

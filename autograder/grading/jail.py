@@ -7,9 +7,9 @@ What the jailed process sees, read-only: the system (/usr, /etc and the /bin, /l
 the Python installation, the course's virtual environment and archlab; read-write: its own
 submission folder, an empty /tmp and an empty /dev/shm. It does not see the course folder (solutions/, tests/,
 .git), the gradebook, other submissions or anybody's home. The network namespace has only a
-loopback that is down: no network. Usage (normally built by autograder.sandbox):
+loopback that is down: no network. Usage (normally built by autograder.grading.sandbox):
 
-    unshare --mount --net --pid --fork --kill-child python -m autograder.jail \
+    unshare --mount --net --pid --fork --kill-child python -m autograder.grading.jail \
         --workdir DIR --ro PATH ... --uid N --gid N --mem BYTES --cpu SECONDS --fsize BYTES -- CMD...
 """
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from . import paths, scan
+from autograder import paths
+from autograder.grading import scan
 
 
 @dataclass

@@ -11,7 +11,7 @@ reason, the others are graded, and a new pool takes the rest of the batch.
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from . import results, task
+from autograder.grading import results, task
 
 
 def died(job, tries):

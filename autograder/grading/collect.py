@@ -21,7 +21,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from . import paths
+from autograder import paths
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_NOTEBOOK_BYTES = 50 * 2**20
@@ -157,14 +157,3 @@ def _from_zip(path, ws, known, problems):
     except zipfile.BadZipFile as e:
         problems.append((student, "?", f"not a zip file ({e})"))
     return count
-
-
-def main(args):
-    if getattr(args, "exchange", False):
-        from . import exchange
-        count, problems = exchange.collect(args.workspace, paths.check_assignment(args.source))
-    else:
-        count, problems = collect(args.source, args.workspace)
-    print(f"collected {count} submission(s) into {args.workspace}/submitted")
-    for student, assignment, why in problems:
-        print(f"  not collected: {student} {assignment}: {why}")

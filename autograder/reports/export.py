@@ -3,7 +3,7 @@
 status: "graded", "needs manual grading" (written answers wait for an instructor) or
 "failed" (with the reason: not a notebook, kernel died, time or memory limit, ...).
 `flags` lists tamper signals with their evidence, for an instructor to review.
-Deadlines (autograder.late): `submitted_at` (UTC, from the exchange), `due`, `seconds_late` and
+Deadlines (autograder.grading.late): `submitted_at` (UTC, from the exchange), `due`, `seconds_late` and
 `late_penalty`; `score` is the raw score minus the penalty, never below 0.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from . import nbg
-from . import results as grading_results
+from autograder import nbg
+from autograder.grading import results as grading_results
 
 COLUMNS = ["student_id", "assignment", "status", "reason", "flags", "autograded_score", "autograded_max",
            "needs_manual_grade", "score", "max_score", "isolated", "submitted_at", "due", "seconds_late",
@@ -72,19 +72,3 @@ def write(rows_, out_csv):
             for gid, (s, m) in r["cells"].items():
                 w.writerow([r["student_id"], r["assignment"], gid, s, m])
     return out
-
-
-def main(args):
-    if getattr(args, "format", "csv") == "canvas":
-        from . import canvas
-        out = canvas.write(args.workspace, args.out)
-        print(f"wrote {out} (Canvas gradebook import)")
-        return
-    rs = rows(args.workspace)
-    write(rs, args.out)
-    for r in rs:
-        extra = f" ({r['reason']})" if r["reason"] else ""
-        flags = f" [{len(r['flags'])} flag(s)]" if r["flags"] else ""
-        print(f"{r['student_id']:<16} {r['assignment']:<20} {r['status']:<22} "
-              f"auto {r['autograded_score']:g}/{r['autograded_max']:g}{extra}{flags}")
-    print(f"wrote {args.out} and {Path(args.out).with_suffix('.cells.csv')}")

@@ -7,7 +7,7 @@ For each notebook: papermill runs solutions/<id>/<id>.ipynb (QUICK unless --full
 temporary folder; then every hidden-test region is cut out of the test cells (and their outputs
 cleared), the rubric paragraphs are cut out of the written answers (the model answers stay),
 and the solution markers are removed so the code reads as plain code. The result is checked
-by `autograder.leaks` against the hidden-test regions before it is written to
+by `autograder.course.leaks` against the hidden-test regions before it is written to
 DIR/<id>/<id>.ipynb (default build/model_solutions).
 """
 
@@ -17,7 +17,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import build, execute, leaks, paths
+from autograder.course import build, execute, leaks
+from autograder import paths
+from autograder.errors import CourseError
 
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.M | re.S)
 MARKER = re.compile(r"^[ \t]*(?:# )?### (?:BEGIN|END) SOLUTION[ \t]*\n?", re.M)
@@ -51,16 +53,9 @@ def make(assignment, out_dir, full=False):
         problems += [f"contains {m!r}" for _, m in leaks.forbidden_text([staged])
                      if m not in ("**Model answer",)]
         if problems:
-            raise SystemExit(f"model solutions of {assignment} would reveal hidden tests or rubrics:\n  "
+            raise CourseError(f"model solutions of {assignment} would reveal hidden tests or rubrics:\n  "
                              + "\n  ".join(problems[:10]))
         target = Path(out_dir) / assignment / f"{assignment}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(staged.read_text())
     return target
-
-
-def main(args):
-    out_dir = Path(args.out or paths.BUILD / "model_solutions")
-    paths.BUILD.mkdir(exist_ok=True)
-    for a in args.assignments or paths.present_assignments():
-        print("model solutions:", make(paths.check_assignment(a), out_dir, full=args.full))

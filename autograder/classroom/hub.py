@@ -15,14 +15,14 @@ Assignments tab, the instructors with its Formgrader, all of it on this machine.
   per process, not per user (see autograder/README.md for where one server stops scaling).
 - **Proxy: configurable-http-proxy**, Debian's node-configurable-http-proxy
   (scripts/install_hub.sh).
-- **What students run** (autograder.studentenv): the student edition in `<prefix>/edition` and a
+- **What students run** (autograder.classroom.studentenv): the student edition in `<prefix>/edition` and a
   shared, cached environment of a system Python in `<envs>/<hash>`; never the repository, which
   this command closes to every account outside the instructors' group (mode 0750).
 - **The course folder** `<prefix>/course` (root and the instructors' group, 2770) is nbgrader's
   course directory and the grader's workspace at once: `--workspace <prefix>/course` for every
   instructor verb. Its nbgrader_config.py holds the gradebook URL (`--db-url`: SQLite in the
   folder by default, or PostgreSQL), the exchange and the late policy.
-- **The exchange** `<prefix>/exchange`, with nbgrader's permissions (autograder.exchange).
+- **The exchange** `<prefix>/exchange`, with nbgrader's permissions (autograder.classroom.exchange).
 
 Each user's server gets the configuration of their role from `<prefix>/etc/<role>/`
 (JUPYTER_CONFIG_PATH): students see the Assignments tab only (no Formgrader, no course list, no
@@ -40,12 +40,18 @@ import shutil
 import socket
 import subprocess
 import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from . import grade, late, nbg, paths, roster, studentenv
+from autograder import grade, nbg, paths
+from autograder.grading import late
+from autograder.classroom import roster, studentenv
+
+log = logging.getLogger(__name__)
+from autograder.errors import CourseError
 
 KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -60,7 +66,7 @@ class HubSettings:
     db_url: str = ""                    # default sqlite:///<prefix>/course/gradebook.db
     course_id: str = "architectures-workbook"
     instructors_group: str = "archlab-instructors"
-    late_policy: str = "none"           # none | zero | per-day:PERCENT (autograder.late)
+    late_policy: str = "none"           # none | zero | per-day:PERCENT (autograder.grading.late)
     python: str = ""                    # the students' Python; default: Debian's python3.11
     ssl_cert: str = ""
     ssl_key: str = ""
@@ -84,7 +90,7 @@ class Layout:
 def _run(*cmd, input=None):
     r = subprocess.run(cmd, input=input, capture_output=True, text=True)
     if r.returncode:
-        raise SystemExit(f"{' '.join(cmd[:2])} failed: {r.stderr.strip() or r.stdout.strip()}")
+        raise CourseError(f"{' '.join(cmd[:2])} failed: {r.stderr.strip() or r.stdout.strip()}")
     return r.stdout
 
 
@@ -96,7 +102,7 @@ def proxy_command():
         return found
     if local.exists():
         return str(local)
-    raise SystemExit("configurable-http-proxy is not installed: run scripts/install_hub.sh as root "
+    raise CourseError("configurable-http-proxy is not installed: run scripts/install_hub.sh as root "
                      "(apt-get install node-configurable-http-proxy)")
 
 
@@ -108,7 +114,7 @@ def free_port():
 
 def check_db_url(url):
     if not url.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
-        raise SystemExit(f"--db-url {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+        raise CourseError(f"--db-url {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
     if url.startswith("postgresql"):
         import sqlalchemy
         try:
@@ -116,7 +122,7 @@ def check_db_url(url):
                 pass
         except Exception as e:  # OperationalError with the server's own words
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise SystemExit(f"cannot reach the gradebook at {url}: {first}")
+            raise CourseError(f"cannot reach the gradebook at {url}: {first}")
     return url
 
 
@@ -174,7 +180,7 @@ def close_repository(group):
     if st.st_gid != gid or st.st_mode & 0o7777 != 0o750:
         os.chown(paths.ROOT, -1, gid)
         os.chmod(paths.ROOT, 0o750)
-        print(f"closed the repository to other accounts: {paths.ROOT} is now root:{group} 0750")
+        log.info(f"closed the repository to other accounts: {paths.ROOT} is now root:{group} 0750")
 
 
 def share_with_group(folder, group):
@@ -257,7 +263,7 @@ def role_configs(s, layout):
 
 
 HUB_CONFIG = '''\
-# JupyterHub for the course, written by `python -m autograder hub` (autograder/hub.py); rerun
+# JupyterHub for the course, written by `python -m autograder hub` (autograder/classroom/hub.py); rerun
 # that command rather than editing this file.
 c = get_config()  # noqa: F821
 c.JupyterHub.ip = {ip!r}
@@ -314,11 +320,11 @@ def hub_config(s, layout):
 def setup(s):
     """Everything the hub needs, idempotent; returns the Layout."""
     if os.geteuid() != 0:
-        raise SystemExit("the hub runs as root: it creates the roster's accounts and starts each user's server as that user")
+        raise CourseError("the hub runs as root: it creates the roster's accounts and starts each user's server as that user")
     members = roster.read(s.roster)
     prefix = Path(s.prefix).resolve()
     if prefix == paths.ROOT or paths.ROOT in prefix.parents:
-        raise SystemExit(f"--prefix {prefix} is inside the repository, which students must not reach; use e.g. /opt/archlab-hub")
+        raise CourseError(f"--prefix {prefix} is inside the repository, which students must not reach; use e.g. /opt/archlab-hub")
     layout = Layout(prefix=prefix, course=prefix / "course", exchange=prefix / "exchange", edition=prefix / "edition",
                     env=Path(), etc=prefix / "etc", hub=prefix / "hub", hub_config=prefix / "hub" / "jupyterhub_config.py",
                     passwords=prefix / "hub" / "initial-passwords.csv", members=members)
@@ -341,19 +347,8 @@ def setup(s):
     return layout
 
 
-def main(args):
-    s = HubSettings(roster=args.roster, prefix=args.prefix, envs=args.envs or "", port=args.port, ip=args.ip,
-                    db_url=args.db_url or "", course_id=args.course_id, instructors_group=args.instructors_group,
-                    late_policy=args.late_policy, python=args.python or "", ssl_cert=args.ssl_cert or "",
-                    ssl_key=args.ssl_key or "", setup_only=args.setup_only)
-    layout = setup(s)
-    print(f"course folder (--workspace for the instructor verbs): {layout.course}")
-    print(f"exchange: {layout.exchange}; students' environment: {layout.env}")
-    print(f"first passwords of new accounts: {layout.passwords} (root only)")
-    if s.setup_only:
-        return
-    scheme = "https" if s.ssl_cert else "http"
-    print(f"JupyterHub on {scheme}://{s.ip}:{s.port}/ (Ctrl-C stops it and every user's server)", flush=True)
+def serve(layout):
+    """Replace this process with JupyterHub on the layout's configuration (Ctrl-C stops it)."""
     os.chdir(layout.hub)
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")

@@ -1,6 +1,6 @@
 """Execute one prepared submission in a jailed kernel and judge each graded test cell.
 
-Before every test cell the grader calls the in-kernel guard (autograder/kernel_guard.py)
+Before every test cell the grader calls the in-kernel guard (autograder/grading/kernel_guard.py)
 through `user_expressions` of an empty execute request: that path does not go through
 IPython's input or AST transformers, so student code cannot rewrite the call. The guard puts
 back what student code changed and reports it. A test cell passes when its execute reply is
@@ -18,7 +18,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from . import sandbox, zmqpoll
+from autograder.grading import sandbox
+from autograder import zmqpoll
 
 zmqpoll.install()
 

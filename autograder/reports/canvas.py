@@ -19,7 +19,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from . import export, nbg
+from autograder.reports import export
+from autograder import nbg
 
 HEAD = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 

@@ -22,17 +22,22 @@ import shutil
 import stat
 import subprocess
 import sys
+import logging
 import tomllib
 from pathlib import Path
 
-from . import bundle, paths
+from autograder.course import bundle
+from autograder import paths
+
+log = logging.getLogger(__name__)
+from autograder.errors import CourseError
 
 WHEELS = Path(os.environ.get("WHEELS", "/opt/wheels"))   # the CPU torch of the course's machines (Makefile)
 PYTHONS = ("/usr/bin/python3.11", "/usr/local/bin/python3.11", "/usr/bin/python3")
 
 
 def build_edition(out):
-    """The student edition (autograder.bundle: no answers, checked) into `out`, replaced; returns `out`."""
+    """The student edition (autograder.course.bundle: no answers, checked) into `out`, replaced; returns `out`."""
     out = bundle.build(Path(out))
     for p in [out, *out.rglob("*")]:          # readable by every account, writable by none
         os.chmod(p, 0o755 if p.is_dir() else 0o644)
@@ -56,7 +61,7 @@ def system_python(explicit=None):
     for p in candidates:
         if p and Path(p).exists() and open_to_all(p, execute=True):
             return str(Path(p))
-    raise SystemExit("no Python 3.11 that every account can run: install Debian's python3 and python3-venv "
+    raise CourseError("no Python 3.11 that every account can run: install Debian's python3 and python3-venv "
                      "(scripts/install_hub.sh does), or pass --python PATH")
 
 
@@ -73,7 +78,7 @@ def env_key(python):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def environment(envs_dir, python=None, log=print):
+def environment(envs_dir, python=None):
     """The cached environment for these pins (built on first use); returns its folder."""
     python = system_python(python)
     envs_dir = Path(envs_dir)
@@ -85,7 +90,7 @@ def environment(envs_dir, python=None, log=print):
         if (env / ".complete").exists():
             return env
         shutil.rmtree(env, ignore_errors=True)  # a build that died half-way
-        log(f"building the students' environment {env} (first time only: a few minutes)")
+        log.info(f"building the students' environment {env} (first time only: a few minutes)")
         try:
             subprocess.run([python, "-m", "venv", str(env)], check=True)
             wheels = ["--find-links", str(WHEELS)] if list(WHEELS.glob("torch-2.13.0*")) else []
@@ -96,6 +101,6 @@ def environment(envs_dir, python=None, log=print):
                 raise OSError(f"pip install failed:\n{pip.stdout[-3000:]}{pip.stderr[-3000:]}")
         except (subprocess.CalledProcessError, OSError) as e:
             shutil.rmtree(env, ignore_errors=True)
-            raise SystemExit(f"could not build the students' environment: {e}")
+            raise CourseError(f"could not build the students' environment: {e}")
         (env / ".complete").write_text(sys.version)
     return env

@@ -18,6 +18,7 @@ import pwd
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from autograder.errors import CourseError
 
 COLUMNS = ("id", "name", "role", "lms_id")
 ROLES = ("student", "instructor")
@@ -41,18 +42,18 @@ class Member:
 
 
 def read(path):
-    """The members of a roster CSV, in file order; SystemExit with every problem found."""
+    """The members of a roster CSV, in file order; CourseError with every problem found."""
     path = Path(path)
     if not path.exists():
-        raise SystemExit(f"roster {path} does not exist")
+        raise CourseError(f"roster {path} does not exist")
     with path.open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
         header = [h.strip() for h in (rows[0].keys() if rows else [])]
     if not rows:
-        raise SystemExit(f"roster {path} has no rows (expected the header {','.join(COLUMNS)} and one row per person)")
+        raise CourseError(f"roster {path} has no rows (expected the header {','.join(COLUMNS)} and one row per person)")
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise SystemExit(f"roster {path}: missing column(s) {', '.join(missing)}; the header must be {','.join(COLUMNS)}")
+        raise CourseError(f"roster {path}: missing column(s) {', '.join(missing)}; the header must be {','.join(COLUMNS)}")
     members, problems, seen = [], [], set()
     for n, row in enumerate(rows, start=2):
         row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
@@ -74,9 +75,9 @@ def read(path):
             pass
         members.append(m)
     if problems:
-        raise SystemExit(f"roster {path}:\n  " + "\n  ".join(problems))
+        raise CourseError(f"roster {path}:\n  " + "\n  ".join(problems))
     if not any(m.role == "instructor" for m in members):
-        raise SystemExit(f"roster {path}: no instructor (role 'instructor'); the formgrader needs one")
+        raise CourseError(f"roster {path}: no instructor (role 'instructor'); the formgrader needs one")
     return members
 
 

@@ -1,4 +1,4 @@
-"""Kernels for grading: each submission's kernel runs jailed (see autograder.jail) as an
+"""Kernels for grading: each submission's kernel runs jailed (see autograder.grading.jail) as an
 unprivileged user, with memory, CPU-time and file-size limits, no network, and a filesystem
 that holds only the system, Python, the course's environment and the submission's own folder.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from jupyter_client import AsyncKernelManager
 
-from . import paths
+from autograder import paths
 
 
 @dataclass
@@ -113,7 +113,7 @@ class PlainKernelManager(AsyncKernelManager):
 
 
 class JailedKernelManager(PlainKernelManager):
-    """The same kernel, its command wrapped by the jail (autograder.jail)."""
+    """The same kernel, its command wrapped by the jail (autograder.grading.jail)."""
 
     def command(self, kernel_cmd):
         user = pwd.getpwnam(SANDBOX_USER)
@@ -123,7 +123,7 @@ class JailedKernelManager(PlainKernelManager):
         # (unshare --kill-child then takes the whole pid namespace down), never an orphan
         wrapped = ["setpriv", "--pdeathsig", "KILL",
                    "unshare", "--mount", "--net", "--pid", "--fork", "--kill-child",
-                   sys.executable, "-m", "autograder.jail", "--workdir", str(self.workdir),
+                   sys.executable, "-m", "autograder.grading.jail", "--workdir", str(self.workdir),
                    "--uid", str(user.pw_uid), "--gid", str(user.pw_gid),
                    "--mem", str(lim.memory_bytes), "--cpu", str(lim.cpu_seconds),
                    "--fsize", str(lim.file_bytes)]

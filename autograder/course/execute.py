@@ -19,7 +19,7 @@ from pathlib import Path
 
 import papermill
 
-from . import nbg, paths, zmqpoll
+from autograder import nbg, paths, zmqpoll
 
 zmqpoll.install()   # papermill's client must not wait out a cell timeout on a missed wake-up
 
@@ -77,23 +77,3 @@ def _put_back(aside, files):
         if not f.exists() and (aside / f.name).exists():
             shutil.move(str(aside / f.name), f)
     shutil.rmtree(aside, ignore_errors=True)
-
-
-def main(args):
-    params = {"QUICK": not args.full}
-    if args.device:
-        params["DEVICE"] = args.device
-    rows = []
-    for a in args.assignments or paths.present_assignments():
-        s = cold_and_warm(paths.check_assignment(a), warm=not args.cold_only, **params)
-        rows.append((a, s))
-        warm = f", warm {s['warm']:.1f} s" if "warm" in s else ""
-        print(f"executed {a}: cold {s['cold']:.1f} s{warm} -> build/executed/{a}.ipynb", flush=True)
-    size = "full" if args.full else "QUICK"
-    print(f"\n| notebook | cold s ({size}) | warm s ({size}) |\n| --- | ---: | ---: |")
-    for a, s in rows:
-        print(f"| {a} | {s['cold']:.1f} | {s['warm']:.1f} |" if "warm" in s else f"| {a} | {s['cold']:.1f} | |")
-    total = {k: sum(s[k] for _, s in rows) for k in ("cold", "warm") if all(k in s for _, s in rows)}
-    print(f"| total | {total['cold']:.1f} | {total['warm']:.1f} |" if "warm" in total else f"| total | {total['cold']:.1f} | |")
-    print("\ncold: the notebook's caches (build/<id>_*) moved aside, as on a student's first run and in "
-          "every graded kernel; warm: run again at once")

@@ -1,12 +1,12 @@
 """One submission, one task: prepare it, execute it in its jail, write its result.
 
-The same function runs in a worker of the local process pool (autograder.pool), in a Dask
-worker (autograder.cluster), or in this process (one worker). It never touches the gradebook:
-only the process that started the batch records scores there (autograder.autograde).
+The same function runs in a worker of the local process pool (autograder.grading.pool), in a Dask
+worker (autograder.grading.cluster), or in this process (one worker). It never touches the gradebook:
+only the process that started the batch records scores there (autograder.grading.autograde).
 
 It is idempotent: running it twice for the same submission writes the same two files,
 `WS/autograded/<student>/<assignment>/<assignment>.ipynb` (the executed notebook, hidden tests
-included, mode 600) and `WS/results/<student>/<assignment>.json` (autograder.results). A worker
+included, mode 600) and `WS/results/<student>/<assignment>.json` (autograder.grading.results). A worker
 therefore needs the workspace and the course (its checkout and virtual environment) at the same
 paths as the instructor's machine: the same machine, or a shared filesystem.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import results, runner, sandbox, submission
+from autograder.grading import results, runner, sandbox, submission
 
 
 @dataclass
@@ -53,7 +53,7 @@ def sha256_file(path):
 
 
 def run(job):
-    """Grade one submission and write its result; returns the record (autograder.results)."""
+    """Grade one submission and write its result; returns the record (autograder.grading.results)."""
     t0 = time.perf_counter()
     limits = job.limits
     if limits.threads is None:

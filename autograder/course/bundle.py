@@ -14,7 +14,7 @@ DIR (default build/student) receives:
     Makefile, scripts/           `make lab`: set up, then open JupyterLab
 
 Nothing of solutions/, autograder/, tests/, archref/, rubrics, model answers or hidden tests.
-Before anything is written for good, the edition is checked by `autograder.leaks`: a file
+Before anything is written for good, the edition is checked by `autograder.course.leaks`: a file
 holding three consecutive significant lines of any answer region, or a hidden-test marker,
 a rubric or a model answer, stops the bundle with the evidence.
 """
@@ -27,7 +27,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import leaks, paths
+from autograder.course import leaks
+from autograder import paths
+from autograder.errors import CourseError
 
 # What a student needs to run the notebooks; the instructor's tools (nbgrader, papermill,
 # jupytext, the hub, Dask) stay out. Versions come from our pyproject.toml.
@@ -55,7 +57,7 @@ def _requirements(names):
     have = pins()
     missing = [n for n in names if n not in have]
     if missing:
-        raise SystemExit(f"pyproject.toml has no pinned version of {', '.join(missing)}")
+        raise CourseError(f"pyproject.toml has no pinned version of {', '.join(missing)}")
     return [have[n] for n in names]
 
 
@@ -124,7 +126,7 @@ def write(out, assignments=None, archlab=None):
     for a in assignments:
         src = paths.NOTEBOOKS / a / f"{a}.ipynb"
         if not src.exists():
-            raise SystemExit(f"no student release of {a}: run `python -m autograder release {a}`")
+            raise CourseError(f"no student release of {a}: run `python -m autograder release {a}`")
         (out / "notebooks" / a).mkdir(parents=True)
         shutil.copy2(src, out / "notebooks" / a / src.name)
     shutil.copytree(archlab or paths.ROOT / "archlab", out / "archlab",
@@ -181,7 +183,7 @@ def build(out=None, zip=False, assignments=None, archlab=None):
         write(staged, assignments, archlab)
         problems = check(staged)
         if problems:
-            raise SystemExit("the student edition would contain answers; nothing written:\n  "
+            raise CourseError("the student edition would contain answers; nothing written:\n  "
                              + "\n  ".join(problems[:20]))
         if out.exists():
             shutil.rmtree(out)
@@ -189,11 +191,3 @@ def build(out=None, zip=False, assignments=None, archlab=None):
     if zip:
         _zip(out, out.with_suffix(".zip"))
     return out
-
-
-def main(args):
-    out = build(args.out, zip=args.zip)
-    n = sum(1 for p in out.rglob("*") if p.is_file())
-    print(f"student edition: {out} ({n} files, checked: no answers, hidden tests or rubrics)")
-    if args.zip:
-        print(f"                 {out.with_suffix('.zip')}")
