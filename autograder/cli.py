@@ -30,6 +30,7 @@ one line, and the command exits 1; an interrupted batch exits 130 (SIGINT) or 14
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 from autograder import grade, paths
@@ -295,6 +296,8 @@ def _show_log():
 def main(argv=None):
     args = parser().parse_args(argv)
     _show_log()
+    # nbgrader's gradebook makes SQLAlchemy warn about its own autoflush; nothing an instructor can act on
+    warnings.filterwarnings("ignore", message=".*not in session.*autoflush.*")
     try:
         args.run(args)
     except autograde.Interrupted as stop:

@@ -42,10 +42,10 @@ import nbformat  # noqa: E402
 
 import nbtools  # noqa: E402
 from archlab.device import describe_machine, machine_slug, recorded_command  # noqa: E402
-from autograder.grading import autograde, results, sandbox, submission
-from autograder.course import execute
-from autograder.reports import export, feedback
-from autograder import nbg, paths# noqa: E402
+from autograder import nbg, paths  # noqa: E402
+from autograder.course import execute  # noqa: E402
+from autograder.grading import autograde, results, sandbox, submission  # noqa: E402
+from autograder.reports import export, feedback  # noqa: E402
 
 WORK = ROOT / "build" / "bench-grading"
 CLASS, NOTEBOOKS, PROJECTED_WORKERS = 500, 7, (1, 16, 64)
@@ -110,19 +110,19 @@ def graded(subs, name, options):
         subprocess.run(cmd, cwd=ROOT, check=True, stdout=log, stderr=subprocess.STDOUT)
     wall = time.perf_counter() - t0
     records = list(results.load(ws).values())
-    failed = [f"{r['student_id']} {r['assignment']}: {r['reason']}" for r in records if r["status"] != "graded"]
+    failed = [f"{r.student_id} {r.assignment}: {r.reason}" for r in records if r.status != "graded"]
     for f in failed:     # timings of a failed submission are cut short: reported, not hidden
         print(f"{name}: NOT GRADED {f}", flush=True)
     per_nb = {}
     for r in records:
-        per_nb.setdefault(r["assignment"], []).append(r["seconds"])
+        per_nb.setdefault(r.assignment, []).append(r.seconds)
     per_student = {}
     for r in records:
-        per_student[r["student_id"]] = per_student.get(r["student_id"], 0.0) + r["seconds"]
+        per_student[r.student_id] = per_student.get(r.student_id, 0.0) + r.seconds
     print(f"{name}: {wall:.1f} s for {len(records)} submissions", flush=True)
     return {"command": " ".join(cmd), "wall_s": wall, "submissions": len(records), "failed": failed,
-            "threads_per_kernel": sorted({r["threads"] for r in records}),
-            "isolated": all(r["isolated"] for r in records), "load_before": before, "load_after": load(),
+            "threads_per_kernel": sorted({r.threads for r in records}),
+            "isolated": all(r.isolated for r in records), "load_before": before, "load_after": load(),
             "per_notebook_s": {a: spread(s) for a, s in sorted(per_nb.items())},
             "per_student_s": spread(list(per_student.values())), "workspace": ws}
 
@@ -131,14 +131,14 @@ def serial_costs(run):
     """Seconds per submission that only the instructor's process spends (it cannot be spread
     over workers): recording into the gradebook, feedback, export. Measured in this process on
     the results of `run`: recorded again into a fresh workspace, feedback and export redone."""
-    records = [r for r in results.load(run["workspace"]).values() if r["status"] == "graded"]
+    records = [r for r in results.load(run["workspace"]).values() if r.status == "graded"]
     ws = WORK / "ws-serial"
     shutil.rmtree(ws, ignore_errors=True)
-    autograde.prepare_assignments(ws, {r["assignment"] for r in records})
-    db_url = nbg.api(ws).coursedir.db_url
+    autograde.prepare_assignments(ws, {r.assignment for r in records})
+    cfg = nbg.config(ws)
     t0 = time.perf_counter()
     for r in records:
-        autograde._record(ws, db_url, {**r, "recorded": False})
+        autograde._record(ws, cfg, r)
     record_s = (time.perf_counter() - t0) / len(records)
     t0 = time.perf_counter()
     feedback.generate(ws)

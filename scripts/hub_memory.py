@@ -33,8 +33,8 @@ import nbformat  # noqa: E402
 
 import hub_helpers  # noqa: E402
 import nbtools  # noqa: E402
-from autograder.classroom import hub, studentenv
-from autograder import paths# noqa: E402
+from autograder import paths  # noqa: E402
+from autograder.classroom import hub, studentenv  # noqa: E402
 
 RUN_KERNEL = r"""
 import json, sys, time

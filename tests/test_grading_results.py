@@ -2,6 +2,7 @@
 written atomically; export, feedback and status read them through it; a result is current
 only for the file and the course it was graded against."""
 
+import dataclasses
 import json
 
 from autograder.reports import export, feedback
@@ -12,9 +13,8 @@ NB = "01_self_attention"
 
 
 def _record(student, status="graded", **extra):
-    return {"student_id": student, "assignment": NB, "status": status, "reason": "", "flags": [],
-            "tests": [{"grade_id": "test_causal_mask", "passed": status == "graded", "message": ""}],
-            "isolated": True, "recorded": True, "submission_sha256": "a" * 64, "course_sha256": "c" * 64, **extra}
+    return results.Record(student, NB, status, tests=[results.TestResult("test_causal_mask", status == "graded")],
+                          isolated=True, submission_sha256="a" * 64, course_sha256="c" * 64, **extra)
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -23,7 +23,7 @@ def test_save_and_load_round_trip(tmp_path):
     results.save(tmp_path, _record("alice", flags=["changed"]))      # saving again replaces
     loaded = results.load(tmp_path)
     assert list(loaded) == [f"alice/{NB}", f"bob/{NB}"]
-    assert loaded[f"alice/{NB}"]["flags"] == ["changed"]
+    assert loaded[f"alice/{NB}"].flags == ["changed"]
     assert results.load_one(tmp_path, "bob", NB) == _record("bob")
     assert results.load_one(tmp_path, "nobody", NB) is None
     # atomic: no temporary file is left beside the results, and a reader never sees half a file
@@ -40,9 +40,16 @@ def test_a_result_is_current_only_for_its_file_and_course():
     assert not results.is_current(r, "b" * 64, "c" * 64)       # resubmitted
     assert not results.is_current(r, "a" * 64, "d" * 64)       # a test cell changed
     assert not results.is_current(None, "a" * 64, "c" * 64)
-    assert not results.is_current({**r, "retry": True}, "a" * 64, "c" * 64)   # the grader failed
+    assert not results.is_current(dataclasses.replace(r, retry=True), "a" * 64, "c" * 64)   # the grader failed
     failed = results.failed("dana", NB, "not a valid notebook")
-    assert failed["status"] == "failed" and failed["recorded"] and not failed["retry"]
+    assert failed.status == "failed" and not failed.retry
+
+
+def test_a_file_of_the_older_layout_graded_but_never_recorded_is_graded_again(tmp_path):
+    old = {**_record("erin").to_dict(), "recorded": False}
+    results.path(tmp_path, "erin", NB).parent.mkdir(parents=True)
+    results.path(tmp_path, "erin", NB).write_text(json.dumps(old))
+    assert not results.is_current(results.load_one(tmp_path, "erin", NB), "a" * 64, "c" * 64)
 
 
 def test_the_course_fingerprint_follows_the_course_files(tmp_path, monkeypatch):

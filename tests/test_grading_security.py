@@ -129,7 +129,7 @@ def test_regrading_is_idempotent_and_keeps_manual_grades(batch):
         gb.db.commit()
     before = {k: v for k, v in rows["alice"].cells.items()}
     again = autograde.autograde(ws, limits=LIMITS, students={"alice"}, settings=autograde.Settings(workers=1, force=True))
-    assert [(r["student_id"], r["status"]) for r in again] == [("alice", "graded")]   # it did regrade
+    assert [(r.student_id, r.status) for r in again] == [("alice", "graded")]   # it did regrade
     with Gradebook(db) as gb:
         assert gb.find_grade("q1_written", NB, NB, "alice").manual_score == 1.5
         sub = gb.find_submission(NB, "alice")

@@ -90,7 +90,7 @@ def release_feedback(ws, assignment=None):
     api = nbg.api(ws)
     released = []
     for record in results.load(ws).values():
-        a, s = record["assignment"], record["student_id"]
+        a, s = record.assignment, record.student_id
         if assignment and a != assignment:
             continue
         sub = Path(ws) / "submitted" / s / a

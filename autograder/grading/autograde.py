@@ -17,8 +17,9 @@ autograder.grading.results) is not graded again, so an interrupted batch, run ag
 left; `force` regrades everything. Each kernel gets its share of the machine's cores for torch,
 OpenMP, MKL and numba (cores / kernels at once, at least 1; `threads_per_kernel` overrides).
 
-After recording, each submission's time against its due date and the late penalty the
-course's policy gives it (autograder.grading.late) go into the gradebook too.
+Recording a submission is one gradebook session (autograder.grading.gradebook): its scores, its
+time against the due date and the late penalty the course's policy gives it
+(autograder.grading.late); then its record is written, once (autograder.grading.results).
 """
 
 import contextlib
@@ -31,12 +32,10 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import nbformat
-from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import SaveAutoGrades
+from nbgrader.api import Gradebook
 from tqdm import tqdm
 
-from autograder.grading import cluster, late, pool, results, sandbox, submission, task
+from autograder.grading import cluster, gradebook, pool, results, sandbox, submission, task
 from autograder import nbg
 
 log = logging.getLogger(__name__)
@@ -127,8 +126,8 @@ def autograde(ws, settings=None, *, limits=None, isolate=None, students=None):
         if not isolate:
             log.warning(f"WARNING: submissions run WITHOUT isolation: {why}")
     limits = replace(limits or sandbox.Limits(), threads=settings.threads_per_kernel)
-    db_url = nbg.api(ws).coursedir.db_url
-    fingerprints, jobs, unrecorded, skipped = {}, [], [], 0
+    cfg = nbg.config(ws)
+    fingerprints, jobs, skipped = {}, [], 0
     for student, assignment, path in submitted(ws):
         if students is not None and student not in students:
             continue
@@ -136,19 +135,15 @@ def autograde(ws, settings=None, *, limits=None, isolate=None, students=None):
             fingerprints[assignment] = submission.fingerprint(assignment)
         old, sha = results.load_one(ws, student, assignment), task.sha256_file(path)
         if not settings.force and results.is_current(old, sha, fingerprints[assignment]):
-            if not old.get("recorded"):      # graded, but the batch stopped before recording it
-                unrecorded.append(old)
-            skipped += 1
+            skipped += 1      # a record on disk is in the gradebook too: it is written after recording
             continue
         jobs.append(task.Job(student, assignment, str(path), str(ws), limits, isolate,
                              fingerprints[assignment], sha, kernels_at_once=settings.workers))
-    prepare_assignments(ws, {j.assignment for j in jobs} | {r["assignment"] for r in unrecorded})
-    for r in unrecorded:
-        _record(ws, db_url, r)
+    prepare_assignments(ws, {j.assignment for j in jobs})
     t0 = time.perf_counter()
     records = []
     if not jobs:
-        log.info(summary(ws, records, skipped, 0.0))
+        log.info(summary(records, skipped, 0.0))
         return records
     with _backend(settings, jobs) as (finished, kernels_at_once, tries):
         log.info(_threads_line(settings, limits, kernels_at_once, tries))
@@ -158,16 +153,16 @@ def autograde(ws, settings=None, *, limits=None, isolate=None, students=None):
         try:
             with bar:
                 for r in finished:
-                    _record(ws, db_url, r)
+                    _record(ws, cfg, r)
                     records.append(r)
-                    counts[r["status"]] += 1
-                    counts["flagged"] += bool(r.get("flags"))
+                    counts[r.status] += 1
+                    counts["flagged"] += bool(r.flags)
                     bar.set_postfix(graded=counts["graded"], failed=counts["failed"], flagged=counts["flagged"],
                                     refresh=False)
                     bar.update()
         except KeyboardInterrupt:
             raise Interrupted(signal.SIGINT, len(records), len(jobs)) from None
-    log.info(summary(ws, records, skipped, time.perf_counter() - t0))
+    log.info(summary(records, skipped, time.perf_counter() - t0))
     return records
 
 
@@ -199,62 +194,32 @@ def _threads_line(settings, limits, kernels_at_once, tries):
             f"{rule}; a submission is started at most {tries} time(s)")
 
 
-def summary(ws, records, skipped, wall):
+def summary(records, skipped, wall):
     """The batch in numbers: per status, flagged, seconds per notebook, threads per kernel."""
-    manual = _needs_manual(ws, [r for r in records if r["status"] == "graded"])
-    status = Counter("needs manual grading" if results.key(r) in manual else r["status"] for r in records)
-    flagged = sum(bool(r.get("flags")) for r in records)
+    status = Counter("needs manual grading" if r.status == "graded" and r.needs_manual else r.status
+                     for r in records)
+    flagged = sum(bool(r.flags) for r in records)
     lines = [f"graded {len(records)} submission(s) in {wall:.1f} s"
              + (f"; {skipped} already had a current result (--force regrades them)" if skipped else ""),
              f"  graded {status['graded']}  needs manual grading {status['needs manual grading']}  "
              f"failed {status['failed']}  flagged {flagged}"]
     ran = {}
     for r in records:
-        if r.get("executed"):
-            ran.setdefault(r["assignment"], []).append(r)
+        if r.executed:
+            ran.setdefault(r.assignment, []).append(r)
     for a, rs in sorted(ran.items()):
-        s = [r["seconds"] for r in rs]
-        threads = "/".join(str(t) for t in sorted({r.get("threads") for r in rs}))
+        s = [r.seconds for r in rs]
+        threads = "/".join(str(t) for t in sorted({r.threads for r in rs}, key=str))
         lines.append(f"  {a:<20} {len(s):>4} run, {statistics.median(s):6.1f} s per notebook (median; "
                      f"min {min(s):.1f}, max {max(s):.1f}), {threads} thread(s) per kernel")
     for r in records:
-        if r["status"] == "failed":
-            lines.append(f"  failed: {r['student_id']} {r['assignment']}: {r['reason']}")
+        if r.status == "failed":
+            lines.append(f"  failed: {r.student_id} {r.assignment}: {r.reason}")
     return "\n".join(lines)
 
 
-def _needs_manual(ws, records):
-    if not records:
-        return set()
-    out = set()
-    with Gradebook(nbg.config(ws).CourseDirectory.db_url) as gb:
-        for r in records:
-            try:
-                sub = gb.find_submission(r["assignment"], r["student_id"])
-            except MissingEntry:
-                continue
-            if any(g.needs_manual_grade for nb in sub.notebooks for g in nb.grades):
-                out.add(results.key(r))
-    return out
-
-
-def _record(ws, db_url, r):
-    """Scores of one graded submission into the gradebook (nbgrader's SaveAutoGrades), then its
-    result marked recorded. Only the process that started the batch calls this."""
-    if r["status"] == "graded":
-        student, assignment = r["student_id"], r["assignment"]
-        with Gradebook(db_url) as gb:
-            gb.update_or_create_student(student)
-            try:
-                gb.find_submission(assignment, student)
-            except MissingEntry:
-                gb.add_submission(assignment, student)
-        with open(r["executed"]) as f:   # the grader wrote it: no need to validate it again (slow)
-            nb = nbformat.v4.reads(f.read())
-        resources = {"nbgrader": {"notebook": assignment, "assignment": assignment,
-                                  "student": student, "db_url": db_url}}
-        SaveAutoGrades().preprocess(nb, resources)
-        late.assess(ws, [r])             # its time against the due date, and the late penalty
-    if not r.get("recorded"):
-        r["recorded"] = True
-        results.save(ws, r)
+def _record(ws, cfg, r):
+    """One finished submission: its scores, time and late penalty into the gradebook (one
+    session), then its record written, once. Only the process that started the batch calls this."""
+    gradebook.record(ws, r, cfg)
+    results.save(ws, r)

@@ -6,8 +6,8 @@
 
 A task is `autograder.grading.task.run`: prepare, execute in the jail (which each worker builds, as
 the local pool's workers do), write the submission's result file. Workers run one task at a
-time (one thread each) and never touch the gradebook; `grade` yields the records here, where
-autograder.grading.autograde records them one at a time.
+time (one thread each) and never touch the gradebook or the result files; `grade` yields the
+records here, where autograder.grading.autograde records and writes them one at a time.
 
 Dask reruns the task of a worker that died (killed, out of memory) on another worker. A task
 that was running on `allowed_failures + 1` dead workers is given up with `KilledWorker`: that
@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import replace
 from urllib.parse import urlparse
 
-from autograder.grading import results, task
+from autograder.grading import task
 from autograder.errors import CourseError
 
 
@@ -116,5 +116,4 @@ def _outcome(future, job):
                             f"(killed, out of memory or a crash); not tried again", tries=e.allowed_failures + 1)
     except Exception as e:   # the cluster failed, not the submission: graded again next run
         record = job.failed(f"grader error on the cluster: {type(e).__name__}: {e}"[:300], retry=True)
-    results.save(job.workspace, record)
     return record

@@ -18,14 +18,10 @@ penalty, never below 0 (as nbgrader's own export computes it).
 import math
 from pathlib import Path
 
-import nbformat
-from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import LateSubmissionPlugin
-from nbgrader.preprocessors import AssignLatePenalties
 from nbgrader.utils import parse_utc
 from traitlets import Enum, Float
 
-from autograder import nbg
 from autograder.errors import CourseError
 
 
@@ -74,22 +70,3 @@ def submitted_at(ws, student, assignment):
         return parse_utc(path.read_text().strip())
     except ValueError:
         return None
-
-
-def assess(ws, records):
-    """Record each graded submission's time and its late penalty in the gradebook."""
-    cfg = nbg.config(ws)
-    db_url = cfg.CourseDirectory.db_url
-    for r in records:
-        if r.get("status") != "graded":
-            continue
-        student, assignment = r["student_id"], r["assignment"]
-        with Gradebook(db_url) as gb:
-            try:
-                gb.find_submission(assignment, student)
-            except MissingEntry:
-                continue
-            gb.update_or_create_submission(assignment, student, timestamp=submitted_at(ws, student, assignment))
-        resources = {"nbgrader": {"notebook": assignment, "assignment": assignment, "student": student,
-                                  "db_url": db_url}}
-        AssignLatePenalties(plugin_class=LatePolicy, config=cfg).preprocess(nbformat.v4.new_notebook(), resources)

@@ -1,6 +1,7 @@
 """The default backend: submissions graded N at a time by worker processes on this machine.
 
-`grade(jobs, workers, max_tries)` yields one record per job, as each finishes. With one worker
+`grade(jobs, workers, max_tries)` yields one record per job, as each finishes (the caller
+records and writes it). With one worker
 everything runs in this process. At most `workers` submissions are in flight. A worker process
 that dies (killed, out of memory) breaks the whole `ProcessPoolExecutor`, and which submission
 it was running is unknown: each submission that was in flight then runs again alone in a fresh
@@ -11,7 +12,7 @@ reason, the others are graded, and a new pool takes the rest of the batch.
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from autograder.grading import results, task
+from autograder.grading import task
 
 
 def died(job, tries):
@@ -69,15 +70,10 @@ def _alone(job, max_tries):
             except BrokenProcessPool:
                 continue
             except Exception as error:
-                return _save(crashed(job, error), job)
-    return _save(died(job, tries), job)
+                return crashed(job, error)
+    return died(job, tries)
 
 
 def _result(future, job):
     error = future.exception()
-    return future.result() if error is None else _save(crashed(job, error), job)
-
-
-def _save(record, job):
-    results.save(job.workspace, record)
-    return record
+    return future.result() if error is None else crashed(job, error)

@@ -1,29 +1,14 @@
-"""The grader's results: one JSON file per submission, `WS/results/<student>/<assignment>.json`.
+"""The grader's results: one record per submission, one JSON file each,
+`WS/results/<student>/<assignment>.json`.
 
-This is the one place that reads and writes them. `autograde` (its workers and the process
-that started the batch), `grade` (submissions `collect` could not take), `feedback`, `export`
-and `status` all go through `save` and `load`. One file per submission means a worker that
-finishes writes its own result without touching anybody else's, a batch that is interrupted
-keeps everything finished so far, and a rerun can tell what is already graded.
+This is the one place that reads and writes them. A record is a `Record` (below); every module
+reads its fields by name, never by string key. It is written once per graded submission, by the
+process that started the batch, after the submission's scores are in the gradebook
+(autograder.grading.autograde): so a record on disk means "graded and recorded", a batch that
+is interrupted keeps every submission recorded so far, and a rerun can tell what is already
+done. (The executed notebook, `WS/autograded/...`, is written by the worker that graded it.)
 
-A record (a plain dict, so it is also the file's content):
-
-    student_id, assignment   who and what
-    status                   "graded" or "failed" (export adds "needs manual grading" from the gradebook)
-    reason                   why it failed ("" when graded)
-    flags                    tamper signals with their evidence
-    tests                    [{grade_id, passed, message}] per graded test cell, for feedback
-    seconds                  wall time of preparing + executing it
-    isolated                 ran in the jail
-    threads                  threads the kernel was given (torch, OpenMP, MKL, numba)
-    tries                    how many times it was started (a worker that died counts)
-    executed                 the executed notebook (hidden tests included), WS/autograded/...
-    submission_sha256        hash of the submitted file this result belongs to
-    course_sha256            hash of the course files it was graded against (submission.fingerprint)
-    recorded                 True once its scores are in the gradebook (or there is nothing to record)
-    retry                    True when the grader failed, not the submission (a grader error)
-
-A result is current for a submission when both hashes match and it is not marked retry: a
+A record is current for a submission when both hashes match and it is not marked retry: a
 resubmission, a changed test cell or a grader error makes it stale, and the next `autograde`
 grades it again.
 """
@@ -31,9 +16,58 @@ grades it again.
 import json
 import os
 import tempfile
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 FOLDER = "results"
+
+
+@dataclass
+class TestResult:
+    """One graded test cell of one submission."""
+    grade_id: str
+    passed: bool
+    message: str = ""          # student-facing: exception type and message, never source
+    description: str = ""      # what the test checks: the test cell's docstring, captured when graded
+
+
+@dataclass
+class Record:
+    """What grading one submission found. Field by field:"""
+    student_id: str
+    assignment: str
+    status: str                              # "graded" or "failed" (the export adds "needs manual grading")
+    reason: str = ""                         # why it failed ("" when graded)
+    flags: list = field(default_factory=list)    # tamper signals with their evidence
+    tests: list = field(default_factory=list)    # [TestResult] per graded test cell, for feedback
+    seconds: float = 0.0                     # wall time of preparing + executing it
+    isolated: bool = False                   # ran in the jail
+    threads: int | None = None               # threads the kernel was given (torch, OpenMP, MKL, numba)
+    tries: int = 1                           # how many times it was started (a worker that died counts)
+    executed: str = ""                       # the executed notebook (hidden tests included), WS/autograded/...
+    submission_sha256: str = ""              # hash of the submitted file this result belongs to
+    course_sha256: str = ""                  # hash of the course files it was graded against
+    retry: bool = False                      # the grader failed, not the submission: grade it again
+    needs_manual: bool = False               # written answers wait for an instructor (as recorded)
+
+    @property
+    def key(self):
+        return f"{self.student_id}/{self.assignment}"
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """A record from its file's content; unknown keys (older files) are ignored."""
+        known = {f.name for f in fields(cls)}
+        kept = {k: v for k, v in data.items() if k in known}
+        if data.get("recorded") is False:   # a file of the older layout, graded but never recorded
+            kept["retry"] = True
+        kept["tests"] = [t if isinstance(t, TestResult) else
+                         TestResult(**{k: v for k, v in t.items() if k in TestResult.__dataclass_fields__})
+                         for t in kept.get("tests", [])]
+        return cls(**kept)
 
 
 def path(ws, student, assignment):
@@ -41,16 +75,16 @@ def path(ws, student, assignment):
 
 
 def key(record):
-    return f"{record['student_id']}/{record['assignment']}"
+    return record.key
 
 
 def save(ws, record):
     """Write one submission's record atomically (a reader never sees half a file); idempotent."""
-    out = path(ws, record["student_id"], record["assignment"])
+    out = path(ws, record.student_id, record.assignment)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=1)
+        json.dump(record.to_dict(), f, indent=1)
     os.chmod(tmp, 0o600)
     os.replace(tmp, out)
     return out
@@ -60,33 +94,32 @@ def load_one(ws, student, assignment):
     """The record of one submission, or None when it has none (or an unreadable one)."""
     p = path(ws, student, assignment)
     try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
+        return Record.from_dict(json.loads(p.read_text()))
+    except (OSError, ValueError, TypeError):
         return None
 
 
 def load(ws):
-    """{"student/assignment": record} for every submission with a result, sorted by key."""
+    """{"student/assignment": Record} for every submission with a result, sorted by key."""
     base = Path(ws) / FOLDER
     out = {}
     for p in sorted(base.glob("*/*.json")) if base.exists() else []:
         try:
-            record = json.loads(p.read_text())
-        except ValueError:
+            record = Record.from_dict(json.loads(p.read_text()))
+        except (ValueError, TypeError):
             continue   # a file being replaced is never half-written (save is atomic); skip junk
-        out[key(record)] = record
+        out[record.key] = record
     return dict(sorted(out.items()))
 
 
 def failed(student, assignment, reason, retry=False, **extra):
     """The record of a submission that could not be graded, with the reason. retry: the grader's
     fault, not the submission's: the next run grades it again."""
-    return {"student_id": student, "assignment": assignment, "status": "failed", "reason": reason,
-            "flags": [], "tests": [], "recorded": True, "retry": retry, **extra}
+    return Record(student, assignment, "failed", reason=reason, retry=retry, **extra)
 
 
 def is_current(record, submission_sha256, course_sha256):
     """Does this record belong to this submitted file, graded against these course files?"""
-    return (record is not None and not record.get("retry")
-            and record.get("submission_sha256") == submission_sha256
-            and record.get("course_sha256") == course_sha256)
+    return (record is not None and not record.retry
+            and record.submission_sha256 == submission_sha256
+            and record.course_sha256 == course_sha256)

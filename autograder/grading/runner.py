@@ -19,19 +19,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from autograder.grading import sandbox
+from autograder.grading.results import TestResult
 from autograder import zmqpoll
 
 zmqpoll.install()
 
 GUARD_SOURCE = (Path(__file__).with_name("kernel_guard.py")).read_text()
 MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "not enough memory", "Cannot allocate memory")
-
-
-@dataclass
-class TestResult:
-    grade_id: str
-    passed: bool
-    message: str = ""          # student-facing: exception type and message, never source
 
 
 @dataclass
@@ -99,6 +93,17 @@ def _message(cell):
                 text = text[:MESSAGE_CHARS] + " [...]"
             return f"{o.get('ename')}: {text}" if text else f"{o.get('ename')} (a check failed without a message)"
     return "the test cell did not finish"
+
+
+def description(source):
+    """What a test cell checks, for feedback: its docstring (the cell's first statement), as one
+    line of text, captured when the submission is graded. The course's test cells are the
+    instructor's own (autograder.grading.submission puts them back), so this is never student text."""
+    try:
+        doc = ast.get_docstring(ast.parse(source))
+    except SyntaxError:           # IPython syntax (a magic) in the cell: the first line, unquoted
+        doc = (source.strip().splitlines() or [""])[0].strip("\"'")
+    return " ".join((doc or "").split())
 
 
 def _threads_preamble(threads):
@@ -179,6 +184,6 @@ def run(prepared, workdir, limits=None, isolate=True):
         if stderr and ran and client.replies[index + 1] == "ok":
             first = (str(stderr[0].get("text", "")).strip().splitlines() or [""])[0][:200]
             message = f"the test cell wrote to stderr, which counts as a failure: {first}"
-        result.tests.append(TestResult(gid, passed, message))
+        result.tests.append(TestResult(gid, passed, message, description(cell.get("source", ""))))
     result.seconds = time.perf_counter() - t0
     return result, nb

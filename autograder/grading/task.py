@@ -1,12 +1,13 @@
-"""One submission, one task: prepare it, execute it in its jail, write its result.
+"""One submission, one task: prepare it, execute it in its jail, return its record.
 
 The same function runs in a worker of the local process pool (autograder.grading.pool), in a Dask
 worker (autograder.grading.cluster), or in this process (one worker). It never touches the gradebook:
 only the process that started the batch records scores there (autograder.grading.autograde).
 
-It is idempotent: running it twice for the same submission writes the same two files,
+It is idempotent: running it twice for the same submission writes the same file,
 `WS/autograded/<student>/<assignment>/<assignment>.ipynb` (the executed notebook, hidden tests
-included, mode 600) and `WS/results/<student>/<assignment>.json` (autograder.grading.results). A worker
+included, mode 640), and returns the submission's record (autograder.grading.results), which the
+process that started the batch writes, once, when it is in the gradebook. A worker
 therefore needs the workspace and the course (its checkout and virtual environment) at the same
 paths as the instructor's machine: the same machine, or a shared filesystem.
 """
@@ -14,7 +15,7 @@ paths as the instructor's machine: the same machine, or a shared filesystem.
 import hashlib
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -53,41 +54,41 @@ def sha256_file(path):
 
 
 def run(job):
-    """Grade one submission and write its result; returns the record (autograder.grading.results)."""
+    """Grade one submission; returns its Record (autograder.grading.results). The executed
+    notebook is written here; the record is written by the process that records it."""
     t0 = time.perf_counter()
     limits = job.limits
     if limits.threads is None:
         limits = replace(limits, threads=sandbox.threads_per_kernel(job.kernels_at_once))
     ws = Path(job.workspace)
     data = Path(job.path).read_bytes()
-    record = {"student_id": job.student, "assignment": job.assignment, "isolated": job.isolate,
-              "threads": limits.threads, "submission_sha256": hashlib.sha256(data).hexdigest(),
-              "course_sha256": job.course_sha256, "recorded": True}
+    record = results.Record(job.student, job.assignment, "graded", isolated=job.isolate, threads=limits.threads,
+                            submission_sha256=hashlib.sha256(data).hexdigest(), course_sha256=job.course_sha256)
     here = submission.fingerprint(job.assignment)
     if here != job.course_sha256:
-        record.update(status="failed", flags=[], tests=[], retry=True,
-                      reason=f"grader error: this worker's course files differ from the instructor's "
-                             f"({here[:12]} != {job.course_sha256[:12]}); update its checkout")
-        return _finish(ws, record, t0)
+        record.status, record.retry = "failed", True
+        record.reason = (f"grader error: this worker's course files differ from the instructor's "
+                         f"({here[:12]} != {job.course_sha256[:12]}); update its checkout")
+        return _finish(record, t0)
     prepared = submission.prepare(data, job.assignment)
     if prepared.notebook is None:
-        record.update(status="failed", reason=prepared.problem, flags=[], tests=[])
-        return _finish(ws, record, t0)
+        record.status, record.reason = "failed", prepared.problem
+        return _finish(record, t0)
     try:
         result, nb = runner.run(prepared, ws / "run" / f"{job.student}--{job.assignment}", limits, job.isolate)
     except Exception as e:  # the grader itself must never take the batch down
-        record.update(status="failed", reason=f"grader error: {type(e).__name__}: {e}"[:300],
-                      flags=prepared.flags, tests=[], retry=True)
-        return _finish(ws, record, t0)
+        record.status, record.reason = "failed", f"grader error: {type(e).__name__}: {e}"[:300]
+        record.flags, record.retry = prepared.flags, True
+        return _finish(record, t0)
     out = executed_path(ws, job.student, job.assignment)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)
     os.chmod(out, 0o640)   # the grader and the workspace's group (a hub's instructors), never students
-    record.update(asdict(result), executed=str(out), recorded=result.status != "graded")
-    return _finish(ws, record, t0)
+    record.status, record.reason, record.flags, record.tests = result.status, result.reason, result.flags, result.tests
+    record.executed = str(out)
+    return _finish(record, t0)
 
 
-def _finish(ws, record, t0):
-    record["seconds"] = time.perf_counter() - t0
-    results.save(ws, record)
+def _finish(record, t0):
+    record.seconds = time.perf_counter() - t0
     return record

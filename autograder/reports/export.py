@@ -10,9 +10,10 @@ Deadlines (autograder.grading.late): `submitted_at` (UTC, from the exchange), `d
 import csv
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import Gradebook
 
 from autograder import nbg
+from autograder.grading import gradebook
 from autograder.grading import results as grading_results
 
 COLUMNS = ["student_id", "assignment", "status", "reason", "flags", "autograded_score", "autograded_max",
@@ -28,16 +29,13 @@ def rows(ws):
     with Gradebook(db_url) as gb:
         for key in sorted(results):
             r = results[key]
-            row = {"student_id": r["student_id"], "assignment": r["assignment"], "status": r["status"],
-                   "reason": r.get("reason", ""), "flags": r.get("flags", []), "autograded_score": 0.0,
+            row = {"student_id": r.student_id, "assignment": r.assignment, "status": r.status,
+                   "reason": r.reason, "flags": r.flags, "autograded_score": 0.0,
                    "autograded_max": 0.0, "needs_manual_grade": False, "score": 0.0, "max_score": 0.0,
-                   "isolated": r.get("isolated", False), "submitted_at": "", "due": "", "seconds_late": 0.0,
+                   "isolated": r.isolated, "submitted_at": "", "due": "", "seconds_late": 0.0,
                    "late_penalty": 0.0, "cells": {}}
-            try:
-                sub = gb.find_submission(r["assignment"], r["student_id"])
-            except MissingEntry:
-                sub = None
-            if sub is not None and r["status"] != "failed":
+            sub = gradebook.find(gb, r.assignment, r.student_id)
+            if sub is not None and r.status != "failed":
                 row["late_penalty"] = sub.late_submission_penalty or 0.0
                 row["score"], row["max_score"] = max(0.0, sub.score - row["late_penalty"]), sub.max_score
                 row["submitted_at"] = sub.timestamp.isoformat() if sub.timestamp else ""
@@ -49,8 +47,7 @@ def rows(ws):
                         if g.cell_type == "code":
                             row["autograded_score"] += g.score
                             row["autograded_max"] += g.max_score
-                        if g.needs_manual_grade:
-                            row["needs_manual_grade"] = True
+                row["needs_manual_grade"] = gradebook.needs_manual(sub)
                 if row["needs_manual_grade"]:
                     row["status"] = "needs manual grading"
             out.append(row)
