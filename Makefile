@@ -1,13 +1,14 @@
 # The course's commands. Two of them are all a fresh machine needs:
 #   make lab    set everything up, then open the course in JupyterLab (students)
-#   make test   set everything up, then run the whole test suite (CI runs this)
+#   make test   set everything up, then lint and run the whole test suite (CI runs this)
+#   make lint   ruff over the code ([tool.ruff] in pyproject.toml)
 # Instructors: make release | execute | grade SUBMISSIONS=folder | hub ROSTER=roster.csv | bench
 # A CUDA machine: make setup-gpu, then scripts/gpu_check.sh --require-cuda
 
 EXTRAS := [dev]
 include scripts/course.mk
 
-.PHONY: test setup-gpu release execute grade figs bench bench-grading browser hub-deps hub clean student solutions
+.PHONY: test lint setup-gpu release execute grade figs bench bench-grading browser hub-deps hub clean student solutions
 
 # The CUDA run's environment (issue 18), in the same $(VENV), on top of `make setup`:
 #  1. torch 2.13.0's CUDA build. PyPI's Linux x86_64 torch is one (CUDA bundled as nvidia-*
@@ -41,7 +42,13 @@ browser:
 hub-deps:
 	bash scripts/install_hub.sh
 
-test: setup browser hub-deps
+# ruff (pinned in the dev extra): pycodestyle, pyflakes, import order, bugbear, pyupgrade; line length 120
+LINT_PATHS := archlab archref autograder tests scripts bench figs solutions
+lint: setup
+	$(PY) -m ruff check $(LINT_PATHS)
+
+# lint first: a style slip fails in seconds, not after the whole suite
+test: setup lint browser hub-deps
 	$(PY) -m pytest
 
 release: setup

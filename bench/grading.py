@@ -35,17 +35,17 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
+
+from archlab.device import describe_machine, machine_slug, recorded_command
+from autograder import nbg, paths
+from autograder.course import execute
+from autograder.grading import autograde, results, sandbox, submission
+from autograder.reports import export, feedback
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))   # nbtools builds submissions from the release
-
-import nbformat  # noqa: E402
-
 import nbtools  # noqa: E402
-from archlab.device import describe_machine, machine_slug, recorded_command  # noqa: E402
-from autograder import nbg, paths  # noqa: E402
-from autograder.course import execute  # noqa: E402
-from autograder.grading import autograde, results, sandbox, submission  # noqa: E402
-from autograder.reports import export, feedback  # noqa: E402
 
 WORK = ROOT / "build" / "bench-grading"
 CLASS, NOTEBOOKS, PROJECTED_WORKERS = 500, 7, (1, 16, 64)
@@ -91,7 +91,8 @@ def plain(subs, assignments):
             folder.mkdir(parents=True, exist_ok=True)
             src = folder / f"{a}.ipynb"
             nbformat.write(prepared.notebook, src)
-            out[a] = execute.cold_and_warm(a, out_dir=folder / "out", source=src, record=False)  # no parity: not a full run
+            # no parity record: not a full run
+            out[a] = execute.cold_and_warm(a, out_dir=folder / "out", source=src, record=False)
             print(f"plain {a}: cold {out[a]['cold']:.1f} s, warm {out[a]['warm']:.1f} s", flush=True)
     finally:
         del os.environ["NBGRADER_EXECUTION"]
@@ -199,8 +200,8 @@ def main():
     cold_sum = sum(s["cold"] for s in plain_s.values())
     derived = {
         "speedup_2_workers": runs["pool-1"]["wall_s"] / runs["pool-2"]["wall_s"],
-        "beside_over_alone": {nb: runs["pool-2"]["per_notebook_s"][nb]["median"] / runs["pool-1"]["per_notebook_s"][nb]["median"]
-                              for nb in assignments},
+        "beside_over_alone": {nb: runs["pool-2"]["per_notebook_s"][nb]["median"]
+                              / runs["pool-1"]["per_notebook_s"][nb]["median"] for nb in assignments},
         "student_tasks_over_cold_plain": runs["pool-1"]["per_student_s"]["median"] / cold_sum,
         "student_command_over_cold_plain": runs["pool-1"]["wall_s"] / students / cold_sum,
         "fixed_s": fixed,
@@ -229,7 +230,8 @@ def markdown(r):
     lines = [f"# Grading benchmark: {machine_slug()}", "",
              f"Command: `{r['command']}`  ",
              f"Date (UTC): {r['date_utc']}; took {r['seconds'] / 60:.0f} min  ",
-             f"Machine: {m.get('cpu_model')}, {m.get('logical_cores')} logical cores, {m.get('ram_bytes', 0) / 2**30:.0f} GiB, "
+             f"Machine: {m.get('cpu_model')}, {m.get('logical_cores')} logical cores, "
+             f"{m.get('ram_bytes', 0) / 2**30:.0f} GiB, "
              f"torch {m.get('torch')}; jailed kernels: {r['isolated']}  ",
              f"Load average (1, 5, 15 min) before the plain runs: {r['load_before_plain']}; "
              + "; ".join(f"{k}: {v['load_before']} -> {v['load_after']}" for k, v in g.items())
@@ -249,8 +251,8 @@ def markdown(r):
         return f"{s['median']:.1f} ({s['min']:.1f}-{s['max']:.1f})"
 
     for nb in nbs:
-        lines.append(f"| {nb} | {r['plain_s'][nb]['cold']:.1f} | {r['plain_s'][nb]['warm']:.1f} | {cell('pool-1', nb)} | "
-                     f"{cell('pool-2', nb)} | {d['beside_over_alone'][nb]:.2f}x |"
+        lines.append(f"| {nb} | {r['plain_s'][nb]['cold']:.1f} | {r['plain_s'][nb]['warm']:.1f} | "
+                     f"{cell('pool-1', nb)} | {cell('pool-2', nb)} | {d['beside_over_alone'][nb]:.2f}x |"
                      + (f" {cell('dask-2', nb)} |" if "dask-2" in g else ""))
     cold = sum(s["cold"] for s in r["plain_s"].values())
     warm = sum(s["warm"] for s in r["plain_s"].values())
@@ -258,7 +260,8 @@ def markdown(r):
               f"{g['pool-1']['per_student_s']['median']:.1f} | {g['pool-2']['per_student_s']['median']:.1f} | |"
               + (f" {g['dask-2']['per_student_s']['median']:.1f} |" if "dask-2" in g else ""), "",
               "## Whole commands", "",
-              "| run | command | threads per kernel | wall s | wall s per student |", "| --- | --- | ---: | ---: | ---: |"]
+              "| run | command | threads per kernel | wall s | wall s per student |",
+              "| --- | --- | ---: | ---: | ---: |"]
     for k, v in g.items():
         lines.append(f"| {k} | `{v['command']}` | {'/'.join(map(str, v['threads_per_kernel']))} | {v['wall_s']:.1f} | "
                      f"{v['wall_s'] / r['students']:.1f} |")
@@ -270,12 +273,14 @@ def markdown(r):
               f"- Two workers grade the batch **{d['speedup_2_workers']:.2f}x** faster than one (goal: at least 1.8x).",
               f"- Beside another kernel, the worst notebook (median over the batch) takes "
               f"**{max(d['beside_over_alone'].values()):.2f}x** its time alone (goal: at most 1.5x).",
-              f"- A student's seven notebooks, graded (1 worker, sum of the seven tasks): **{d['student_tasks_over_cold_plain']:.2f}x** "
+              f"- A student's seven notebooks, graded (1 worker, sum of the seven tasks): "
+              f"**{d['student_tasks_over_cold_plain']:.2f}x** "
               f"the sum of their cold plain executions; the whole command per student (collect, gradebook, feedback, "
               f"export included): **{d['student_command_over_cold_plain']:.2f}x** (goal: at most 1.3x).",
               ]
     if "dask_over_pool_2_workers" in d:
-        lines.append(f"- Dask (LocalCluster, 2 workers) takes **{d['dask_over_pool_2_workers']:.2f}x** the local pool's "
+        lines.append(f"- Dask (LocalCluster, 2 workers) takes **{d['dask_over_pool_2_workers']:.2f}x** "
+                     f"the local pool's "
                      f"wall time with 2 workers (goal: at most 1.1x).")
     s, pr = r["serial_per_submission_s"], r["projection"]
     lines += ["", f"## Projection (not a measurement): {CLASS} students x {NOTEBOOKS} notebooks", "",
@@ -287,7 +292,8 @@ def markdown(r):
               "wall(W) = fixed + max(N x sum t_nb / W + max t_nb, 7N x t_record) + 7N x (t_feedback + t_export)", "",
               "| workers | grading tasks | recording (concurrent) | projected wall |", "| ---: | ---: | ---: | ---: |"]
     for w, row in pr["rows"].items():
-        lines.append(f"| {w} | {row['tasks_s'] / 3600:.2f} h | {row['recording_s'] / 3600:.2f} h | **{row['wall_s'] / 3600:.2f} h** |")
+        lines.append(f"| {w} | {row['tasks_s'] / 3600:.2f} h | {row['recording_s'] / 3600:.2f} h "
+                     f"| **{row['wall_s'] / 3600:.2f} h** |")
     lines += ["", f"Beyond about {pr['recording_saturates_at_workers']:.0f} workers the gradebook recording in one "
               "process, not the workers, sets the pace. The projection assumes the workers' filesystem and the "
               "scheduler add nothing; Dask's measured overhead is the Dask/pool ratio above."]

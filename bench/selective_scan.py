@@ -74,10 +74,12 @@ def bench_scans(a, device, bar):
     rows = []
     for L in a.lengths:
         args = inputs(L, a.d_inner, a.state, device)
-        fns = {"reference": lambda: reference_scan(*args), "parallel": lambda: ssm.selective_scan_parallel(*args),
-               "fused": lambda: ssm.selective_scan_fused(*args)}
+        # each function is timed within this iteration; the default argument binds this length's inputs
+        fns = {"reference": lambda args=args: reference_scan(*args),
+               "parallel": lambda args=args: ssm.selective_scan_parallel(*args),
+               "fused": lambda args=args: ssm.selective_scan_fused(*args)}
         if not a.no_sequential:
-            fns["sequential"] = lambda: ssm.selective_scan_sequential(*args)
+            fns["sequential"] = lambda args=args: ssm.selective_scan_sequential(*args)
         row = {"L": L}
         for name, fn in fns.items():
             bar.set_description(f"scan {name} L={L}")
@@ -107,7 +109,7 @@ def bench_decode(a, device, bar):
             for t in range(ctx):   # build the state token by token, as decoding would
                 _, state = blk.step(x[:, t:t + 1], state)
             x_t = torch.randn(1, 1, blk.d_model, device=device)
-            t = timing(lambda: blk.step(x_t, state), a.repeat * 20, "step", device)
+            t = timing(lambda x_t=x_t, state=state: blk.step(x_t, state), a.repeat * 20, "step", device)
         rows.append({"context": ctx, **t, "state_bytes": measure.tensor_bytes(state)})
         bar.update(1)
     return rows
@@ -140,7 +142,7 @@ def bench_prefill(a, device, bar):
                 layer.mixer = _MixerAdapter(blk)
         out[family] = {"params": models.count_params(net)}
         with torch.no_grad():
-            out[family].update(timing(lambda: net(ids), 1, family, device))
+            out[family].update(timing(lambda net=net: net(ids), 1, family, device))
         del net
         bar.update(1)
     return out
@@ -199,11 +201,12 @@ def main(argv=None):
     n_steps = len(a.lengths) * (3 if a.no_sequential else 4) + len(a.decode_contexts) + (2 if a.prefill else 0)
     started = time.time()
     with tqdm(total=n_steps) as bar:
-        result = {"slug": slug, "command": recorded_command(argv=None if argv is None else ["bench/selective_scan.py",
-                                                                                            *argv], root=ROOT),
+        command = recorded_command(argv=None if argv is None else ["bench/selective_scan.py", *argv], root=ROOT)
+        result = {"slug": slug, "command": command,
                   "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "machine": describe_machine(),
-                  "device": device.type, "fused": fused_implementation(device), "torch_threads": torch.get_num_threads(),
-                  "numba_threads": numba.get_num_threads(), "d_inner": a.d_inner, "state": a.state, "batch": 1,
+                  "device": device.type, "fused": fused_implementation(device),
+                  "torch_threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads(),
+                  "d_inner": a.d_inner, "state": a.state, "batch": 1,
                   "dtype": "float32", "scans": bench_scans(a, device, bar), "decode_step": bench_decode(a, device, bar)}
         if a.prefill:
             result["prefill"] = bench_prefill(a, device, bar)

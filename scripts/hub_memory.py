@@ -65,8 +65,8 @@ def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     mem = int(Path("/proc/meminfo").read_text().split()[1])   # MemTotal, kB
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem / 2**20, 1), "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem / 2**20, 1),
+            "python": platform.python_version(), "load_average_at_start": os.getloadavg()}
 
 
 def main(ids):
@@ -110,7 +110,8 @@ def main(ids):
             path.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, path)
             subprocess.run(["chown", "-R", f"{user}:{user}", str(home)], check=True)
-            r = subprocess.run(run_as + ["python", str(script), str(path)], cwd=path.parent, capture_output=True, text=True)
+            r = subprocess.run(run_as + ["python", str(script), str(path)], cwd=path.parent, capture_output=True,
+                               text=True)
             if r.returncode:
                 result["notebooks"][a] = {"error": (r.stderr.strip().splitlines() or ["?"])[-1][:300]}
             else:
