@@ -43,6 +43,7 @@ def clean(nb):
 
 def make(assignment, out_dir, full=False):
     """Execute, clean and check one notebook; return the path written."""
+    paths.BUILD.mkdir(exist_ok=True)     # a fresh checkout has no build/ yet
     with tempfile.TemporaryDirectory(dir=paths.BUILD) as tmp:
         executed, _ = execute.execute(assignment, out_dir=Path(tmp), QUICK=not full)
         nb = clean(nbformat.read(executed, as_version=4))
