@@ -45,7 +45,7 @@ from archlab.device import describe_machine, machine_slug, recorded_command  # n
 from autograder.grading import autograde, results, sandbox, submission
 from autograder.course import execute
 from autograder.reports import export, feedback
-from autograder import nbg, paths# noqa: E402
+from autograder import contract, nbg, paths  # noqa: E402
 
 WORK = ROOT / "build" / "bench-grading"
 CLASS, NOTEBOOKS, PROJECTED_WORKERS = 500, 7, (1, 16, 64)
@@ -176,8 +176,7 @@ def main():
     p.add_argument("--name", default=None, help="results file stem (default grading-<machine>)")
     a = p.parse_args()
     students = a.students or (6 if a.backend == "dask" else 4)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    contract.apply_kernel_env()
     assignments = paths.present_assignments()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)

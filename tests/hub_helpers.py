@@ -28,7 +28,7 @@ import pytest
 
 import nbtools
 from autograder.classroom import hub, roster, studentenv
-from autograder import paths
+from autograder import contract, paths
 from autograder.errors import CourseError
 
 ASSIGNMENT = "01_self_attention"
@@ -158,7 +158,7 @@ def env_of(layout_env, prefix, user, role):
     pw = pwd.getpwnam(user)
     return {"HOME": pw.pw_dir, "USER": user, "LOGNAME": user, "PATH": f"{layout_env}/bin:/usr/bin:/bin",
             "JUPYTER_CONFIG_PATH": str(Path(prefix) / "etc" / role), "PYTHONPATH": str(Path(prefix) / "edition"),
-            **hub.KERNEL_ENV}
+            **contract.KERNEL_ENV}
 
 
 def as_user(user, env, *cmd, timeout=300):
