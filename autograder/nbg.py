@@ -14,12 +14,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder import paths
-
-# Kernels started by nbgrader inherit these: two OpenMP threads spin-wait and stall fresh
-# processes unless told to sleep; nothing may reach a model hub.
-KERNEL_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1",
-              "TOKENIZERS_PARALLELISM": "false"}
+from autograder import contract, paths
 
 
 def config(workspace, **coursedir):
@@ -39,8 +34,7 @@ def config(workspace, **coursedir):
 
 
 def api(workspace, **coursedir):
-    for k, v in KERNEL_ENV.items():
-        os.environ.setdefault(k, v)
+    contract.apply_kernel_env()     # kernels started by nbgrader inherit os.environ
     # nbgrader runs `alembic` (database migrations) as a command: it must find this environment's
     bindir = os.path.dirname(sys.executable)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):

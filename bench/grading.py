@@ -38,7 +38,7 @@ from pathlib import Path
 import nbformat
 
 from archlab.device import describe_machine, machine_slug, recorded_command
-from autograder import nbg, paths
+from autograder import contract, nbg, paths
 from autograder.course import execute
 from autograder.grading import autograde, results, sandbox, submission
 from autograder.reports import export, feedback
@@ -177,8 +177,7 @@ def main():
     p.add_argument("--name", default=None, help="results file stem (default grading-<machine>)")
     a = p.parse_args()
     students = a.students or (6 if a.backend == "dask" else 4)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    contract.apply_kernel_env()
     assignments = paths.present_assignments()
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)

@@ -13,6 +13,8 @@ FIND_LINKS := $(if $(wildcard $(WHEELS)/torch-2.13.0*),--find-links $(WHEELS),)
 
 # Nothing from a model hub; no OpenMP spin-waiting (two threads stall fresh processes);
 # Jupyter, IPython and matplotlib keep their state under build/, not in $HOME.
+# The first three are the kernel environment of the grader: in the course repository,
+# tests/test_contract.py keeps them equal to autograder/contract.py's KERNEL_ENV.
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 export TOKENIZERS_PARALLELISM := false

@@ -44,6 +44,7 @@ if [ ! -x "$PY" ]; then
     echo "gpu_check: no Python at $PY (run 'make setup-gpu' first, or set PY=/path/to/python)" >&2
     exit 2
 fi
+# autograder/contract.py's KERNEL_ENV (tests/test_contract.py keeps them equal)
 export HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false
 
 if ! cuda=$("$PY" -c 'import torch; print(f"{int(torch.cuda.is_available())} {torch.version.cuda}")' 2>/dev/null); then

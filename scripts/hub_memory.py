@@ -33,7 +33,7 @@ import nbformat  # noqa: E402
 
 import hub_helpers  # noqa: E402
 import nbtools  # noqa: E402
-from autograder import paths  # noqa: E402
+from autograder import contract, paths  # noqa: E402
 from autograder.classroom import hub, studentenv  # noqa: E402
 
 RUN_KERNEL = r"""
@@ -81,7 +81,7 @@ def main(ids):
     subprocess.run(["useradd", "--create-home", "--user-group", user], check=True)
     home = Path(pwd.getpwnam(user).pw_dir)
     uenv = {"HOME": str(home), "USER": user, "PATH": f"{env}/bin:/usr/bin:/bin", "PYTHONPATH": str(edition / "e"),
-            **hub.KERNEL_ENV}
+            **contract.KERNEL_ENV}
     run_as = ["runuser", "-u", user, "--", "env", "-i", *[f"{k}={v}" for k, v in uenv.items()]]
     result = {"machine": machine(), "environment": str(env), "server": {}, "notebooks": {}}
     server = None

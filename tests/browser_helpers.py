@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 import nbtools
-from autograder import paths
+from autograder import contract, paths
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -158,8 +158,8 @@ def lab_environment(state):
         (state / sub).mkdir(parents=True, exist_ok=True)
     env["JUPYTERLAB_SETTINGS_DIR"] = str(state / "config" / "lab" / "user-settings")
     env["JUPYTERLAB_WORKSPACES_DIR"] = str(state / "config" / "lab" / "workspaces")
-    env.update(HF_HUB_OFFLINE="1", OMP_WAIT_POLICY="PASSIVE", TOKENIZERS_PARALLELISM="false",
-               JUPYTER_PLATFORM_DIRS="1")
+    contract.apply_kernel_env(env, override=True)
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     for plugin, values in LAB_SETTINGS.items():
         path = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / f"{plugin}.jupyterlab-settings"

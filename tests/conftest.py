@@ -1,9 +1,9 @@
-import os
+from autograder import contract
 
-# Same environment as the Makefile gives: no hub, no OpenMP spin-waiting, no display.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import matplotlib
+# Same environment as the Makefile gives (contract.KERNEL_ENV: no hub, no OpenMP spin-waiting),
+# and no display.
+contract.apply_kernel_env()
+import matplotlib  # noqa: E402
 matplotlib.use("Agg")  # in this process only: kernels keep their inline backend
 
 import pytest

@@ -28,7 +28,7 @@ import pytest
 
 import nbtools
 from autograder.classroom import hub, roster, studentenv
-from autograder import paths
+from autograder import contract, paths
 from autograder.errors import CourseError
 
 ASSIGNMENT = "01_self_attention"
@@ -158,7 +158,7 @@ def env_of(layout_env, prefix, user, role):
     pw = pwd.getpwnam(user)
     return {"HOME": pw.pw_dir, "USER": user, "LOGNAME": user, "PATH": f"{layout_env}/bin:/usr/bin:/bin",
             "JUPYTER_CONFIG_PATH": str(Path(prefix) / "etc" / role), "PYTHONPATH": str(Path(prefix) / "edition"),
-            **hub.KERNEL_ENV}
+            **contract.KERNEL_ENV}
 
 
 def as_user(user, env, *cmd, timeout=300):
@@ -211,21 +211,14 @@ def filled(which, spy_paths=()):
 
 
 def hidden_test_lines(assignment=ASSIGNMENT):
-    """Significant lines of every hidden-test region of the instructor notebook."""
-    out = set()
-    for c in nbtools.solution_nb(assignment).cells:
-        for m in nbtools.HIDDEN_REGION.finditer(c.source):
-            for line in m.group(0).splitlines():
-                s = line.strip()
-                if len(s) > 12 and not s.startswith("#"):
-                    out.add(s)
-    return out
+    """The lines of every hidden-test region of the instructor notebook: a page shows none of
+    them when contract.shown(these, page) is empty (the one leak rule's significant lines)."""
+    return [line for c in nbtools.solution_nb(assignment).cells for line in contract.hidden_lines(c.source)]
 
 
 def test_points(assignment=ASSIGNMENT):
     sol = nbtools.solution_nb(assignment)
-    return sum(nbtools.nbgrader_meta(c)["points"] for c in sol.cells
-               if c.cell_type == "code" and nbtools.nbgrader_meta(c).get("grade"))
+    return sum(contract.points(c) for c in sol.cells if contract.is_test(c))
 
 
 def cli(*args, timeout=900):

@@ -9,16 +9,15 @@ import contextlib
 import copy
 import importlib.util
 import os
-import re
 from pathlib import Path
 
 import nbformat
 
+from autograder import contract
+
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 NOTEBOOKS = ROOT / "notebooks"
-SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n?", re.M | re.S)
-HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS\n.*?^[ \t]*### END HIDDEN TESTS\n?", re.M | re.S)
 
 
 def solution_nb(assignment):
@@ -29,26 +28,23 @@ def release_nb(assignment):
     return nbformat.read(NOTEBOOKS / assignment / f"{assignment}.ipynb", as_version=4)
 
 
-def nbgrader_meta(cell):
-    return cell.metadata.get("nbgrader", {})
+nbgrader_meta = contract.nbgrader_meta
 
 
 def answer_ids(nb):
     """grade ids of the autograded answer cells (code cells with solution: true)."""
-    return [nbgrader_meta(c)["grade_id"] for c in nb.cells
-            if c.cell_type == "code" and nbgrader_meta(c).get("solution") and not nbgrader_meta(c).get("grade")]
+    return [contract.grade_id(c) for c in nb.cells if contract.is_answer(c)]
 
 
 def cell(nb, grade_id):
     for c in nb.cells:
-        if nbgrader_meta(c).get("grade_id") == grade_id:
+        if contract.grade_id(c) == grade_id:
             return c
     raise KeyError(f"no cell with grade_id {grade_id!r}")
 
 
-def strip_markers(src):
-    """The solution as a student would have typed it: region markers removed, code kept."""
-    return SOLUTION_REGION.sub(lambda m: m.group(2), src)
+# The solution as a student would have typed it: region markers removed, code kept.
+strip_markers = contract.strip_solution_markers
 
 
 def wrong_answers(assignment):
@@ -106,9 +102,8 @@ def first_wrong(assignment, kind):
             for gid, labels in wrong_answers(assignment).items()}
 
 
-def visible_part(src):
-    """A test cell as students have it: the hidden-test region removed."""
-    return HIDDEN_REGION.sub("", src)
+# A test cell as students have it: the hidden-test region removed.
+visible_part = contract.visible_part
 
 
 @contextlib.contextmanager
@@ -157,7 +152,7 @@ def submission(release, answers):
     """A filled-in copy of the release: answers = {grade_id: source} replaces those cells."""
     nb = copy.deepcopy(release)
     for c in nb.cells:
-        gid = nbgrader_meta(c).get("grade_id")
+        gid = contract.grade_id(c)
         if gid in answers:
             c.source = answers[gid]
     return nb
@@ -166,5 +161,4 @@ def submission(release, answers):
 def solution_answers(assignment):
     """What a student who answers everything correctly submits: solution code, model answers."""
     sol = solution_nb(assignment)
-    return {nbgrader_meta(c)["grade_id"]: strip_markers(c.source)
-            for c in sol.cells if nbgrader_meta(c).get("solution")}
+    return {contract.grade_id(c): strip_markers(c.source) for c in sol.cells if contract.has_solution(c)}

@@ -12,7 +12,7 @@ import csv
 import pytest
 
 import nbtools
-from autograder import paths
+from autograder import contract, paths
 
 IDS = paths.present_assignments()
 
@@ -25,8 +25,7 @@ def graded(autograde_batch):
 
 def _points(assignment):
     sol = nbtools.solution_nb(assignment)
-    return {nbtools.nbgrader_meta(c)["grade_id"]: nbtools.nbgrader_meta(c)["points"]
-            for c in sol.cells if c.cell_type == "code" and nbtools.nbgrader_meta(c).get("grade")}
+    return {contract.grade_id(c): contract.points(c) for c in sol.cells if contract.is_test(c)}
 
 
 @pytest.mark.parametrize("assignment", IDS)
@@ -72,11 +71,11 @@ def test_feedback_names_the_mistake_and_shows_no_hidden_test(graded, assignment)
             assert keyword.lower() in page.lower(), f"wrong1's feedback of {gid} does not say to fix {earlier} first"
             continue
         assert w.visible.lower() in page.lower(), f"the feedback of wrong1 does not show the diagnosis of {gid}: {w.visible!r}"
-    hidden = [line.strip() for c in nbtools.solution_nb(assignment).cells for m in nbtools.HIDDEN_REGION.finditer(c.source)
-              for line in m.group(0).splitlines() if len(line.strip()) > 25 and "HIDDEN TESTS" not in line]
+    hidden = [line for c in nbtools.solution_nb(assignment).cells for line in contract.hidden_lines(c.source)]
+    assert contract.significant_lines(hidden), f"{assignment}: no hidden test lines to look for"
     for student in ("alice", "wrong1", "wrong2"):
         page = html.unescape((ws / "feedback" / student / assignment / f"{assignment}.html").read_text())
-        leaked = [line for line in hidden if line in page]
+        leaked = contract.shown(hidden, page)
         assert not leaked, f"the feedback of {student} shows hidden test lines: {leaked[:2]}"
 
 

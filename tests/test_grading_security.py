@@ -17,7 +17,7 @@ from nbgrader.api import Gradebook
 
 import nbtools
 from autograder.grading import autograde, sandbox
-from autograder import grade, nbg, paths
+from autograder import contract, grade, nbg, paths
 from hostile import corpus, probe
 
 NB = corpus.NB
@@ -54,8 +54,7 @@ def batch(tmp_path_factory):
 
 def _test_points():
     sol = nbtools.solution_nb(NB)
-    return {nbtools.nbgrader_meta(c)["grade_id"]: nbtools.nbgrader_meta(c)["points"]
-            for c in sol.cells if c.cell_type == "code" and nbtools.nbgrader_meta(c).get("grade")}
+    return {contract.grade_id(c): contract.points(c) for c in sol.cells if contract.is_test(c)}
 
 
 def test_honest_submissions_get_their_exact_scores(batch):
@@ -108,14 +107,13 @@ def test_no_secret_was_read_and_nothing_written_outside(batch):
 def test_feedback_never_shows_hidden_tests(batch):
     rows, ws, _ = batch
     sol = nbtools.solution_nb(NB)
-    hidden = [l.strip() for c in sol.cells for m in nbtools.HIDDEN_REGION.finditer(c.source)
-              for l in m.group(0).splitlines() if len(l.strip()) > 25 and "HIDDEN TESTS" not in l]
-    assert hidden
+    hidden = [line for c in sol.cells for line in contract.hidden_lines(c.source)]
+    assert contract.significant_lines(hidden)
     for student in ("alice", "carol", "h_patch_comparisons"):
         page = (ws / "feedback" / student / NB / f"{NB}.html").read_text()
         assert "test_scaled_dot_product_attention" in page
         assert ("not passed" in page) == (student != "alice")
-        leaked = [l for l in hidden if l in page]
+        leaked = contract.shown(hidden, page)
         assert not leaked, f"feedback of {student} shows hidden test lines: {leaked[:2]}"
         assert "Traceback" not in page and "File \"<" not in page
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cli, paths
+from autograder import cli, contract, paths
 
 ROOT = paths.ROOT
 PACKAGES = ("archlab", "archref", "autograder")
@@ -200,5 +200,5 @@ def test_a_non_editable_install_has_every_subpackage(tmp_path):
             "assert (bundle.TEMPLATES / 'README.md').exists(), bundle.TEMPLATES\n"
             "print('ok', len(names))\n")
     r = subprocess.run([str(py), "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"})
+                       env=contract.apply_kernel_env({"PATH": "/usr/bin:/bin"}))
     assert r.returncode == 0 and r.stdout.startswith("ok"), r.stdout + r.stderr

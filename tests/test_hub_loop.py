@@ -26,7 +26,7 @@ from nbgrader.api import Gradebook
 
 import hub_helpers as hh
 from autograder.classroom import hub
-from autograder import nbg, paths
+from autograder import contract, nbg, paths
 
 A1 = hh.ASSIGNMENT
 pytestmark = pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments")
@@ -197,7 +197,7 @@ def test_feedback_fetched_shows_results_and_no_hidden_test(term):
         assert "passed" in text and term["k"].ids[x] in text
         fails = text.count("not passed")
         assert fails == 0 if n_failed == 0 else fails > 0, f"{x}: {fails} tests not passed"
-        assert not [h for h in hidden if h in text], f"{x}'s feedback shows hidden test lines"
+        assert not contract.shown(hidden, text), f"{x}'s feedback shows hidden test lines"
         assert "BEGIN HIDDEN TESTS" not in text
 
 

@@ -14,7 +14,7 @@ import pytest
 
 import nbtools
 from autograder.course import build, release
-from autograder import paths
+from autograder import contract, paths
 
 IDS = paths.present_assignments()
 
@@ -38,16 +38,17 @@ def test_student_notebook_is_what_nbgrader_generates(assignment, tmp_path):
 @pytest.mark.parametrize("assignment", IDS)
 def test_release_holds_no_solutions_hidden_tests_or_outputs(assignment):
     sol, rel = nbtools.solution_nb(assignment), nbtools.release_nb(assignment)
-    text = json.dumps(rel)
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
-        assert marker not in text, f"notebooks/{assignment} contains {marker}"
-    # no line of any solution region survives in the release
-    for gid, src in nbtools.solution_answers(assignment).items():
-        region = [l.strip() for l in src.splitlines() if l.strip()]
-        rcell = nbtools.cell(rel, gid).source
+    found = contract.instructor_only(json.dumps(rel))
+    assert not found, f"notebooks/{assignment} contains {found}"
+    # no significant line of any solution region survives in the release's cell (unless the
+    # instructor's cell has it outside the region too)
+    for gid in nbtools.solution_answers(assignment):
         orig = nbtools.cell(sol, gid).source
-        given = {l.strip() for l in nbtools.SOLUTION_REGION.sub("", orig).splitlines()}
-        leaked = [l for l in region if l not in given and l in rcell.splitlines() and len(l) > 12]
+        region = contract.significant_lines(line for kind, lines in contract.regions(orig)
+                                            if kind == contract.SOLUTION for line in lines)
+        given = contract.significant_lines(contract.without_solutions(orig).splitlines())
+        released = contract.significant_lines(nbtools.cell(rel, gid).source.splitlines())
+        leaked = sorted((region - given) & released)
         assert not leaked, f"{assignment}/{gid}: solution lines in the release: {leaked[:3]}"
     for nb, label in ((sol, "solutions"), (rel, "notebooks")):
         for c in nb.cells:
@@ -85,7 +86,7 @@ def test_a_misspelt_marker_stops_the_build(marker, tmp_path):
     """A misspelt marker would publish hidden tests or a solution: the build refuses it, naming the line."""
     a = IDS[0]
     src = (paths.SOLUTIONS / a / f"{a}.py").read_text()
-    canonical = "### BEGIN SOLUTION" if "SOLUTION" in marker else "### BEGIN HIDDEN TESTS"
+    canonical = contract.BEGIN_SOLUTION if "SOLUTION" in marker else contract.BEGIN_HIDDEN_TESTS
     bad = tmp_path / f"{a}.py"
     bad.write_text(src.replace(canonical, marker, 1))
     with pytest.raises(ValueError, match="looks like an nbgrader marker|without its BEGIN|never closed"):
@@ -98,18 +99,17 @@ def test_no_hidden_test_line_reaches_the_student_notebook(assignment):
     without its hidden region, and no run of hidden-test lines appears anywhere in the release."""
     sol, rel = nbtools.solution_nb(assignment), nbtools.release_nb(assignment)
     for c in sol.cells:
-        meta = nbtools.nbgrader_meta(c)
-        if c.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            released = nbtools.cell(rel, meta["grade_id"]).source
-            assert released.rstrip() == nbtools.visible_part(c.source).rstrip(), \
-                f"{assignment}/{meta['grade_id']}: the student's test cell is not the visible part of the instructor's"
-            hidden = {line.strip() for m in nbtools.HIDDEN_REGION.finditer(c.source)
-                      for line in m.group(0).splitlines()[1:-1] if len(line.strip()) > 12}
-            visible = {line.strip() for line in nbtools.visible_part(c.source).splitlines()}
-            leaked = sorted((hidden - visible) & set(map(str.strip, released.splitlines())))
-            assert not leaked, f"{assignment}/{meta['grade_id']}: hidden test lines in the release: {leaked[:3]}"
+        if contract.is_test(c):
+            gid = contract.grade_id(c)
+            released = nbtools.cell(rel, gid).source
+            assert released.rstrip() == contract.visible_part(c.source).rstrip(), \
+                f"{assignment}/{gid}: the student's test cell is not the visible part of the instructor's"
+            hidden = contract.significant_lines(contract.hidden_lines(c.source))
+            visible = contract.significant_lines(contract.visible_part(c.source).splitlines())
+            leaked = sorted((hidden - visible) & contract.significant_lines(released.splitlines()))
+            assert not leaked, f"{assignment}/{gid}: hidden test lines in the release: {leaked[:3]}"
     from autograder.course import leaks
-    hidden_regions = [r for r in leaks.answer_regions([assignment]) if r.kind == "HIDDEN TESTS"]
+    hidden_regions = [r for r in leaks.answer_regions([assignment]) if r.kind == contract.HIDDEN_TESTS]
     found = leaks.find([paths.NOTEBOOKS / assignment / f"{assignment}.ipynb"], hidden_regions)
     assert not found, "\n".join(map(str, found[:5]))
 
@@ -119,11 +119,13 @@ def _hidden_answers(assignment):
     import ast
     out = {}
     for c in nbtools.solution_nb(assignment).cells:
-        gid = nbtools.nbgrader_meta(c).get("grade_id", "")
+        gid = contract.grade_id(c) or ""
         if not gid.startswith("test_q") or c.cell_type != "code":
             continue
-        for m in nbtools.HIDDEN_REGION.finditer(c.source):
-            for node in ast.walk(ast.parse(m.group(0))):
+        for kind, lines in contract.regions(c.source):
+            if kind != contract.HIDDEN_TESTS:
+                continue
+            for node in ast.walk(ast.parse("\n".join(lines))):
                 if isinstance(node, ast.Compare):
                     for side in [node.left, *node.comparators]:
                         for leaf in ast.walk(side):

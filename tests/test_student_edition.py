@@ -23,7 +23,7 @@ import pytest
 import browser_helpers as bh
 import nbtools
 from autograder.course import bundle, leaks
-from autograder import grade, paths
+from autograder import contract, grade, paths
 from autograder.grading import autograde
 from autograder.errors import CourseError
 
@@ -101,7 +101,7 @@ def test_archlab_itself_holds_no_answer():
 
 def test_the_leak_check_finds_a_planted_answer(tmp_path):
     """The check itself can fail: a helper that copies an answer region is found."""
-    region = next(r for r in leaks.answer_regions() if r.kind == "SOLUTION" and len(r.runs) > 2)
+    region = next(r for r in leaks.answer_regions() if r.kind == contract.SOLUTION and len(r.runs) > 2)
     lines = sorted(region.runs)[0]
     planted = tmp_path / "helper.py"
     planted.write_text("def f(x):\n" + "".join(f"    {line}  # a comment\n" for line in lines))
@@ -145,11 +145,10 @@ def test_every_student_notebook_runs_but_for_the_exercises(assignment, installed
         pass    # raised after the run when any cell failed; the cells are judged below
     nb = nbformat.read(out, as_version=4)
     release = nbtools.release_nb(assignment)
-    tests = {nbtools.nbgrader_meta(c)["grade_id"] for c in release.cells
-             if nbtools.nbgrader_meta(c).get("grade") and not nbtools.nbgrader_meta(c).get("solution")}
+    tests = {contract.grade_id(c) for c in release.cells if contract.is_test(c)}
     unexpected, stubs_hit = [], 0
     for c in nb.cells:
-        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        gid = contract.grade_id(c)
         for o in c.get("outputs", []):
             if o.output_type != "error":
                 continue

@@ -46,14 +46,12 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from autograder import grade, nbg, paths
+from autograder import contract, grade, nbg, paths
 from autograder.grading import late
 from autograder.classroom import roster, studentenv
 
 log = logging.getLogger(__name__)
 from autograder.errors import CourseError
-
-KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false"}
 
 
 @dataclass
@@ -303,7 +301,7 @@ c.Spawner.pre_spawn_hook = role_configuration
 
 def hub_config(s, layout):
     env = layout.env
-    environment = {**KERNEL_ENV, "PATH": f"{env}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": str(env),
+    environment = {**contract.KERNEL_ENV, "PATH": f"{env}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": str(env),
                    "PYTHONPATH": str(layout.edition)}
     ssl = ""
     if s.ssl_cert or s.ssl_key:

@@ -6,41 +6,35 @@ no jupytext bookkeeping), so a test can regenerate both and compare them byte fo
 """
 
 import json
-import re
 
 import jupytext
 import nbformat
 
-from autograder import paths
+from autograder import contract, paths
 from autograder.errors import MarkerError
-
-# nbgrader acts on these lines only when they are spelled exactly so; a misspelt one would
-# publish a hidden test or a solution in the student notebook, so the build refuses it.
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
-_MARKER_LIKE = re.compile(r"^[ \t]*#+[ \t]*(BEGIN|END)\b|^[ \t]*#{2,}.*\b(SOLUTION|HIDDEN|HIDEN)\b|"
-                          r"\b(BEGIN|END)[ \t_]*(SOLUTION|HIDDEN)")
 
 
 def check_markers(nb, where="notebook"):
     """Raise MarkerError (a ValueError) unless every solution/hidden-test marker is exact, paired and where it belongs:
     every graded test cell holds one hidden-test region, every answer cell one solution region."""
+    # nbgrader acts on the markers only when they are spelled exactly so; a misspelt one would
+    # publish a hidden test or a solution in the student notebook, so the build refuses it.
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        gid = meta.get("grade_id", cell.id)
+        gid = contract.grade_id(cell) or cell.id
         found = []
         for n, line in enumerate(cell.source.splitlines(), 1):
             text = line.strip()
             if cell.cell_type == "markdown":
                 text = text.lstrip("# ").strip() if text.startswith("# ###") else text
-            if text in MARKERS:
+            if text in contract.MARKERS:
                 found.append(text)
-            elif _MARKER_LIKE.search(line):
+            elif contract.MARKER_LIKE.search(line):
                 raise MarkerError(f"{where}: cell {gid!r} line {n}: {line.strip()!r} looks like an nbgrader marker "
-                                 f"but is not one of {', '.join(MARKERS)}")
+                                 f"but is not one of {', '.join(contract.MARKERS)}")
         open_ = None
         for m in found:
             kind = m.split(" ", 2)[2]
-            if m.startswith("### BEGIN"):
+            if m in (contract.BEGIN_SOLUTION, contract.BEGIN_HIDDEN_TESTS):
                 if open_:
                     raise MarkerError(f"{where}: cell {gid!r}: {m!r} inside an open {open_} region")
                 open_ = kind
@@ -50,10 +44,9 @@ def check_markers(nb, where="notebook"):
                 open_ = None
         if open_:
             raise MarkerError(f"{where}: cell {gid!r}: the {open_} region is never closed")
-        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code" \
-                and "### BEGIN HIDDEN TESTS" not in found:
+        if contract.is_test(cell) and contract.BEGIN_HIDDEN_TESTS not in found:
             raise MarkerError(f"{where}: graded test cell {gid!r} has no hidden tests")
-        if meta.get("solution") and "### BEGIN SOLUTION" not in found:
+        if contract.has_solution(cell) and contract.BEGIN_SOLUTION not in found:
             raise MarkerError(f"{where}: answer cell {gid!r} has no solution region")
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -67,7 +60,7 @@ def notebook_from_source(source_path):
     for i, cell in enumerate(nb.cells):
         cell.metadata.pop("lines_to_next_cell", None)
         cell.metadata.pop("cell_marker", None)
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = contract.grade_id(cell)
         cell.id = grade_id if grade_id else f"cell-{i:03d}"
         if cell.id in seen:
             raise MarkerError(f"{source_path}: two cells have the id {cell.id!r}")

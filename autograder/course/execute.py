@@ -19,7 +19,7 @@ from pathlib import Path
 
 import papermill
 
-from autograder import nbg, paths, zmqpoll
+from autograder import contract, paths, zmqpoll
 
 zmqpoll.install()   # papermill's client must not wait out a cell timeout on a missed wake-up
 
@@ -31,8 +31,7 @@ def execute(assignment, out_dir=None, source=None, record=True, **parameters):
     (output path, seconds). `record=False`: no parity record (a run that is not the notebook's
     full solution, e.g. a prepared submission under NBGRADER_EXECUTION, where the recorded
     variables are not computed)."""
-    for k, v in nbg.KERNEL_ENV.items():
-        os.environ.setdefault(k, v)
+    contract.apply_kernel_env()     # papermill's kernel inherits os.environ
     out_dir = Path(out_dir or paths.BUILD / "executed")
     out_dir.mkdir(parents=True, exist_ok=True)
     src = Path(source) if source else paths.SOLUTIONS / assignment / f"{assignment}.ipynb"

@@ -2,62 +2,21 @@
 
 An answer is a region of an instructor notebook between `### BEGIN SOLUTION` and
 `### END SOLUTION` (code or a model answer in markdown) or between `### BEGIN HIDDEN TESTS` and
-`### END HIDDEN TESTS`. A file leaks a region when three consecutive *significant* lines of the
-region appear, consecutively, in the file. Significant means: whitespace folded, comments and
-trailing comments dropped, blank lines and lines of fewer than `MIN_CHARS` characters dropped
-(`else:`, `return y`, a closing bracket). Three lines are enough to carry an idea and rare
-enough by chance; one or two shared lines (an import, a signature) are not a leak.
+`### END HIDDEN TESTS`. A file leaks a region when it holds a run of the region's significant
+lines: the rule (what counts as significant, how long a run is) is `autograder.contract`'s;
+this module reads the instructor notebooks for their regions and scans files for them.
 
 Used by `python -m autograder bundle` (it refuses to write a leaking student edition) and by
 the tests, over the student edition and over `archlab/` itself.
 """
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from autograder.course import build
-from autograder import paths
-
-MIN_CHARS = 10
-RUN = 3
-REGION = re.compile(r"^[ \t]*(?:# )?### BEGIN (SOLUTION|HIDDEN TESTS)[ \t]*\n(.*?)^[ \t]*(?:# )?### END \1",
-                    re.M | re.S)
-
-
-def _drop_comment(s):
-    """s without a trailing `# ...` comment ('#' inside a one-line string literal is kept)."""
-    quote = None
-    for i, ch in enumerate(s):
-        if quote:
-            if ch == quote and s[i - 1] != "\\":
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#":
-            return s[:i]
-    return s
-
-
-def significant(line):
-    """The line as compared (whitespace folded, comment dropped), or None if it does not count."""
-    s = " ".join(_drop_comment(line).split())
-    return s if len(s) >= MIN_CHARS else None
-
-
-def markdown_line(line):
-    """A markdown line of a model answer, as compared: its text is the content, not a comment."""
-    s = " ".join(line.split())
-    return s if len(s) >= MIN_CHARS else None
-
-
-def runs(lines, markdown=False):
-    """Every run of RUN consecutive significant lines, as tuples."""
-    keep = [k for k in ((markdown_line if markdown else significant)(l) for l in lines) if k]
-    return {tuple(keep[i:i + RUN]) for i in range(len(keep) - RUN + 1)}
-
+from autograder import contract, paths
 
 @dataclass
 class Region:
@@ -73,8 +32,8 @@ def answer_regions(assignments=None):
     for a in assignments or paths.present_assignments():
         nb = build.notebook_from_source(paths.SOLUTIONS / a / f"{a}.py")
         for c in nb.cells:
-            for m in REGION.finditer(c.source):
-                out.append(Region(a, c.id, m.group(1), runs(m.group(2).splitlines(), c.cell_type == "markdown")))
+            for kind, lines in contract.regions(c.source):
+                out.append(Region(a, c.id, kind, contract.runs(lines, c.cell_type == "markdown")))
     return out
 
 
@@ -86,10 +45,10 @@ def file_runs(path):
         found = set()
         for c in nb.cells:
             lines = c.source.splitlines()
-            found |= runs(lines) | runs(lines, markdown=True)
+            found |= contract.runs(lines) | contract.runs(lines, markdown=True)
         return found
     lines = path.read_text(errors="replace").splitlines()
-    return runs(lines) | runs(lines, markdown=True)
+    return contract.runs(lines) | contract.runs(lines, markdown=True)
 
 
 @dataclass
@@ -123,15 +82,10 @@ def files_under(folder, suffixes=(".py", ".ipynb")):
                   and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts)
 
 
-# Words that only the instructor's version of a notebook holds.
-FORBIDDEN_TEXT = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION",
-                  "**Rubric", "**Model answer")
-
-
 def forbidden_text(files):
-    """(file, marker) for every file that holds a hidden-test marker, a rubric or a model answer."""
+    """(file, marker) for every file that holds a hidden-test marker, a rubric or a model answer
+    (contract.INSTRUCTOR_ONLY)."""
     hits = []
     for f in files:
-        text = Path(f).read_text(errors="replace")
-        hits += [(str(f), m) for m in FORBIDDEN_TEXT if m in text]
+        hits += [(str(f), m) for m in contract.instructor_only(Path(f).read_text(errors="replace"))]
     return hits

@@ -11,47 +11,40 @@ by `autograder.course.leaks` against the hidden-test regions before it is writte
 DIR/<id>/<id>.ipynb (default build/model_solutions).
 """
 
-import re
 import tempfile
 from pathlib import Path
 
 import nbformat
 
 from autograder.course import build, execute, leaks
-from autograder import paths
+from autograder import contract, paths
 from autograder.errors import CourseError
-
-HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.M | re.S)
-MARKER = re.compile(r"^[ \t]*(?:# )?### (?:BEGIN|END) SOLUTION[ \t]*\n?", re.M)
-# In a written answer: "**Rubric ..." to the end of the solution region is the instructor's.
-RUBRIC = re.compile(r"^\*\*Rubric.*?(?=^[ \t]*### END SOLUTION|\Z)", re.M | re.S)
 
 
 def clean(nb):
     """nb without hidden tests, rubrics or solution markers (in place); returns nb."""
     for c in nb.cells:
-        meta = c.metadata.get("nbgrader", {})
-        if c.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            if HIDDEN.search(c.source):
-                c.source = HIDDEN.sub("", c.source).rstrip() + "\n"
-                c.outputs = []
+        if contract.is_test(c) and contract.HIDDEN_REGION.search(c.source):
+            c.source = contract.visible_part(c.source).rstrip() + "\n"
+            c.outputs = []
         if c.cell_type == "markdown":
-            c.source = RUBRIC.sub("", c.source)
-        c.source = MARKER.sub("", c.source).rstrip()
+            c.source = contract.cut_rubric(c.source)
+        c.source = contract.strip_solution_markers(c.source).rstrip()
     return nb
 
 
 def make(assignment, out_dir, full=False):
     """Execute, clean and check one notebook; return the path written."""
+    paths.BUILD.mkdir(exist_ok=True)     # a fresh checkout has no build/ yet
     with tempfile.TemporaryDirectory(dir=paths.BUILD) as tmp:
         executed, _ = execute.execute(assignment, out_dir=Path(tmp), QUICK=not full)
         nb = clean(nbformat.read(executed, as_version=4))
         staged = Path(tmp) / f"{assignment}.clean.ipynb"
         staged.write_text(build.dumps(nb))
-        hidden = [r for r in leaks.answer_regions([assignment]) if r.kind == "HIDDEN TESTS"]
+        hidden = [r for r in leaks.answer_regions([assignment]) if r.kind == contract.HIDDEN_TESTS]
         problems = [str(x) for x in leaks.find([staged], hidden)]
         problems += [f"contains {m!r}" for _, m in leaks.forbidden_text([staged])
-                     if m not in ("**Model answer",)]
+                     if m != contract.MODEL_ANSWER_WORD]     # the model answers are what this releases
         if problems:
             raise CourseError(f"model solutions of {assignment} would reveal hidden tests or rubrics:\n  "
                              + "\n  ".join(problems[:10]))

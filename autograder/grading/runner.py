@@ -19,8 +19,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from autograder.grading import sandbox
+from autograder import contract, zmqpoll
 from autograder.grading.results import TestResult
-from autograder import zmqpoll
 
 zmqpoll.install()
 
@@ -62,7 +62,7 @@ class GradingClient(NotebookClient):
         return None
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        gid = contract.grade_id(cell)
         if gid in self.prepared.test_ids:
             self.guard_reports[gid] = await self._guard(f"_archlab_guard_check({gid!r})")
         cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
@@ -166,7 +166,7 @@ def run(prepared, workdir, limits=None, isolate=True):
     if guard_broken:
         result.flags.append("the grading guard could not start; tests score 0")
     for index, cell in enumerate(nb.cells):
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        gid = contract.grade_id(cell)
         if gid not in prepared.test_ids:
             continue
         ran = index + 1 in client.replies   # the guard cell was index 0 while executing

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from jupyter_client import AsyncKernelManager
 
-from autograder import paths
+from autograder import contract, paths
 
 
 @dataclass
@@ -84,10 +84,10 @@ def kernel_env(workdir, threads=None):
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", *THREAD_VARIABLES)}
     if threads is not None:
         env.update({k: str(threads) for k in THREAD_VARIABLES})
+    env.update(contract.KERNEL_ENV)
     env.update(HOME=w, TMPDIR="/tmp", MPLCONFIGDIR=f"{w}/.config/matplotlib", IPYTHONDIR=f"{w}/.ipython",
                JUPYTER_RUNTIME_DIR=w, JUPYTER_CONFIG_DIR=f"{w}/.jupyter", JUPYTER_DATA_DIR=f"{w}/.jupyter-data",
-               NUMBA_CACHE_DIR=f"{w}/.numba", HF_HOME=f"{w}/.hf", HF_HUB_OFFLINE="1",
-               OMP_WAIT_POLICY="PASSIVE", TOKENIZERS_PARALLELISM="false",
+               NUMBA_CACHE_DIR=f"{w}/.numba", HF_HOME=f"{w}/.hf",
                NBGRADER_EXECUTION="autograde", PYTHONDONTWRITEBYTECODE="1")
     return env
 

@@ -25,6 +25,8 @@ do not depend on it (autograder/README.md).
 import ast
 import re
 
+from autograder import contract
+
 # Pass 1: (pattern, what) over each line of the source as written.
 PATTERNS = [
     (r"\bget_ipython\b|\binput_transformers?\w*|\bast_transformers\b|\bset_custom_exc\b|\bevents\.register\b|\bregister_magic",
@@ -94,7 +96,7 @@ def scan(nb, locked_ids, course_sources=()):
     """Flags for every code cell of nb the student wrote (not locked, not as shipped)."""
     flags = []
     for i, c in enumerate(nb.cells):
-        grade_id = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        grade_id = contract.grade_id(c)
         if c.cell_type != "code" or grade_id in locked_ids or c.source in course_sources:
             continue
         flags += scan_source(c.source, grade_id or f"cell {i}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from autograder import paths
+from autograder import contract, paths
 from autograder.grading import scan
 
 
@@ -26,8 +26,6 @@ class Prepared:
     given_names: dict = field(default_factory=dict)  # locked cell grade_id -> names it defines
 
 
-def meta(cell):
-    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def truth_files(assignment):
@@ -65,13 +63,13 @@ def prepare(source, assignment):
         out.problem = f"not a valid notebook file ({type(e).__name__}: {first[:160]})"
         return out
     sol, rel = truth(assignment)
-    sol_cells = {meta(c)["grade_id"]: c for c in sol.cells if meta(c).get("grade_id")}
-    rel_cells = {meta(c)["grade_id"]: c for c in rel.cells if meta(c).get("grade_id")}
-    order = [meta(c)["grade_id"] for c in rel.cells if meta(c).get("grade_id")]
+    sol_cells = {contract.grade_id(c): c for c in sol.cells if contract.grade_id(c)}
+    rel_cells = {contract.grade_id(c): c for c in rel.cells if contract.grade_id(c)}
+    order = [contract.grade_id(c) for c in rel.cells if contract.grade_id(c)]
 
     seen, cells = set(), []
     for c in nb.cells:
-        gid = meta(c).get("grade_id")
+        gid = contract.grade_id(c)
         if gid is None and "nbgrader" in c.get("metadata", {}):
             out.flags.append(f"cell metadata edited: an nbgrader entry without grade id ({str(c.metadata.nbgrader)[:80]})")
             c.metadata.pop("nbgrader")
@@ -97,7 +95,7 @@ def prepare(source, assignment):
         out.flags.append(f"graded cell {gid!r} was deleted (restored from the course)")
         new = _restore(None, rel_cells[gid], sol_cells[gid], out.flags)
         prev = next((order[j] for j in range(i - 1, -1, -1) if order[j] in seen), None)
-        at = 0 if prev is None else 1 + next(k for k, c in enumerate(cells) if meta(c).get("grade_id") == prev)
+        at = 0 if prev is None else 1 + next(k for k, c in enumerate(cells) if contract.grade_id(c) == prev)
         cells.insert(at, new)
         seen.add(gid)
 
@@ -105,11 +103,10 @@ def prepare(source, assignment):
     for c in run.cells:
         if c.cell_type == "code":
             c.outputs, c.execution_count = [], None
-        m = meta(c)
-        if c.cell_type == "code" and m.get("grade") and not m.get("solution"):
-            out.test_ids.append(m["grade_id"])
-        elif c.cell_type == "code" and m.get("locked") and not m.get("solution"):
-            out.given_names[m["grade_id"]] = defined_names(c.source)
+        if contract.is_test(c):
+            out.test_ids.append(contract.grade_id(c))
+        elif contract.is_given(c):
+            out.given_names[contract.grade_id(c)] = defined_names(c.source)
     course_sources = {c.source for c in rel.cells}   # cells as shipped are not the student's code
     out.flags += scan.scan(run, set(out.given_names) | set(out.test_ids), course_sources)
     out.notebook = run
@@ -118,20 +115,21 @@ def prepare(source, assignment):
 
 def _restore(cell, rel_cell, sol_cell, flags):
     """The cell to run for one grade id: truth for metadata, locked sources and tests."""
-    gid = meta(rel_cell)["grade_id"]
-    m = meta(rel_cell)
+    gid = contract.grade_id(rel_cell)
+    m = contract.nbgrader_meta(rel_cell)
     if cell is not None:
-        if meta(cell) != m:
-            changed = sorted(k for k in set(meta(cell)) | set(m) if meta(cell).get(k) != m.get(k))
+        theirs = contract.nbgrader_meta(cell)
+        if theirs != m:
+            changed = sorted(k for k in set(theirs) | set(m) if theirs.get(k) != m.get(k))
             flags.append(f"cell metadata edited in {gid!r}: {', '.join(changed)}")
-        if m.get("locked") and cell.source != rel_cell.source:
+        if contract.is_locked(rel_cell) and cell.source != rel_cell.source:
             flags.append(f"locked cell {gid!r} was edited (the course's version was run)")
         if cell.cell_type != rel_cell.cell_type:
             flags.append(f"cell {gid!r} changed type to {cell.cell_type}")
     new = copy.deepcopy(rel_cell)
-    if m.get("grade") and not m.get("solution"):
+    if contract.is_test(rel_cell):
         new.source = sol_cell.source                    # the test cell, hidden tests restored
-    elif m.get("solution") and cell is not None and cell.cell_type == rel_cell.cell_type:
+    elif contract.has_solution(rel_cell) and cell is not None and cell.cell_type == rel_cell.cell_type:
         new.source = cell.source                        # the student's answer
     return new
 

@@ -9,6 +9,7 @@ import copy
 import json
 
 import nbtools
+from autograder import contract
 
 NB = "01_self_attention"
 FIRST = "scaled_dot_product_attention"
@@ -113,7 +114,7 @@ def build(root, ws):
     subs["h_invalid_json"] = '{"cells": [ {"cell_type": "code", "source": '
     # a test cell deleted, with a wrong answer above it
     nb = nbtools.submission(rel, _wrong_answers())
-    nb.cells = [c for c in nb.cells if nbtools.nbgrader_meta(c).get("grade_id") != "test_causal_mask"]
+    nb.cells = [c for c in nb.cells if contract.grade_id(c) != "test_causal_mask"]
     subs["h_deleted_test_cell"] = nb
     # metadata edited: the test cell no longer graded, the answer cell made a 100-point test
     nb = nbtools.submission(rel, _wrong_answers())

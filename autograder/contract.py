@@ -1,0 +1,246 @@
+"""The authoring contract: what a course notebook's cells are, where its answers and hidden tests
+lie, the environment its kernels run in, and when a text gives an answer away.
+
+Every other module (and the tests) asks this one; `tests/test_contract.py` fails on a second
+spelling of the cell predicates, the marker regexes or the kernel environment. It imports
+nothing from the project, so any room may use it.
+
+Cells (nbgrader's metadata, `metadata.nbgrader`, as this course uses it):
+
+    kind      cell type  solution  grade  locked   what it is
+    answer    code       true      false  false    the student's code, scored by a test cell
+    test      code       false     true   true     visible tests, then a hidden-test region; points
+    written   markdown   true      true   false    graded by hand: a model answer and a rubric
+    given     code       false     false  true     the course's code, read-only
+
+Markers: in the instructor's version an answer cell (and a written answer) holds its solution
+between `### BEGIN SOLUTION` and `### END SOLUTION`; a test cell holds its hidden tests between
+`### BEGIN HIDDEN TESTS` and `### END HIDDEN TESTS`. nbgrader acts on these lines only when
+they are spelled exactly so.
+
+The leak rule: a line counts (is *significant*) when, whitespace folded and a trailing comment
+dropped, it has at least MIN_CHARS characters (`else:`, `return y`, a closing bracket do not).
+A file leaks a region when RUN consecutive significant lines of the region appear in it,
+consecutively: three lines carry an idea and are rare by chance; one or two shared lines (an
+import, a signature) are not a leak. A page that shows no code at all (a student's feedback)
+must show no significant line of a hidden test: `shown`.
+"""
+
+import os
+import re
+
+# ---------------------------------------------------------------------------------------------
+# cells
+# ---------------------------------------------------------------------------------------------
+
+
+def nbgrader_meta(cell):
+    """The cell's nbgrader metadata ({} for an ordinary cell); an nbformat node or a plain dict."""
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def grade_id(cell):
+    """The cell's grade id, or None for an ordinary cell."""
+    return nbgrader_meta(cell).get("grade_id")
+
+
+def _flags(cell):
+    m = nbgrader_meta(cell)
+    return cell.get("cell_type"), bool(m.get("solution")), bool(m.get("grade")), bool(m.get("locked"))
+
+
+def is_answer(cell):
+    """An autograded answer: a code cell the student writes (solution true, grade false)."""
+    kind, solution, grade, _ = _flags(cell)
+    return kind == "code" and solution and not grade
+
+
+def is_test(cell):
+    """A graded test cell: code with points (grade true, solution false)."""
+    kind, solution, grade, _ = _flags(cell)
+    return kind == "code" and grade and not solution
+
+
+def is_written(cell):
+    """A written answer, graded by hand: markdown with grade and solution true."""
+    kind, solution, grade, _ = _flags(cell)
+    return kind == "markdown" and grade and solution
+
+
+def is_locked(cell):
+    """nbgrader keeps the cell as the course wrote it (test cells and given cells)."""
+    return _flags(cell)[3]
+
+
+def is_given(cell):
+    """A given (read-only) code cell: locked, neither an answer nor a test."""
+    kind, solution, grade, locked = _flags(cell)
+    return kind == "code" and locked and not solution and not grade
+
+
+def has_solution(cell):
+    """The student's part of the notebook (solution true: an answer or a written answer); in
+    the instructor's version it holds a solution region, and the student's source is graded."""
+    return _flags(cell)[1]
+
+
+def points(cell):
+    """The points of a graded cell (0 for any other)."""
+    return nbgrader_meta(cell).get("points", 0)
+
+
+def kind(cell):
+    """"answer", "test", "written", "given" or None (an ordinary cell)."""
+    for name, test in (("answer", is_answer), ("test", is_test), ("written", is_written), ("given", is_given)):
+        if test(cell):
+            return name
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# markers
+# ---------------------------------------------------------------------------------------------
+SOLUTION, HIDDEN_TESTS = "SOLUTION", "HIDDEN TESTS"           # the two kinds of region
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+MARKERS = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN_TESTS, END_HIDDEN_TESTS)
+
+# A line that looks like a marker but is not one of MARKERS (a misspelling nbgrader would not act
+# on, publishing a hidden test or a solution): the build refuses it.
+MARKER_LIKE = re.compile(r"^[ \t]*#+[ \t]*(BEGIN|END)\b|^[ \t]*#{2,}.*\b(SOLUTION|HIDDEN|HIDEN)\b|"
+                         r"\b(BEGIN|END)[ \t_]*(SOLUTION|HIDDEN)")
+
+# Any region, in code or in markdown: group 1 its kind (SOLUTION or HIDDEN TESTS), group 2 its
+# lines without the markers. A markdown marker may be written as a heading comment, `# ### ...`.
+REGION = re.compile(r"^[ \t]*(?:# )?### BEGIN (SOLUTION|HIDDEN TESTS)[ \t]*\n(.*?)^[ \t]*(?:# )?### END \1",
+                    re.M | re.S)
+# A hidden-test region, markers included (what nbgrader cuts from the student's test cell).
+HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?",
+                           re.M | re.S)
+# A solution region, markers included: group 1 its indentation, group 2 its lines.
+SOLUTION_REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*\n?",
+                             re.M | re.S)
+# One solution marker line, in code or in markdown.
+SOLUTION_MARKER = re.compile(r"^[ \t]*(?:# )?### (?:BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+# In a written answer: "**Rubric ..." to the end of the solution region is the instructor's.
+RUBRIC_WORD, MODEL_ANSWER_WORD = "**Rubric", "**Model answer"
+RUBRIC = re.compile(r"^\*\*Rubric.*?(?=^[ \t]*### END SOLUTION|\Z)", re.M | re.S)
+
+# Words that only the instructor's version of a notebook holds.
+INSTRUCTOR_ONLY = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION",
+                   RUBRIC_WORD, MODEL_ANSWER_WORD)
+
+
+def regions(source):
+    """[(kind, lines)] of every region of a cell's source: kind SOLUTION or HIDDEN TESTS, lines the
+    region's lines without its markers."""
+    return [(m.group(1), m.group(2).splitlines()) for m in REGION.finditer(source)]
+
+
+def hidden_lines(source):
+    """The lines of every hidden-test region of a cell's source (markers excluded)."""
+    return [line for k, lines in regions(source) if k == HIDDEN_TESTS for line in lines]
+
+
+def visible_part(source):
+    """A test cell as students have it: every hidden-test region cut out."""
+    return HIDDEN_REGION.sub("", source)
+
+
+def without_solutions(source):
+    """The cell without its solution regions (markers and lines): what the release keeps of it."""
+    return SOLUTION_REGION.sub("", source)
+
+
+def strip_solution_markers(source):
+    """The solution as a student would have typed it: marker lines removed, everything else kept."""
+    return SOLUTION_MARKER.sub("", source)
+
+
+def cut_rubric(source):
+    """A written answer without its rubric (the model answer stays)."""
+    return RUBRIC.sub("", source)
+
+
+def instructor_only(text):
+    """The words of INSTRUCTOR_ONLY that `text` holds."""
+    return [w for w in INSTRUCTOR_ONLY if w in text]
+
+
+# ---------------------------------------------------------------------------------------------
+# the kernel environment
+# ---------------------------------------------------------------------------------------------
+# Every kernel the course starts (papermill, nbgrader, the grading sandbox, the hub's servers,
+# the tests) and every command of the Makefile runs with these: nothing may reach a model hub;
+# two OpenMP threads spin-wait and stall fresh processes unless told to sleep; the tokenizers'
+# thread pool must not fork with the kernel. scripts/course.mk and scripts/gpu_check.sh export
+# the same (the student edition has no `autograder`); tests/test_contract.py compares them.
+KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def apply_kernel_env(env=None, override=False):
+    """Put KERNEL_ENV into `env` (default os.environ): each variable that is not set yet, or every
+    one with override=True. Returns env."""
+    env = os.environ if env is None else env
+    for k, v in KERNEL_ENV.items():
+        if override:
+            env[k] = v
+        else:
+            env.setdefault(k, v)
+    return env
+
+
+# ---------------------------------------------------------------------------------------------
+# the leak rule
+# ---------------------------------------------------------------------------------------------
+MIN_CHARS = 10
+RUN = 3
+
+
+def _drop_comment(s):
+    """s without a trailing `# ...` comment ('#' inside a one-line string literal is kept)."""
+    quote = None
+    for i, ch in enumerate(s):
+        if quote:
+            if ch == quote and s[i - 1] != "\\":
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            return s[:i]
+    return s
+
+
+def fold(text):
+    """Whitespace folded: every run of spaces, tabs and newlines one space, none at the ends."""
+    return " ".join(text.split())
+
+
+def significant(line):
+    """A line of code as compared (whitespace folded, comment dropped), or None if it does not count."""
+    s = fold(_drop_comment(line))
+    return s if len(s) >= MIN_CHARS else None
+
+
+def markdown_line(line):
+    """A line of markdown as compared: its text is the content (a '#' starts no comment)."""
+    s = fold(line)
+    return s if len(s) >= MIN_CHARS else None
+
+
+def runs(lines, markdown=False):
+    """Every run of RUN consecutive significant lines, as tuples."""
+    keep = [k for k in ((markdown_line if markdown else significant)(l) for l in lines) if k]
+    return {tuple(keep[i:i + RUN]) for i in range(len(keep) - RUN + 1)}
+
+
+def significant_lines(lines):
+    """Each line of `lines` in every form in which it counts: as code and as text."""
+    return {s for line in lines for s in (significant(line), markdown_line(line)) if s}
+
+
+def shown(lines, text):
+    """The significant lines of `lines` that appear anywhere in `text` (whitespace folded), sorted:
+    for a page that must show no line of a region at all."""
+    text = fold(text)
+    return sorted(s for s in significant_lines(lines) if s in text)
