@@ -26,6 +26,7 @@ import, a signature) are not a leak. A page that shows no code at all (a student
 must show no significant line of a hidden test: `shown`.
 """
 
+import ast
 import os
 import re
 
@@ -244,3 +245,17 @@ def shown(lines, text):
     for a page that must show no line of a region at all."""
     text = fold(text)
     return sorted(s for s in significant_lines(lines) if s in text)
+
+
+# ---------------------------------------------------------------------------------------------
+# what a test checks
+# ---------------------------------------------------------------------------------------------
+def test_description(source):
+    """What a test cell checks, for feedback: its docstring (the cell's first statement, which may
+    wrap over several lines), as one line of text. The grader captures it when a submission is
+    graded, from the instructor's test cell (never student text)."""
+    try:
+        doc = ast.get_docstring(ast.parse(source))
+    except SyntaxError:           # IPython syntax (a magic) in the cell: the first line, unquoted
+        doc = (source.strip().splitlines() or [""])[0].strip("\"'")
+    return " ".join((doc or "").split())

@@ -95,17 +95,6 @@ def _message(cell):
     return "the test cell did not finish"
 
 
-def description(source):
-    """What a test cell checks, for feedback: its docstring (the cell's first statement), as one
-    line of text, captured when the submission is graded. The course's test cells are the
-    instructor's own (autograder.grading.submission puts them back), so this is never student text."""
-    try:
-        doc = ast.get_docstring(ast.parse(source))
-    except SyntaxError:           # IPython syntax (a magic) in the cell: the first line, unquoted
-        doc = (source.strip().splitlines() or [""])[0].strip("\"'")
-    return " ".join((doc or "").split())
-
-
 def _threads_preamble(threads):
     """torch's inter-op pool reads no environment variable: size it before anything uses it.
     (Its intra-op pool, OpenMP, MKL and numba follow the variables of sandbox.kernel_env.)"""
@@ -184,6 +173,6 @@ def run(prepared, workdir, limits=None, isolate=True):
         if stderr and ran and client.replies[index + 1] == "ok":
             first = (str(stderr[0].get("text", "")).strip().splitlines() or [""])[0][:200]
             message = f"the test cell wrote to stderr, which counts as a failure: {first}"
-        result.tests.append(TestResult(gid, passed, message, description(cell.get("source", ""))))
+        result.tests.append(TestResult(gid, passed, message, contract.test_description(cell.get("source", ""))))
     result.seconds = time.perf_counter() - t0
     return result, nb
