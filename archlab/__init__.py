@@ -9,6 +9,7 @@ One concept a module, each short enough to read in one sitting:
     mamba     the reading's `Mamba(d_model, d_state, d_conv, expand)` on any machine (a library's block)
     compare   equal-size models, caches, fitted exponents and verdicts (notebooks 05 and 07, the benchmark)
     moe, llms published configurations of Jamba, Mixtral, Llama and Qwen2; weight copying for MoE blocks
+    fits      the one power-law fit (exponent and prefactor) every notebook, plot and benchmark uses
     plots     log-log scaling plots with fitted exponents
     widgets   the ipywidgets explorers the notebooks show
     fastpaths which fast kernels (mamba-ssm, causal-conv1d, SDPA backends) a device uses, said in every setup cell
@@ -18,9 +19,14 @@ One concept a module, each short enough to read in one sitting:
 Nothing here is imported eagerly: `import archlab` is cheap, `from archlab import models` loads
 transformers.
 
-Nothing here implements a graded exercise: students receive this package (the student
-edition, `python -m autograder bundle`). The course's own working versions of exercises live
-in the instructor-only package `archref`.
+Nothing here implements an exercise of the notebook that grades it, nor of a later one:
+students receive this package (the student edition, `python -m autograder bundle`). A helper
+an *earlier* exercise taught is allowed, so that a later notebook can use it without a copy of
+the answer (`fits.fit_power_law` is notebook 01's `fit_scaling_exponent`, used by 05, 07 and the
+plots); that exercise's hidden tests run the student's code inside
+`archlab.checks.no_reference(...)` covering the helper, so an answer that merely calls it
+fails. The course's own working versions of the other exercises live in the instructor-only
+package `archref`.
 """
 
 __version__ = "0.1.0"

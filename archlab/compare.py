@@ -20,7 +20,7 @@ cache / state
     What decode carries from step to step: the KV cache (Transformer, Jamba's attention
     layers), conv + SSM states (Mamba), five (B, D, n_layer) tensors (RWKV-4).
 exponent
-    ``p`` in cost ≈ c·nᵖ, the slope of log(cost) against log(n) (a least-squares fit).
+    ``p`` in cost ≈ c·nᵖ, the slope of log(cost) against log(n): :func:`archlab.fits.fit_power_law`.
 verdict
     For each row of the reading's table: "holds", "does not hold here" or "not measured here
     (needs X)" (:data:`VERDICT_RULE`); a claim is judged only by the quantity it is about.
@@ -32,13 +32,11 @@ roofline (decode)
     than bytes_read / memory_bandwidth.
 """
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from archlab import models
+from archlab import fits, models
 from archlab.measure import tensor_bytes, time_fn
 
 FAMILIES = ("gpt2", "mamba", "rwkv", "jamba")
@@ -151,22 +149,6 @@ def predicted_state_bytes(config, context_len, batch=1, bytes_per_value=4):
     else:
         raise ValueError(f"no formula for {kind!r}")
     return int(values * bytes_per_value)
-
-
-def fit_exponent(lengths, costs):
-    """p in cost ≈ c·nᵖ: least-squares slope of log(cost) on log(n)."""
-    x = np.log(np.asarray(lengths, dtype=float))
-    y = np.log(np.maximum(np.asarray(costs, dtype=float), 1e-30))
-    if len(x) < 2:
-        raise ValueError("need at least two points to fit an exponent")
-    return float(np.polyfit(x, y, 1)[0])
-
-
-def fit_power(lengths, costs):
-    """(c, p) with cost ≈ c·nᵖ, for extrapolating a measured curve."""
-    p = fit_exponent(lengths, costs)
-    c = math.exp(float(np.mean(np.log(np.maximum(costs, 1e-30)) - p * np.log(lengths))))
-    return c, p
 
 
 def weight_bytes(model):
@@ -283,7 +265,7 @@ def measured_figures(meas):
     n = meas["contexts"]
 
     def exp_of(fam, key):
-        return fit_exponent(n, _series(meas, fam, key))
+        return fits.fit_power_law(n, _series(meas, fam, key)).exponent
 
     def ratio(fam, over="gpt2", key="decode_s"):
         return _series(meas, over, key)[-1] / _series(meas, fam, key)[-1]

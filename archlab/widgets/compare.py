@@ -9,7 +9,7 @@ Transformer's KV cache overtake its weights while Mamba's and RWKV's state stays
 import ipywidgets as W
 import matplotlib.pyplot as plt
 
-from archlab import compare
+from archlab import compare, fits
 
 CONTEXTS = [("128", 128), ("1K", 1024), ("8K", 8192), ("32K", 32768), ("128K", 131072), ("1M", 1048576)]
 BATCHES = [1, 4, 16, 64, 256]
@@ -20,13 +20,13 @@ def comparison_explorer(meas, configs):
 
     ``w.result`` is ``{family: {"cache_bytes", "decode_s", "extrapolated"}}`` after each redraw.
     """
-    fits = {f: compare.fit_power(meas["contexts"], r["decode_s"]) for f, r in meas["models"].items()}
+    decode_fits = {f: fits.fit_power_law(meas["contexts"], r["decode_s"]) for f, r in meas["models"].items()}
     n_max = max(meas["contexts"])
 
     def draw(context, batch):
         result = {}
         for fam, cfg in configs.items():
-            c, p = fits[fam]
+            p, c = decode_fits[fam]
             result[fam] = dict(cache_bytes=compare.predicted_state_bytes(cfg, context, batch),
                                decode_s=c * context ** p, extrapolated=context > n_max)
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))

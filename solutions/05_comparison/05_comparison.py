@@ -62,7 +62,7 @@ import transformers
 from IPython.display import Markdown, display
 
 import archlab.device
-from archlab import compare, measure, models, plots, widgets
+from archlab import compare, fits, measure, models, plots, widgets
 from archlab.checks import assert_close, check_shape, no_reference
 from archlab.course import course_file
 from archlab.device import pick_device, synchronize
@@ -357,8 +357,9 @@ assert all(e[1] == 3 for e in _forwards(_ev)), "measure_prefill(batch=3) must fe
 GEN_LENGTHS = [16, 32, 64] if QUICK else [128, 256, 512, 1024]
 pairs_cached = [L * (L + 1) // 2 for L in GEN_LENGTHS]                        # sum over t of t
 pairs_uncached = [L * (L + 1) * (L + 2) // 6 for L in GEN_LENGTHS]           # sum over t of t(t+1)/2
-print(f"attention pairs scored to generate L = {GEN_LENGTHS} tokens: with a cache ~L^"
-      f"{compare.fit_exponent(GEN_LENGTHS, pairs_cached):.2f}, without ~L^{compare.fit_exponent(GEN_LENGTHS, pairs_uncached):.2f}")
+print(f"attention pairs scored to generate L = {GEN_LENGTHS} tokens: with a cache "
+      f"~L^{fits.fit_power_law(GEN_LENGTHS, pairs_cached).exponent:.2f}, "
+      f"without ~L^{fits.fit_power_law(GEN_LENGTHS, pairs_uncached).exponent:.2f}")
 if GRADING:
     print("(generation timing skipped while grading: no graded test reads it)")
 else:
@@ -375,7 +376,7 @@ else:
                                                   device=device).median)
     for use_cache, label in ((True, "with the cache   "), (False, "without the cache")):
         print(f"generate {label}: {', '.join(f'{s:.2f} s' for s in GEN[use_cache])}  ->  time ~L^"
-              f"{compare.fit_exponent(GEN_LENGTHS, GEN[use_cache]):.2f}")
+              f"{fits.fit_power_law(GEN_LENGTHS, GEN[use_cache]).exponent:.2f}")
     del _gpt
 
 # %% nbgrader={"grade": false, "grade_id": "measure_decode", "locked": false, "schema_version": 3, "solution": true, "task": false}
@@ -624,8 +625,8 @@ else:
 #
 # Read your own measurements in `MEAS` (`MEAS["models"][family]["decode_s"]` etc., aligned
 # with `MEAS["contexts"]`) and write `facts(meas)`, returning a dict with these five keys,
-# using `compare.fit_exponent(lengths, costs)` (the log-log least-squares slope you wrote in
-# notebook 01):
+# using `fits.fit_power_law(lengths, costs).exponent` (the log-log least-squares slope you
+# wrote in notebook 01):
 #
 # * `gpt2_kv_exponent`: the fitted exponent of GPT-2's cache bytes against n;
 # * `gpt2_decode_exponent`: the fitted exponent of GPT-2's **decode time per token** against n;
@@ -644,10 +645,11 @@ def facts(meas):
     ### BEGIN SOLUTION
     n, rows = meas["contexts"], meas["models"]
     return {
-        "gpt2_kv_exponent": compare.fit_exponent(n, rows["gpt2"]["state_bytes"]),
-        "gpt2_decode_exponent": compare.fit_exponent(n, rows["gpt2"]["decode_s"]),
-        "mamba_state_exponent": compare.fit_exponent(n, rows["mamba"]["state_bytes"]),
-        "flat_state_models": sorted(f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05),
+        "gpt2_kv_exponent": fits.fit_power_law(n, rows["gpt2"]["state_bytes"]).exponent,
+        "gpt2_decode_exponent": fits.fit_power_law(n, rows["gpt2"]["decode_s"]).exponent,
+        "mamba_state_exponent": fits.fit_power_law(n, rows["mamba"]["state_bytes"]).exponent,
+        "flat_state_models": sorted(f for f, r in rows.items()
+                                    if abs(fits.fit_power_law(n, r["state_bytes"]).exponent) < 0.05),
         "fastest_decode_at_longest": min(rows, key=lambda f: rows[f]["decode_s"][-1]),
     }
     ### END SOLUTION
@@ -679,12 +681,12 @@ _toy = {"contexts": _n, "models": {
               "state_bytes": [1000 + 16 * x for x in _n]}}}
 _t = facts(_toy)
 assert_close(_t["gpt2_kv_exponent"], 1.0, rtol=1e-6, name="gpt2_kv_exponent of the hand-made measurement", mistakes={
-    "a slope on linear axes (bytes per token): fit log(bytes) against log(n), compare.fit_exponent": 100.0})
+    "a slope on linear axes (bytes per token): fit log(bytes) against log(n), fits.fit_power_law": 100.0})
 assert_close(_t["gpt2_decode_exponent"], 0.5, rtol=1e-6, name="gpt2_decode_exponent of the hand-made measurement", mistakes={
     "fitted on GPT-2's prefill times: the decode exponent reads decode_s": 2.0,
     "1.0 is not what these decode times show (the cache's exponent, or the theory typed in): fit "
-    "compare.fit_exponent(contexts, decode_s) on the data": 1.0,
-    "a slope on linear axes (seconds per token): fit log(time) against log(n), compare.fit_exponent":
+    "fits.fit_power_law(contexts, decode_s).exponent on the data": 1.0,
+    "a slope on linear axes (seconds per token): fit log(time) against log(n), fits.fit_power_law":
         (lambda v: abs(v) < 0.01)})
 assert_close(_t["mamba_state_exponent"], 0.0, atol=1e-9, name="mamba_state_exponent of the hand-made measurement")
 assert _t["flat_state_models"] != ["jamba", "mamba", "rwkv"], (

@@ -56,7 +56,7 @@ import transformers
 from IPython.display import display
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from archlab import compare, measure, models, widgets
+from archlab import compare, fits, measure, models, widgets
 from archlab.checks import assert_close
 from archlab.device import describe_machine, pick_device
 
@@ -532,8 +532,8 @@ print(f"1. At equal size ({g['params']:,} vs {mb['params']:,} parameters), one c
       f"took {g['decode_s'][-1] * 1e3:.2f} ms (GPT-2) and {mb['decode_s'][-1] * 1e3:.2f} ms (Mamba): "
       f"ratio {g['decode_s'][-1] / mb['decode_s'][-1]:.2f}, not the reading's "
       f"{transformer_time / mamba_time:.1f}x from timing generate() against one block.")
-print(f"2. GPT-2's decode time grew with n as n^{compare.fit_exponent(CONTEXTS, g['decode_s']):.2f}, "
-      f"Mamba's as n^{compare.fit_exponent(CONTEXTS, mb['decode_s']):.2f} over n = {CONTEXTS[0]}..{n_last}.")
+print(f"2. GPT-2's decode time grew with n as n^{fits.fit_power_law(CONTEXTS, g['decode_s']).exponent:.2f}, "
+      f"Mamba's as n^{fits.fit_power_law(CONTEXTS, mb['decode_s']).exponent:.2f} over n = {CONTEXTS[0]}..{n_last}.")
 fmt = lambda v: "no cache limit" if v == math.inf else f"{v:,} tokens"
 if len(BUDGET_ROWS) == len(EQUAL):
     print(f"3. In {BUDGET / 2**20:.0f} MiB: GPT-2 fits {fmt(BUDGET_ROWS['gpt2'])}, Jamba {fmt(BUDGET_ROWS['jamba'])}, "

@@ -69,16 +69,16 @@ _FACTS_HEAD = '''def facts(meas):
 '''
 
 
-def _facts(kv='compare.fit_exponent(n, rows["gpt2"]["state_bytes"])',
-           decode='compare.fit_exponent(n, rows["gpt2"]["decode_s"])',
-           flat='sorted(f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05)',
+def _facts(kv='fits.fit_power_law(n, rows["gpt2"]["state_bytes"]).exponent',
+           decode='fits.fit_power_law(n, rows["gpt2"]["decode_s"]).exponent',
+           flat='sorted(f for f, r in rows.items() if abs(fits.fit_power_law(n, r["state_bytes"]).exponent) < 0.05)',
            fastest='min(rows, key=lambda f: rows[f]["decode_s"][-1])', before=""):
     """A facts with one thing changed."""
     return _FACTS_HEAD + before + f'''
     return {{
         "gpt2_kv_exponent": {kv},
         "gpt2_decode_exponent": {decode},
-        "mamba_state_exponent": compare.fit_exponent(n, rows["mamba"]["state_bytes"]),
+        "mamba_state_exponent": fits.fit_power_law(n, rows["mamba"]["state_bytes"]).exponent,
         "flat_state_models": {flat},
         "fastest_decode_at_longest": {fastest},
     }}
@@ -215,7 +215,7 @@ WRONG = {
     },
     "facts": {
         "decode exponent fitted on the prefill times": {"visible": "prefill",
-                                                        "code": _facts(decode='compare.fit_exponent(n, rows["gpt2"]["prefill_s"])')},
+                                                        "code": _facts(decode='fits.fit_power_law(n, rows["gpt2"]["prefill_s"]).exponent')},
         "the theory typed in instead of the data": {"visible": "1.0 is not what these decode times show", "code": _FACTS_HEAD + '''
     return {"gpt2_kv_exponent": 1.0, "gpt2_decode_exponent": 1.0, "mamba_state_exponent": 0.0,
             "flat_state_models": ["mamba", "rwkv"], "fastest_decode_at_longest": "mamba"}
@@ -228,7 +228,7 @@ WRONG = {
             before="    import numpy as np\n    lin = lambda ys: float(np.polyfit(n, ys, 1)[0])\n",
             decode='lin(rows["gpt2"]["decode_s"])')},
         "an unsorted list": {"visible": "SORTED", "code": _facts(
-            flat='sorted((f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05), reverse=True)')},
+            flat='sorted((f for f, r in rows.items() if abs(fits.fit_power_law(n, r["state_bytes"]).exponent) < 0.05), reverse=True)')},
         "slope through the first and last points only": {"hidden": "through ALL the points", "code": _facts(
             before="    import math\n    ends = lambda ys: (math.log(ys[-1]) - math.log(ys[0])) / (math.log(n[-1]) - math.log(n[0]))\n",
             kv='ends(rows["gpt2"]["state_bytes"])', decode='ends(rows["gpt2"]["decode_s"])')},
