@@ -7,7 +7,9 @@ One concept a module, each short enough to read in one sitting:
     measure   timing that warms up, synchronises and reports medians; peak memory; bytes of caches
     checks    strict shape checks and assert_close with messages a student can act on
     mamba     the reading's `Mamba(d_model, d_state, d_conv, expand)` on any machine (a library's block)
-    compare   equal-size models, caches, fitted exponents and verdicts (notebooks 05 and 07, the benchmark)
+    equal_size  the four families at about equal size, one cache-aware forward, random ids (05, 07, the benchmark)
+    cost      bytes a decode step reads: cache/state from the configuration, weights, active parameters, bandwidth
+    verdicts  the verdicts on the reading's §5 table from a set of measurements (05 and the benchmark)
     moe, llms published configurations of Jamba, Mixtral, Llama and Qwen2; weight copying for MoE blocks
     fits      the one power-law fit (exponent and prefactor) every notebook, plot and benchmark uses
     plots     log-log scaling plots with fitted exponents
