@@ -234,11 +234,11 @@ def test_cache_bytes_on_the_meta_device_equals_a_real_cache(family, overrides, s
 
 
 def test_cache_bytes_of_published_models_needs_no_memory():
-    from archlab import moe
-    jamba = models.cache_bytes(moe.jamba_v01_config(), 256 * 1024)
-    mixtral = models.cache_bytes(moe.mixtral_8x7b_config(), 256 * 1024)
+    from archlab.llms import published_config
+    jamba = models.cache_bytes(published_config("Jamba-v0.1"), 256 * 1024)
+    mixtral = models.cache_bytes(published_config("Mixtral-8x7B"), 256 * 1024)
     assert mixtral == 32 * 2**30 and 4 * 2**30 < jamba < mixtral / 7
     with pytest.raises(ValueError, match="seq_len >= 1"):
-        models.cache_bytes(moe.mixtral_8x7b_config(), 0)
+        models.cache_bytes(published_config("Mixtral-8x7B"), 0)
     with pytest.raises(ValueError, match="does not run on the meta device"):
         models.cache_bytes(models.make_config("gpt2", "tiny"), 4)

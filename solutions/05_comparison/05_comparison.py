@@ -830,10 +830,11 @@ elif not _files:
 if GRADING:
     print("(published models' caches skipped while grading)")
 else:
-    from archlab import moe
+    from archlab import llms
 
     _L = 256 * 1024
-    for _name, _cfg in (("Jamba-v0.1", moe.jamba_v01_config()), ("Mixtral-8x7B", moe.mixtral_8x7b_config())):
+    for _name in ("Jamba-v0.1", "Mixtral-8x7B"):
+        _cfg = llms.published_config(_name)
         _attn = sum(t == "attention" for t in _cfg.layers_block_type) if _cfg.model_type == "jamba" else _cfg.num_hidden_layers
         print(f"{_name:13s} attention in {_attn:2d} of {_cfg.num_hidden_layers} layers: cache at {_L:,} tokens in 16-bit = "
               f"{models.cache_bytes(_cfg, _L) / 2**30:5.1f} GiB")

@@ -60,7 +60,6 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from archlab import llms, models, widgets
-from archlab import moe as moelib
 from archlab.checks import assert_close, assert_shape, check_shape, check_choice, no_fused_attention, no_reference
 from archlab.device import pick_device
 
@@ -85,13 +84,14 @@ torch.manual_seed(SEED);
 
 # %%
 rows = ["| model | config class | field | published | class default |", "|---|---|---|---|---|"]
-for name in llms.PUBLISHED:
+SHOWN = [*llms.FOUR, "Qwen2-0.5B"]   # the registry also holds 04's Jamba-v0.1 and Llama-2-7B
+for name in SHOWN:
     cfg = llms.published_config(name)
     for field, (published, default) in llms.differences_from_defaults(name).items():
         rows.append(f"| {name} | {type(cfg).__name__} | `{field}` | {published} | {default} |")
 display(Markdown("\n".join(rows)))
-for name, note in llms.NOTES.items():
-    print(f"{name}: {note}")
+for name in SHOWN:
+    print(f"{name}: {llms.NOTES[name]}")
 
 # %% [markdown]
 # **The reading's tokenizer claim, corrected.** The reading says Llama 3's tokenizer "uses
@@ -99,8 +99,7 @@ for name, note in llms.NOTES.items():
 # vocabulary, the rows of the embedding matrix, has a different size.
 
 # %%
-vocab = {"Llama-2-7B": moelib.llama2_7b_config().vocab_size,
-         **{name: llms.published_config(name).vocab_size for name in llms.FOUR}}
+vocab = {name: llms.published_config(name).vocab_size for name in ["Llama-2-7B", *llms.FOUR]}
 for name, size in vocab.items():
     print(f"{name:13s} vocabulary {size:7,d} tokens")
 
