@@ -92,10 +92,10 @@ def test_one_registry_holds_04s_models_too():
 
 def test_kv_cache_explorer_measures_by_default():
     from archlab import widgets
-    from archlab.widgets import llms as llms_widget
+    from archlab.widgets import kv_cache
 
     cfg = models.make_config("llama", "tiny", num_key_value_heads=2)
-    assert llms_widget.measured_bytes_per_token(cfg) == models.cache_bytes(cfg, 1)
+    assert kv_cache.measured_bytes_per_token(cfg) == models.cache_bytes(cfg, 1)
     w = widgets.kv_cache_explorer({"tiny": cfg})
     # tiny Llama: 4 layers, head width 16, 16-bit values; MHA has 4 KV heads, the choice clamps to 2
     assert w.result["bytes_per_token"] == 2 * 4 * 2 * 16 * 2 and w.result["saving"] == 2
