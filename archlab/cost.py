@@ -12,7 +12,7 @@ cache / state bytes
     state does not. Notebook 05 measures the same bytes itself (its exercise ``state_bytes``).
 total / active parameters
     All weights of a model, and those one decode step reads (a mixture of experts reads top-k
-    of its E experts): :func:`archlab.models.count_params`, :func:`active_params`.
+    of its E experts): :func:`archlab.models.n_parameters`, :func:`active_params`.
 roofline (decode)
     At batch 1 a decode step reads every weight and the whole cache once; it cannot be faster
     than bytes_read / memory_bandwidth (:func:`memory_bandwidth`, measured).
@@ -82,7 +82,7 @@ def active_params(model):
 
     Counts elements, not bytes, so it works on a model built on the meta device (shapes only).
     """
-    total = models.count_params(model)
+    total = models.n_parameters(model)
     cfg = model.config
     E, k = getattr(cfg, "num_experts", 0) or 0, getattr(cfg, "num_experts_per_tok", 0) or 0
     if E and k and E > k:

@@ -131,7 +131,7 @@ def rederive(path, argv):
     for fam, row in res["models"].items():   # sizes from the models (built on the meta device: shapes only)
         cfg = models.make_config(fam, res["size"], **equal_size.equal_size_overrides(fam, res["size"], max_context))
         meta = models.meta_model(cfg)
-        row["params"], row["active_params"] = models.count_params(meta), cost.active_params(meta)
+        row["params"], row["active_params"] = models.n_parameters(meta), cost.active_params(meta)
     derive(res)
     res.setdefault("fast_paths", {"not recorded": "this run predates archlab.fastpaths"})
     res["rederived"] = {"command": recorded_command(argv=None if argv is None else ["bench/run.py", *argv], root=ROOT),
@@ -173,7 +173,7 @@ def main(argv=None):
         torch.cuda.reset_peak_memory_stats(device)
     bar = tqdm(total=len(built) * len(contexts), desc="bench", unit="point")
     for fam, model in built.items():
-        row = {"params": models.count_params(model), "active_params": cost.active_params(model), "prefill": [],
+        row = {"params": models.n_parameters(model), "active_params": cost.active_params(model), "prefill": [],
                "decode": [], "state_bytes": [], "predicted_bytes": []}
         for n in contexts:
             bar.set_postfix_str(f"{fam} n={n}")

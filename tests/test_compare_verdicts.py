@@ -84,9 +84,9 @@ def test_active_parameters_read_top_k_of_the_experts():
     m = models.build_model("jamba", "tiny")
     cfg = m.config
     experts = sum(p.numel() for n, p in m.named_parameters() if ".experts." in n)
-    total = models.count_params(m)
+    total = models.n_parameters(m)
     assert cost.active_params(m) == total - experts * (cfg.num_experts - cfg.num_experts_per_tok) // cfg.num_experts
     gpt = models.build_model("gpt2", "tiny")
-    assert cost.active_params(gpt) == models.count_params(gpt), "a dense model reads all its weights"
+    assert cost.active_params(gpt) == models.n_parameters(gpt), "a dense model reads all its weights"
     assert cost.active_params(models.meta_model(cfg)) == cost.active_params(m), "shapes are enough (meta)"
     assert cost.active_params(m) * 4 == cost.active_weight_bytes(m), "the same count as the bytes read (float32)"

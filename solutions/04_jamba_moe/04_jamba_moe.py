@@ -740,7 +740,7 @@ assert_close(torch.tensor(count_params(tiny_jamba_cfg)), torch.tensor([1531, 124
 # A published model: Llama-2-7B against the model transformers builds on the meta device.
 llama_cfg = llms.published_config("Llama-2-7B")
 tot, act = count_params(llama_cfg)
-meta_total = models.count_params(models.meta_model(llama_cfg))
+meta_total = models.n_parameters(models.meta_model(llama_cfg))
 assert tot == meta_total, f"Llama-2-7B: you count {tot:,}, the model built on the meta device has {meta_total:,}"
 assert act == tot, "a dense model uses every parameter for every token: active must equal total"
 ### BEGIN HIDDEN TESTS
@@ -760,7 +760,7 @@ def meta_reference(cfg):
         if hasattr(mod, "gate_up_proj") and hasattr(mod, "down_proj"):
             n_exp = mod.gate_up_proj.shape[0]
             skipped += (mod.gate_up_proj.numel() + mod.down_proj.numel()) * (n_exp - k_) // n_exp
-    everything = models.count_params(net)
+    everything = models.n_parameters(net)
     return everything, everything - skipped
 
 
@@ -972,7 +972,7 @@ for i, layer in enumerate(tiny_jamba.model.layers):
     ours = f"{type(hybrid.mixers[i]).__name__} + {type(hybrid.ffns[i]).__name__}"
     print(f"{i:>5}  {ours:30s}  {type(layer).__name__} + {type(layer.feed_forward).__name__}")
     assert hf_kind(layer) == schedule[i]
-print(f"parameters: ours {models.count_params(hybrid):,}, Hugging Face {models.count_params(tiny_jamba):,}")
+print(f"parameters: ours {models.n_parameters(hybrid):,}, Hugging Face {models.n_parameters(tiny_jamba):,}")
 
 # %% [markdown]
 # A few steps of training end to end, on a toy task (continue a counting sequence

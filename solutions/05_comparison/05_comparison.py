@@ -100,7 +100,7 @@ SIZE = "tiny" if QUICK else "base"
 MODELS = equal_size.build_equal_size(SIZE, max_context=max(CONTEXTS), seed=SEED, device=device)
 ACTIVE = {}
 for fam, m in MODELS.items():
-    total = models.count_params(m)
+    total = models.n_parameters(m)
     ACTIVE[fam] = cost.active_weight_bytes(m) // next(m.parameters()).element_size()
     print(f"{equal_size.LABELS[fam]:22s} {total:>12,} parameters in total, {ACTIVE[fam]:>12,} active per token")
 _jc = MODELS["jamba"].config
@@ -574,7 +574,7 @@ def _yours_or_library(name, yours, library, valid):
 
 MEAS = {"contexts": CONTEXTS, "batch": 1, "device": device.type, "size": SIZE, "models": {}}
 for fam, m in MODELS.items():
-    row = {"params": models.count_params(m), "active_params": ACTIVE[fam], "prefill_s": [], "decode_s": [],
+    row = {"params": models.n_parameters(m), "active_params": ACTIVE[fam], "prefill_s": [], "decode_s": [],
            "state_bytes": [], "predicted_bytes": []}
     for n in CONTEXTS:
         row["prefill_s"].append(_yours_or_library("measure_prefill", lambda: measure_prefill(m, n, device=device),

@@ -694,7 +694,7 @@ finally:
 # compute a KV cache; here the library does both for the reading's four models, so that the
 # numbers come from the real architectures. `models.meta_model(config)` builds the model
 # transformers defines for the configuration on the meta device (shapes, no memory: a 72B model
-# costs nothing) and `models.count_params` adds up its parameters; Mixtral's *active*
+# costs nothing) and `models.n_parameters` adds up its parameters; Mixtral's *active*
 # parameters are the total minus the expert weights a token skips, $E - k$ of every $E$.
 # `models.cache_bytes(config, seq_len)` runs transformers' model on the meta device and adds up
 # the cache it returns.
@@ -703,7 +703,7 @@ finally:
 def parameters_of(config):
     """(total, active) parameters of the model transformers builds for config, counted on the meta device."""
     net = models.meta_model(config)                                     # shapes only, no memory
-    total = models.count_params(net)
+    total = models.n_parameters(net)
     n_exp = getattr(config, "num_local_experts", None)
     if not n_exp:
         return total, total                                             # dense: every weight works on every token
@@ -845,7 +845,7 @@ def load_from_hub(hub_id):
 for name in llms.FOUR:
     try:
         hub_model = load_from_hub(llms.hub_id(name))
-        print(f"{name}: loaded {models.count_params(hub_model):,} parameters")
+        print(f"{name}: loaded {models.n_parameters(hub_model):,} parameters")
     except models.ModelNotAvailableOffline as err:
         print(f"--- {name} ---\n{err}\n")
 
@@ -880,7 +880,7 @@ with tempfile.TemporaryDirectory() as folder:
         total, active = parameters_of(net.config)
         L_out = out_ids.shape[1]
         kv_real = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
-        assert total == models.count_params(net), f"{family}: the meta-device count differs from the real model"
+        assert total == models.n_parameters(net), f"{family}: the meta-device count differs from the real model"
         assert kv_real == models.cache_bytes(net.config, L_out, dtype=torch.float32), \
             f"{family}: the meta-device cache differs from the real model's"
         assert same_logits and same_text, f"{family}: the loaded model differs from the saved one"

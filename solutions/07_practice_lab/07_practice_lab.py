@@ -156,8 +156,8 @@ print(f"reading's method: 'Mamba is {transformer_time / mamba_time:.1f}x faster'
 # %%
 # Both sides of the reading's step 4, counted. GPT-2 small is built on the meta device (shapes
 # only, no memory); the block is the reading's Mamba(d_model=768, d_state=64, d_conv=4, expand=2).
-gpt2_small_params = models.count_params(models.meta_model(models.make_config("gpt2", "base")))
-block_768_params = models.count_params(Mamba(d_model=768, d_state=64, d_conv=4, expand=2))
+gpt2_small_params = models.n_parameters(models.meta_model(models.make_config("gpt2", "base")))
+block_768_params = models.n_parameters(Mamba(d_model=768, d_state=64, d_conv=4, expand=2))
 print(f"GPT-2 small: {gpt2_small_params:,} parameters (the reading: '150M parameter level')")
 print(f"one Mamba block of width 768 (d_state=64, d_conv=4, expand=2): {block_768_params:,} parameters, "
       f"{gpt2_small_params / block_768_params:.0f}x fewer than the model it is timed against")
@@ -211,7 +211,7 @@ def time_decode(model, n, steps=4, warmup=1):
 
 FAIR = {}
 for fam, m in PAIR.items():
-    FAIR[fam] = {"params": models.count_params(m), "prefill_s": [], "decode_s": []}
+    FAIR[fam] = {"params": models.n_parameters(m), "prefill_s": [], "decode_s": []}
     for n in CONTEXTS:
         ids = equal_size.random_ids(m, 1, n, device=device)
         FAIR[fam]["prefill_s"].append(measure.time_fn(lambda: equal_size.forward(m, ids), warmup=1, repeat=3,
