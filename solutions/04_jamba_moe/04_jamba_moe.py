@@ -47,7 +47,6 @@ SEED = 0
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
-import os
 import random
 import tempfile
 
@@ -60,17 +59,11 @@ from transformers.utils import logging as hf_logging
 from archlab import llms, measure, models, widgets
 from archlab import moe as moelib
 from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_reference
-from archlab.device import pick_device
+from archlab.course import setup
 from archlab.mamba import Mamba
 
 hf_logging.set_verbosity_error()   # transformers' "no mamba-ssm kernel" notices go to stderr
-if os.environ.get("NBGRADER_EXECUTION"):
-    QUICK = True  # the grader always runs the small version
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # cells no graded test reads are skipped or shrunk
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED);
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
 
 # %% [markdown]
 # ## 1. The reading's model, and its block

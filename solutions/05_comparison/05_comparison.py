@@ -52,7 +52,6 @@ SEED = 0
 import importlib.util
 import json
 import math
-import os
 import statistics
 import time
 
@@ -64,17 +63,11 @@ from IPython.display import Markdown, display
 import archlab.device
 from archlab import cost, equal_size, fits, measure, models, plots, verdicts, widgets
 from archlab.checks import assert_close, check_shape, no_reference
-from archlab.course import course_file
-from archlab.device import pick_device, synchronize
+from archlab.course import course_file, setup
+from archlab.device import synchronize
 from archlab.measure import tensor_bytes
 
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # set by the grader
-if GRADING:
-    QUICK = True  # the grader always runs the small version
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED)
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
 # Mamba without the mamba-ssm / causal-conv1d CUDA kernels prints "falling back" notices on
 # stderr; the models cell below says once which path is used instead.
 transformers.logging.set_verbosity_error()

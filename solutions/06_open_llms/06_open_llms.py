@@ -61,16 +61,11 @@ from IPython.display import Markdown, display
 
 from archlab import llms, models, widgets
 from archlab.checks import assert_close, assert_shape, check_shape, check_choice, no_fused_attention, no_reference
-from archlab.device import pick_device
+from archlab.course import setup
 
-if os.environ.get("NBGRADER_EXECUTION"):
-    QUICK = True  # the grader always runs the small version
-    LOAD_HUB_MODELS = False
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # cells no graded test reads are skipped while grading
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED);
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
+if GRADING:
+    LOAD_HUB_MODELS = False   # the grader never downloads
 
 # %% [markdown]
 # ## 1. The published configurations

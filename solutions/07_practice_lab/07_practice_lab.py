@@ -46,7 +46,6 @@ SEED = 0
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import importlib.util
 import math
-import os
 import platform
 import time
 
@@ -58,15 +57,10 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from archlab import cost, equal_size, fits, measure, models, widgets
 from archlab.checks import assert_close
-from archlab.device import describe_machine, pick_device
+from archlab.course import setup
+from archlab.device import describe_machine
 
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # set by the grader
-if GRADING:
-    QUICK = True  # the grader always runs the small version
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED);
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
 
 # %% [markdown]
 # ## Steps 1–2. The environment
