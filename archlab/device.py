@@ -1,6 +1,7 @@
 """Choosing where tensors live, and describing the machine a result came from.
 
-Every notebook starts with ``DEVICE = "auto"`` and calls :func:`pick_device`.
+Every notebook starts with ``DEVICE = "auto"``; its setup cell calls :func:`pick_device` through
+:func:`archlab.course.setup`.
 The same code then runs on a laptop CPU or on a GPU without edits.
 
 Glossary

@@ -1,8 +1,9 @@
 """Say what ran: which implementation each fast path of the course uses on this machine.
 
-Every notebook calls :func:`show` in its setup cell, so an executed notebook states, for each
-fast path, whether the fast implementation or its plain twin ran. The parity records of
-:mod:`archlab.parity` keep the same report, with the number of calls each side served.
+Every notebook calls :func:`show` in its setup cell (through :func:`archlab.course.setup`), so
+an executed notebook states, for each fast path, whether the fast implementation or its plain
+twin ran. The parity records of :mod:`archlab.parity` keep the same report, with the number of
+calls each side served.
 
 Glossary
 --------

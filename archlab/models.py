@@ -171,7 +171,7 @@ def meta_model(config):
         return AutoModelForCausalLM.from_config(config)
 
 
-def count_params(model):
+def n_parameters(model):
     """Number of parameters; a tied weight (e.g. GPT-2's lm_head = wte) counts once."""
     seen, total = set(), 0
     for _, p in model.named_parameters(remove_duplicate=False):

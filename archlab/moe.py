@@ -1,13 +1,11 @@
-"""Mixture of experts and hybrid models: published configs, weight copying, router load.
+"""Mixture of experts: the library expert MLP, weight copying to and from Hugging Face, router load.
 
 Notebook 04 builds a sparse mixture-of-experts (MoE) layer and the Jamba layer schedule
-itself; this module holds what the notebook needs around those exercises: the published
-hyperparameters of the models whose figures the reading quotes (so parameter counts and
-KV-cache sizes can be computed, never typed in), the library MLP the notebook's experts are
-(:func:`expert_mlp`: transformers' ``LlamaMLP``, not the course's own code: notebook 06 asks
-you to write that MLP yourself), a documented way to move weights between the notebook's
-``MoE`` and the Hugging Face ``MixtralSparseMoeBlock`` (which stores its experts as fused 3-D
-tensors), and a counter of how many tokens each expert receives.
+itself; this module holds what the notebook needs around those exercises: the library MLP the
+notebook's experts are (:func:`expert_mlp`: transformers' ``LlamaMLP``, not the course's own
+code: notebook 06 asks you to write that MLP yourself), a documented way to move weights
+between the notebook's ``MoE`` and the Hugging Face ``MixtralSparseMoeBlock`` (which stores its
+experts as fused 3-D tensors), and a counter of how many tokens each expert receives.
 
 Glossary (code name -> symbol in the notebook and the papers)
 --------
@@ -19,16 +17,15 @@ gate_up_proj (HF)               (E, 2F, D): each expert's gate and up projection
                                 gate in rows [0, F), up in rows [F, 2F)
 down_proj (HF)                  (E, D, F): each expert's down projection
 expert load                     how many (token, slot) assignments each expert received: (E,)
-attn_layer_period / offset      layer i uses attention when i % period == offset (Jamba)
-expert_layer_period / offset    layer i has an MoE MLP when i % period == offset (Jamba)
 
-Sources: Lieber et al. 2024, arXiv:2403.19887 (Jamba; §2 and Table 1); Jiang et al. 2024,
-arXiv:2401.04088 (Mixtral); Touvron et al. 2023, arXiv:2307.09288 (Llama 2). The numbers
-below are those of the models' config.json files, which agree with the papers.
+The published configurations of Jamba-v0.1, Mixtral-8x7B and Llama-2-7B (so parameter counts
+and KV-cache sizes are computed, never typed in) are in :mod:`archlab.llms`, the one registry.
+Sources: Jiang et al. 2024, arXiv:2401.04088 (Mixtral); Lieber et al. 2024, arXiv:2403.19887
+(Jamba, §2).
 """
 
 import torch
-from transformers import JambaConfig, LlamaConfig, MixtralConfig
+from transformers import LlamaConfig, MixtralConfig
 
 # ---------------------------------------------------------------------------------------------
 # One expert: a library MLP
@@ -47,45 +44,6 @@ def expert_mlp(d_model, d_ff):
     cfg = LlamaConfig(hidden_size=d_model, intermediate_size=d_ff, hidden_act="silu", mlp_bias=False,
                       num_attention_heads=1, num_key_value_heads=1)   # heads: unused by the MLP
     return LlamaMLP(cfg)
-
-# ---------------------------------------------------------------------------------------------
-# Published hyperparameters (shapes only: token ids and training settings are left at defaults)
-# ---------------------------------------------------------------------------------------------
-
-
-def jamba_v01_config():
-    """Jamba-v0.1 (ai21labs/Jamba-v0.1): 32 layers, attention 1 in 8 from layer 4, MoE 1 in 2
-    from layer 1, 16 experts top-2, 8 KV heads; about 52B parameters, 12B active."""
-    return JambaConfig(
-        vocab_size=65536, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=8, num_experts=16, num_experts_per_tok=2,
-        attn_layer_period=8, attn_layer_offset=4, expert_layer_period=2, expert_layer_offset=1,
-        mamba_d_state=16, mamba_d_conv=4, mamba_expand=2, mamba_dt_rank=256,
-        max_position_embeddings=262144, tie_word_embeddings=False)
-
-
-def mixtral_8x7b_config():
-    """Mixtral-8x7B-v0.1: 32 layers, 8 experts top-2 in every layer, 8 KV heads (GQA);
-    about 46.7B parameters, 12.9B active (Jiang et al. 2024)."""
-    return MixtralConfig(
-        vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=8, num_local_experts=8, num_experts_per_tok=2,
-        max_position_embeddings=32768, rms_norm_eps=1e-5, tie_word_embeddings=False)
-
-
-def llama2_7b_config():
-    """Llama-2-7B: 32 layers, 32 heads and 32 KV heads (no GQA); about 6.7B parameters."""
-    return LlamaConfig(
-        vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
-        rms_norm_eps=1e-5, tie_word_embeddings=False)
-
-
-PUBLISHED = {
-    "Jamba-v0.1": jamba_v01_config,
-    "Mixtral-8x7B": mixtral_8x7b_config,
-    "Llama-2-7B": llama2_7b_config,
-}
 
 # ---------------------------------------------------------------------------------------------
 # Moving weights between the notebook's MoE and Hugging Face's fused-expert blocks

@@ -2,32 +2,17 @@
 
 Glossary
 --------
-power law
-    ``y = prefactor * x ** exponent``. Attention's work grows roughly as
-    L**2 in sequence length L (exponent 2); a recurrent scan as L**1.
 log-log plot
-    Both axes logarithmic. A power law becomes a straight line whose slope is
-    the exponent, since log y = exponent * log x + log prefactor.
-fit
-    A least-squares straight line through (log x, log y), i.e. numpy.polyfit
-    with degree 1. The slope is the measured exponent.
+    Both axes logarithmic. A power law ``y = prefactor * x ** exponent`` becomes a straight
+    line whose slope is the exponent, since log y = exponent * log x + log prefactor.
+fitted line
+    The least-squares power law of :func:`archlab.fits.fit_power_law`, drawn dashed.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-
-def fit_power_law(xs, ys):
-    """Return ``(exponent, prefactor)`` of the best fit ``y = prefactor * x**exponent``."""
-    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-    if xs.shape != ys.shape or xs.ndim != 1:
-        raise ValueError(f"xs and ys must be 1-D and the same length; got shapes {xs.shape} and {ys.shape}")
-    if len(xs) < 2:
-        raise ValueError(f"need at least 2 points to fit a power law; got {len(xs)}")
-    if (xs <= 0).any() or (ys <= 0).any():
-        raise ValueError("a power law fit needs positive xs and ys (their logarithms are taken)")
-    slope, intercept = np.polyfit(np.log(xs), np.log(ys), deg=1)
-    return float(slope), float(np.exp(intercept))
+from archlab import fits
 
 
 def scaling_plot(series, *, xlabel, ylabel, title="", fit=True, ax=None):
@@ -47,7 +32,7 @@ def scaling_plot(series, *, xlabel, ylabel, title="", fit=True, ax=None):
     for label, (xs, ys) in series.items():
         xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
         if fit and len(xs) >= 2:
-            exponent, prefactor = fit_power_law(xs, ys)
+            exponent, prefactor = fits.fit_power_law(xs, ys)
             (points,) = ax.plot(xs, ys, marker="o", linestyle="-", label=f"{label} (slope {exponent:.2f})")
             grid = np.geomspace(xs.min(), xs.max(), 50)
             ax.plot(grid, prefactor * grid**exponent, linestyle="--", color=points.get_color(),

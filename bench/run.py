@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/run.py [--quick] [--device auto|cpu|cuda] [--threads N] [--out DIR]
 
-Four random-weight models of about GPT-2-small size (archlab.compare.build_equal_size("base"):
+Four random-weight models of about GPT-2-small size (archlab.equal_size.build_equal_size("base"):
 GPT-2, Mamba, RWKV-4, Jamba); their total and active parameters (a decode step of Jamba's
 mixture of experts reads top-2 of 8 experts) are counted from the models and written with the
 results. Batch 1:
@@ -11,8 +11,8 @@ results. Batch 1:
   raised from 1024 to cover them: a longer learned position table, random weights anyway);
 * cached decode time per token after n tokens (the cache of the timed prefill is reused);
 * cache/state bytes after n tokens, measured (tensor bytes of the returned cache) and computed
-  (archlab.compare.predicted_state_bytes) -- they must agree;
-* the verdicts on the reading's §5 table, from archlab.compare.verdict (the same code as
+  (archlab.cost.predicted_state_bytes) -- they must agree;
+* the verdicts on the reading's §5 table, from archlab.verdicts.verdict (the same code as
   notebook 05): "holds", "does not hold here" or "not measured here (needs X)", with each
   claim's rule in the table;
 * which implementation each fast path used (archlab.fastpaths).
@@ -42,7 +42,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from archlab import compare, fastpaths, models  # noqa: E402
+from archlab import cost, equal_size, fastpaths, models, verdicts  # noqa: E402
 from archlab.device import describe_machine, machine_slug, pick_device, recorded_command, synchronize  # noqa: E402
 from archlab.measure import tensor_bytes, time_fn  # noqa: E402
 
@@ -59,11 +59,11 @@ def spread(times):
 
 def prefill(model, n, device):
     """Time the prefill of n tokens; return (timing dict, the cache of the last timed run)."""
-    ids = compare.random_ids(model, 1, n + DECODE_WARMUP + DECODE_STEPS, device=device)
+    ids = equal_size.random_ids(model, 1, n + DECODE_WARMUP + DECODE_STEPS, device=device)
     kept = {}
 
     def run():
-        kept["cache"] = compare.forward(model, ids[:, :n])[1]
+        kept["cache"] = equal_size.forward(model, ids[:, :n])[1]
 
     single = n >= SINGLE_RUN_FROM
     t = time_fn(run, warmup=0 if single else 1, repeat=1 if single else 3, device=device)
@@ -77,7 +77,7 @@ def decode(model, cache, ids, n, device):
         token = ids[:, n + i:n + i + 1]                     # (1, 1)
         synchronize(device)
         t0 = time.perf_counter()
-        _, cache = compare.forward(model, token, cache)
+        _, cache = equal_size.forward(model, token, cache)
         synchronize(device)
         if i >= DECODE_WARMUP:
             times.append(time.perf_counter() - t0)
@@ -96,7 +96,8 @@ def markdown(res):
                   f"`{res['rederived']['command']}`; the measurements are those of the command above.", ""]
     lines += [f"Models ({res['size']}, random weights; parameters counted from the models):", "",
               "| model | total parameters | active per token |", "| --- | ---: | ---: |"]
-    lines += [f"| {compare.LABELS[f]} | {r['params']:,} | {r['active_params']:,} |" for f, r in res["models"].items()]
+    lines += [f"| {equal_size.LABELS[f]} | {r['params']:,} | {r['active_params']:,} |"
+              for f, r in res["models"].items()]
     lines += ["", "Batch 1. Prefill: median (min-max) over the timed runs; prompts of "
               f"{SINGLE_RUN_FROM}+ tokens are a single cold run. Decode: median (min-max) of "
               f"{DECODE_STEPS} cached steps after {DECODE_WARMUP} warm-up steps.", "",
@@ -106,7 +107,7 @@ def markdown(res):
         for i, n in enumerate(res["contexts"]):
             p, d = r["prefill"][i], r["decode"][i]
             agree = "=" if r["state_bytes"][i] == r["predicted_bytes"][i] else "≠ " + f"{r['predicted_bytes'][i]:,}"
-            lines.append(f"| {compare.LABELS[fam]} | {n} | {p['median'] * 1e3:.1f} ({p['min'] * 1e3:.1f}-"
+            lines.append(f"| {equal_size.LABELS[fam]} | {n} | {p['median'] * 1e3:.1f} ({p['min'] * 1e3:.1f}-"
                          f"{p['max'] * 1e3:.1f}) | {d['median'] * 1e3:.2f} ({d['min'] * 1e3:.2f}-{d['max'] * 1e3:.2f}) "
                          f"| {r['state_bytes'][i]:,} {agree} |")
     lines += ["", "## The reading's §5 table, measured", "", res["verdict_table"], "",
@@ -117,10 +118,10 @@ def markdown(res):
 
 def derive(res):
     """The fields of a results dict that follow from its measurements (verdicts, figures, the table)."""
-    res["verdicts"] = {cid: compare.verdict(cid, res) for cid in compare.CLAIMS}
-    res["figures"] = {cid: v[1] for cid, v in compare.measured_figures(res).items()}
-    res["verdict_table"] = compare.verdict_table(res)
-    res["verdict_rule"] = compare.VERDICT_RULE
+    res["verdicts"] = {cid: verdicts.verdict(cid, res) for cid in verdicts.CLAIMS}
+    res["figures"] = {cid: v[1] for cid, v in verdicts.measured_figures(res).items()}
+    res["verdict_table"] = verdicts.verdict_table(res)
+    res["verdict_rule"] = verdicts.VERDICT_RULE
 
 
 def rederive(path, argv):
@@ -129,9 +130,9 @@ def rederive(path, argv):
     res.pop("selective_scan", None)   # older files embedded the scan benchmark; it has its own files now
     max_context = max(res["contexts"]) + DECODE_WARMUP + DECODE_STEPS
     for fam, row in res["models"].items():   # sizes from the models (built on the meta device: shapes only)
-        cfg = models.make_config(fam, res["size"], **compare.equal_size_overrides(fam, res["size"], max_context))
+        cfg = models.make_config(fam, res["size"], **equal_size.equal_size_overrides(fam, res["size"], max_context))
         meta = models.meta_model(cfg)
-        row["params"], row["active_params"] = models.count_params(meta), compare.active_params(meta)
+        row["params"], row["active_params"] = models.n_parameters(meta), cost.active_params(meta)
     derive(res)
     res.setdefault("fast_paths", {"not recorded": "this run predates archlab.fastpaths"})
     res["rederived"] = {"command": recorded_command(argv=None if argv is None else ["bench/run.py", *argv], root=ROOT),
@@ -162,7 +163,7 @@ def main(argv=None):
     contexts = QUICK_CONTEXTS if args.quick else FULL_CONTEXTS
     size = "tiny" if args.quick else "base"
     t_start = time.perf_counter()
-    built = compare.build_equal_size(size, max_context=max(contexts) + DECODE_WARMUP + DECODE_STEPS, device=device)
+    built = equal_size.build_equal_size(size, max_context=max(contexts) + DECODE_WARMUP + DECODE_STEPS, device=device)
     command = recorded_command(argv=None if argv is None else ["bench/run.py", *argv], root=ROOT)
     res = {"slug": machine_slug() + ("-cuda" if device.type == "cuda" else "") + ("-quick" if args.quick else ""),
            "command": command,
@@ -173,13 +174,13 @@ def main(argv=None):
         torch.cuda.reset_peak_memory_stats(device)
     bar = tqdm(total=len(built) * len(contexts), desc="bench", unit="point")
     for fam, model in built.items():
-        row = {"params": models.count_params(model), "active_params": compare.active_params(model), "prefill": [],
+        row = {"params": models.n_parameters(model), "active_params": cost.active_params(model), "prefill": [],
                "decode": [], "state_bytes": [], "predicted_bytes": []}
         for n in contexts:
             bar.set_postfix_str(f"{fam} n={n}")
             p, cache, ids = prefill(model, n, device)
             row["state_bytes"].append(int(tensor_bytes(cache)))
-            row["predicted_bytes"].append(compare.predicted_state_bytes(model.config, n))
+            row["predicted_bytes"].append(cost.predicted_state_bytes(model.config, n))
             row["prefill"].append(p)
             row["decode"].append(decode(model, cache, ids, n, device))
             del cache

@@ -142,7 +142,7 @@ def bench_prefill(a, device, bar):
                             expand=net.config.expand, scan="fused", device=device)
                 blk.load_state_dict(layer.mixer.state_dict())
                 layer.mixer = _MixerAdapter(blk)
-        out[family] = {"params": models.count_params(net)}
+        out[family] = {"params": models.n_parameters(net)}
         with torch.no_grad():
             out[family].update(timing(lambda net=net: net(ids), 1, family, device))
         del net

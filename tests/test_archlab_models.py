@@ -8,10 +8,10 @@ from archlab.models import (
     CONFIGS,
     ModelNotAvailableOffline,
     build_model,
-    count_params,
     load,
     make_config,
     meta_model,
+    n_parameters,
     save,
 )
 
@@ -50,7 +50,7 @@ def test_tiny_forward_and_generate(tiny):
 
 def test_tiny_is_tiny(tiny):
     family, model = tiny
-    assert 50_000 < count_params(model) < 1_000_000, family
+    assert 50_000 < n_parameters(model) < 1_000_000, family
     assert model.config.vocab_size <= 1000
     assert not model.training
 
@@ -117,18 +117,18 @@ def _gpt2_params(cfg):
     return cfg.vocab_size * d + cfg.n_positions * d + cfg.n_layer * block + 2 * d
 
 
-def test_count_params_counts_tied_weights_once():
+def test_n_parameters_counts_tied_weights_once():
     cfg = make_config("gpt2", "base")
     model = meta_model(cfg)
     assert model.lm_head.weight is model.transformer.wte.weight
-    assert count_params(model) == _gpt2_params(cfg)
+    assert n_parameters(model) == _gpt2_params(cfg)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_base_sizes_on_the_meta_device(family):
     model = meta_model(make_config(family, "base"))
     assert all(p.device.type == "meta" for p in model.parameters())
-    n = count_params(model)
+    n = n_parameters(model)
     low, high = (100e6, 200e6) if family in MOE else (100e6, 135e6)
     assert low <= n <= high, f"{family} base has {n:,} parameters, outside [{low:,.0f}, {high:,.0f}]"
 
@@ -234,11 +234,11 @@ def test_cache_bytes_on_the_meta_device_equals_a_real_cache(family, overrides, s
 
 
 def test_cache_bytes_of_published_models_needs_no_memory():
-    from archlab import moe
-    jamba = models.cache_bytes(moe.jamba_v01_config(), 256 * 1024)
-    mixtral = models.cache_bytes(moe.mixtral_8x7b_config(), 256 * 1024)
+    from archlab.llms import published_config
+    jamba = models.cache_bytes(published_config("Jamba-v0.1"), 256 * 1024)
+    mixtral = models.cache_bytes(published_config("Mixtral-8x7B"), 256 * 1024)
     assert mixtral == 32 * 2**30 and 4 * 2**30 < jamba < mixtral / 7
     with pytest.raises(ValueError, match="seq_len >= 1"):
-        models.cache_bytes(moe.mixtral_8x7b_config(), 0)
+        models.cache_bytes(published_config("Mixtral-8x7B"), 0)
     with pytest.raises(ValueError, match="does not run on the meta device"):
         models.cache_bytes(models.make_config("gpt2", "tiny"), 4)

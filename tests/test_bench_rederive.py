@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from archlab import compare
+from archlab import verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,8 +27,8 @@ def test_rederive_keeps_the_measurements_and_recomputes_the_rest(tmp_path):
         assert 0 < after["models"][fam]["active_params"] <= after["models"][fam]["params"]
     jamba = after["models"]["jamba"]
     assert jamba["active_params"] < jamba["params"], "a mixture of experts reads top-k of its experts"
-    assert all(compare.verdict_kind(v) in compare.VERDICTS for v in after["verdicts"].values())
+    assert all(verdicts.verdict_kind(v) in verdicts.VERDICTS for v in after["verdicts"].values())
     assert after["command"] == before["command"] and "bench/run.py --rederive" in after["rederived"]["command"]
     md = path.with_suffix(".md").read_text()
-    assert compare.VERDICT_RULE in md and f"{jamba['active_params']:,}" in md
+    assert verdicts.VERDICT_RULE in md and f"{jamba['active_params']:,}" in md
     assert str(ROOT) not in md and str(ROOT) not in path.read_text()

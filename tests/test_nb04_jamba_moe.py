@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from archlab import models
+from archlab import llms, models
 from archlab import moe as moelib
 
 NB = "04_jamba_moe"
@@ -125,7 +125,7 @@ def test_expert_load_counts_every_slot():
 
 def test_published_configs_match_the_published_totals():
     # meta-device counts (no memory): Jamba ~52B, Mixtral ~46.7B, Llama-2-7B ~6.7B
-    totals = {name: models.count_params(models.meta_model(make())) for name, make in moelib.PUBLISHED.items()}
+    totals = {name: models.n_parameters(models.meta_model(llms.published_config(name))) for name in llms.JAMBA_TABLE1}
     assert 51e9 < totals["Jamba-v0.1"] < 53e9
     assert 46.5e9 < totals["Mixtral-8x7B"] < 46.9e9
     assert 6.6e9 < totals["Llama-2-7B"] < 6.8e9

@@ -3,7 +3,7 @@ measurement that keeps going when a learner's function fails, verdicts, grading 
 
 The in-process namespace (tests/nbtools.run_cells) runs the notebook as the grader does
 (NBGRADER_EXECUTION set): the small sweep, no plots. The verdict rules themselves are tested on
-synthetic measurements with archlab.compare in tests/test_compare_verdicts.py.
+synthetic measurements with archlab.verdicts in tests/test_compare_verdicts.py.
 """
 
 import contextlib
@@ -15,7 +15,7 @@ import torch
 
 import archlab.device
 import nbtools
-from archlab import compare, widgets
+from archlab import verdicts, widgets
 
 NB = "05_comparison"
 
@@ -40,7 +40,7 @@ def test_measure_functions_reject_bad_arguments_naming_them(ns):
         ns["measure_decode"](m, 8, batch=0)
     with pytest.raises(ValueError, match="repeat >= 1"):
         ns["measure_prefill"](m, 8, repeat=0)
-    with pytest.raises(ValueError, match="compare handles"):
+    with pytest.raises(ValueError, match="equal_size handles"):
         ns["state_bytes"](type("M", (), {"config": type("C", (), {"model_type": "bert"})()})(), 8)
 
 
@@ -117,22 +117,20 @@ def test_measurement_goes_on_with_archlab_when_a_learners_function_fails(ns):
 
 def test_verdicts_come_from_the_shared_rules_and_cover_every_claim(ns):
     meas = ns["MEAS"]
-    table = compare.verdict_table(meas)
-    for cid in compare.CLAIMS:
-        assert compare.verdict_kind(compare.verdict(cid, meas)) in compare.VERDICTS
-    assert table.count("\n|") == len(compare.CLAIMS) + 1, "one row per claim under the header"
-    assert compare.VERDICT_RULE in table, "the table states its verdict rule"
-    assert compare.verdict("kv_linear", meas) == compare.HOLDS
-    assert compare.verdict("mamba_state_constant", meas) == compare.HOLDS
-    assert compare.verdict("rwkv_state_constant", meas) == compare.HOLDS
+    table = verdicts.verdict_table(meas)
+    for cid in verdicts.CLAIMS:
+        assert verdicts.verdict_kind(verdicts.verdict(cid, meas)) in verdicts.VERDICTS
+    assert table.count("\n|") == len(verdicts.CLAIMS) + 1, "one row per claim under the header"
+    assert verdicts.VERDICT_RULE in table, "the table states its verdict rule"
+    assert verdicts.verdict("kv_linear", meas) == verdicts.HOLDS
+    assert verdicts.verdict("mamba_state_constant", meas) == verdicts.HOLDS
+    assert verdicts.verdict("rwkv_state_constant", meas) == verdicts.HOLDS
 
 
 def test_jamba_3x_is_not_judged_by_a_ratio_against_gpt2(ns):
     """§5's "Jamba ~3x faster than Mixtral" needs a Mixtral; 05 measures none, and says so."""
-    if not hasattr(compare, "NOT_MEASURED"):
-        pytest.skip("archlab.compare without 'not measured here' verdicts (merged from the gpu branch)")
     assert "mixtral" not in ns["MEAS"]["models"]
-    assert compare.verdict("jamba_3x", ns["MEAS"]).startswith(compare.NOT_MEASURED)
+    assert verdicts.verdict("jamba_3x", ns["MEAS"]).startswith(verdicts.NOT_MEASURED)
     text = "\n".join(c.source for c in nbtools.release_nb(NB).cells if c.cell_type == "markdown")
     assert "not measured here" in text and "Mixtral" in text
 

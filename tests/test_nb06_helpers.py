@@ -76,12 +76,26 @@ def test_published_configs_match_the_facts_file():
         llms.published_config("GPT-5")
 
 
+def test_one_registry_holds_04s_models_too():
+    """Jamba-v0.1, Mixtral-8x7B and Llama-2-7B (notebook 04, the figures) come from the same registry."""
+    assert set(llms.JAMBA_TABLE1) | set(llms.FOUR) <= set(llms.PUBLISHED) and set(llms.PUBLISHED) <= set(llms.NOTES)
+    llama2 = llms.published_config("Llama-2-7B")
+    assert (llama2.num_key_value_heads, llama2.max_position_embeddings, llama2.rms_norm_eps,
+            llama2.rope_parameters["rope_theta"]) == (32, 4096, 1e-5, 10000.0)
+    jamba = llms.published_config("Jamba-v0.1")
+    assert jamba.layers_block_type.count("attention") == 4 and jamba.max_position_embeddings == 262144
+    assert not hasattr(jamba, "rope_parameters") or jamba.rope_parameters is None, "Jamba has no RoPE"
+    mix = llms.published_config("Mixtral-8x7B")
+    assert (mix.max_position_embeddings, mix.rms_norm_eps, mix.rope_parameters["rope_theta"]) == (32768, 1e-5, 1e6)
+    assert llms.hub_id("Jamba-v0.1") == "ai21labs/Jamba-v0.1" and llms.hub_id("Llama-2-7B") == "meta-llama/Llama-2-7b-hf"
+
+
 def test_kv_cache_explorer_measures_by_default():
     from archlab import widgets
-    from archlab.widgets import llms as llms_widget
+    from archlab.widgets import kv_cache
 
     cfg = models.make_config("llama", "tiny", num_key_value_heads=2)
-    assert llms_widget.measured_bytes_per_token(cfg) == models.cache_bytes(cfg, 1)
+    assert kv_cache.measured_bytes_per_token(cfg) == models.cache_bytes(cfg, 1)
     w = widgets.kv_cache_explorer({"tiny": cfg})
     # tiny Llama: 4 layers, head width 16, 16-bit values; MHA has 4 KV heads, the choice clamps to 2
     assert w.result["bytes_per_token"] == 2 * 4 * 2 * 16 * 2 and w.result["saving"] == 2

@@ -11,7 +11,7 @@ import pytest
 
 import archlab.measure
 import nbtools
-from archlab import compare, models, widgets
+from archlab import cost, equal_size, models, widgets
 
 NB = "07_practice_lab"
 
@@ -92,12 +92,12 @@ def test_budget_helpers_agree_where_transformers_runs_on_the_meta_device(ns, mon
     monkeypatch.setitem(ns["cache_helper"].__globals__, "GRADING", False)
     for fam in ("mamba", "jamba"):
         cfg = models.make_config(fam, "tiny")
-        assert [ns["cache_helper"](cfg)(n) for n in (1, 2)] == [compare.predicted_state_bytes(cfg, n) for n in (1, 2)], fam
+        assert [ns["cache_helper"](cfg)(n) for n in (1, 2)] == [cost.predicted_state_bytes(cfg, n) for n in (1, 2)], fam
 
 
 def test_profile_has_parts_for_every_model_and_roofline_fractions(ns):
-    assert set(ns["PROFILE"]) == set(compare.FAMILIES)
-    assert all(ns["PROFILE"][f] for f in compare.FAMILIES)
+    assert set(ns["PROFILE"]) == set(equal_size.FAMILIES)
+    assert all(ns["PROFILE"][f] for f in equal_size.FAMILIES)
     for r in ns["ROOF"].values():
         assert 0 < r["fraction"] and r["t_min"] == pytest.approx(r["bytes"] / ns["BANDWIDTH"])
 
@@ -105,7 +105,7 @@ def test_profile_has_parts_for_every_model_and_roofline_fractions(ns):
 def test_roofline_widget_redraws_when_each_control_moves(ns):
     assert "roofline" not in ns, "the explorer is not drawn while grading"
     w = widgets.roofline_explorer(ns["BANDWIDTH"], {f: m.config for f, m in ns["EQUAL"].items()},
-                                  {f: compare.active_weight_bytes(m) for f, m in ns["EQUAL"].items()})
+                                  {f: cost.active_weight_bytes(m) for f, m in ns["EQUAL"].items()})
     context, batch = w.children[:2]
     before = w.result
     context.value = 131072

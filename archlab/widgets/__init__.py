@@ -16,9 +16,9 @@ curious student) can move a control and check what changed without a browser.
 from .attention import attention_explorer
 from .compare import comparison_explorer
 from .jamba import jamba_explorer
-from .lab import roofline_explorer
-from .llms import kv_cache_explorer
+from .kv_cache import kv_cache_explorer
 from .mamba import mamba_delta_explorer
+from .roofline import roofline_explorer
 from .rwkv import rwkv_decay_explorer
 
 __all__ = ["attention_explorer", "comparison_explorer", "jamba_explorer", "kv_cache_explorer", "mamba_delta_explorer",

@@ -1,6 +1,6 @@
 """Notebook 05's explorer: cache/state bytes and predicted decode time at any context and batch.
 
-The bytes come from the configuration (``compare.predicted_state_bytes``, exact); the decode
+The bytes come from the configuration (``cost.predicted_state_bytes``, exact); the decode
 time per token from the power law c·nᵖ fitted to the learner's own measurements (a guess
 outside the measured range, and the explorer says so). Move the context slider to see the
 Transformer's KV cache overtake its weights while Mamba's and RWKV's state stays put.
@@ -9,7 +9,7 @@ Transformer's KV cache overtake its weights while Mamba's and RWKV's state stays
 import ipywidgets as W
 import matplotlib.pyplot as plt
 
-from archlab import compare
+from archlab import cost, equal_size, fits
 
 CONTEXTS = [("128", 128), ("1K", 1024), ("8K", 8192), ("32K", 32768), ("128K", 131072), ("1M", 1048576)]
 BATCHES = [1, 4, 16, 64, 256]
@@ -20,17 +20,17 @@ def comparison_explorer(meas, configs):
 
     ``w.result`` is ``{family: {"cache_bytes", "decode_s", "extrapolated"}}`` after each redraw.
     """
-    fits = {f: compare.fit_power(meas["contexts"], r["decode_s"]) for f, r in meas["models"].items()}
+    decode_fits = {f: fits.fit_power_law(meas["contexts"], r["decode_s"]) for f, r in meas["models"].items()}
     n_max = max(meas["contexts"])
 
     def draw(context, batch):
         result = {}
         for fam, cfg in configs.items():
-            c, p = fits[fam]
-            result[fam] = dict(cache_bytes=compare.predicted_state_bytes(cfg, context, batch),
+            p, c = decode_fits[fam]
+            result[fam] = dict(cache_bytes=cost.predicted_state_bytes(cfg, context, batch),
                                decode_s=c * context ** p, extrapolated=context > n_max)
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
-        names = [compare.LABELS[f] for f in result]
+        names = [equal_size.LABELS[f] for f in result]
         a1.bar(names, [r["cache_bytes"] / 2**20 for r in result.values()], color="tab:blue")
         a1.set_yscale("log")
         a1.set_ylabel("cache / state (MiB)")

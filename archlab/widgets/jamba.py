@@ -54,9 +54,9 @@ def attention_layer_cache_bytes(seq_len):
     (16-bit): transformers' cache of a one-layer Jamba-v0.1 whose layer is attention, measured
     on the meta device (:func:`archlab.models.cache_bytes`)."""
     from archlab.models import cache_bytes
-    from archlab.moe import jamba_v01_config
+    from archlab.llms import published_config
 
-    one_layer = jamba_v01_config()
+    one_layer = published_config("Jamba-v0.1")
     one_layer.num_hidden_layers, one_layer.attn_layer_period, one_layer.attn_layer_offset = 1, 1, 0
     return cache_bytes(one_layer, seq_len)
 

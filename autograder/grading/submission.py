@@ -148,5 +148,18 @@ def defined_names(src):
         elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names.append(node.name)
         elif isinstance(node, ast.Assign):
-            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+            for target in node.targets:
+                names += _bound(target)
     return sorted(set(names))
+
+
+def _bound(target):
+    """Names an assignment target binds: ``x``, and each name of ``a, (b, *c) = ...``."""
+    import ast
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return _bound(target.value)
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for elt in target.elts for n in _bound(elt)]
+    return []    # x.attr = ..., x[i] = ...: no name is bound

@@ -13,14 +13,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from archlab.moe import jamba_v01_config  # noqa: E402
+from archlab.llms import published_config  # noqa: E402
 from archlab.widgets.jamba import draw_schedule  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "jamba_layers.png"
 
 
 def main(out=OUT):
-    cfg = jamba_v01_config()
+    cfg = published_config("Jamba-v0.1")
     schedule = [(mixer, "moe" if n_experts > 1 else "mlp")
                 for mixer, n_experts in zip(cfg.layers_block_type, cfg.layers_num_experts)]
     plt.rcParams.update({"font.family": "DejaVu Sans"})

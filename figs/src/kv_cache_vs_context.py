@@ -7,7 +7,7 @@ layer the cache keeps one key and one value vector for every KV head:
     bytes(L) = 2 (K and V) * n_attention_layers * n_kv_heads * head_dim * bytes_per_value * L
 
 with 16-bit values (2 bytes). Mamba layers keep a fixed-size state instead, so only Jamba's
-attention layers (1 in 8: 4 of 32) count. The configurations are those of archlab.moe (the
+attention layers (1 in 8: 4 of 32) count. The configurations are those of archlab.llms (the
 models' config.json files). The hollow markers are the 256K-token values of Lieber et al. 2024,
 arXiv:2403.19887, Table 1 (Llama-2 128GB, Mixtral 32GB, Jamba 4GB), drawn to show that the
 computation reproduces them. Deterministic: fixed size and dpi, no software/date metadata.
@@ -24,7 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from archlab.moe import PUBLISHED  # noqa: E402
+from archlab.llms import published_config  # noqa: E402
 
 NAME = "kv_cache_vs_context.png"
 BYTES_PER_VALUE = 2                     # bf16 / fp16
@@ -56,7 +56,7 @@ def main():
     plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 10})
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     for name in ORDER:
-        cfg = PUBLISHED[name]()
+        cfg = published_config(name)
         per_token = kv_bytes_per_token(cfg)
         gib = [per_token * L / 2 ** 30 for L in CONTEXTS]
         label = (f"{name}: {attention_layers(cfg)} attention layers x {cfg.num_key_value_heads} KV heads"

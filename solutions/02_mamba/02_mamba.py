@@ -55,7 +55,6 @@ SEED = 0
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import json
 import math
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -67,16 +66,9 @@ from tqdm.auto import tqdm
 
 from archlab import measure, widgets
 from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_reference
-from archlab.course import course_file
-from archlab.device import pick_device
+from archlab.course import course_file, setup
 
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # set by the grader
-if GRADING:
-    QUICK = True  # the grader always runs the small version
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED)
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
 get_num_threads()   # starts numba's threads here, so a one-time warning is not printed inside a test
 
 

@@ -64,15 +64,9 @@ import torch.nn as nn
 
 from archlab import measure, models, plots, widgets
 from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_reference
-from archlab.device import pick_device
+from archlab.course import setup
 
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # set by the grader
-if GRADING:
-    QUICK = True  # the grader always runs the small version
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED);
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
 
 # %% [markdown]
 # ## 1. What RWKV computes

@@ -47,7 +47,6 @@ SEED = 0
 
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
-import os
 import random
 import tempfile
 
@@ -57,20 +56,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from transformers.utils import logging as hf_logging
 
-from archlab import measure, models, widgets
+from archlab import llms, measure, models, widgets
 from archlab import moe as moelib
 from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_reference
-from archlab.device import pick_device
+from archlab.course import setup
 from archlab.mamba import Mamba
 
 hf_logging.set_verbosity_error()   # transformers' "no mamba-ssm kernel" notices go to stderr
-if os.environ.get("NBGRADER_EXECUTION"):
-    QUICK = True  # the grader always runs the small version
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # cells no graded test reads are skipped or shrunk
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED);
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
 
 # %% [markdown]
 # ## 1. The reading's model, and its block
@@ -738,9 +731,9 @@ assert_close(torch.tensor(count_params(tiny_jamba_cfg)), torch.tensor([1531, 124
     "every layer counted as MoE: only the layers with config.layers_num_experts > 1 carry experts": torch.tensor([1995, 1419]),
     "all experts counted as active: a token uses only k of the E experts of an MoE layer": torch.tensor([1531, 1531])})
 # A published model: Llama-2-7B against the model transformers builds on the meta device.
-llama_cfg = moelib.llama2_7b_config()
+llama_cfg = llms.published_config("Llama-2-7B")
 tot, act = count_params(llama_cfg)
-meta_total = models.count_params(models.meta_model(llama_cfg))
+meta_total = models.n_parameters(models.meta_model(llama_cfg))
 assert tot == meta_total, f"Llama-2-7B: you count {tot:,}, the model built on the meta device has {meta_total:,}"
 assert act == tot, "a dense model uses every parameter for every token: active must equal total"
 ### BEGIN HIDDEN TESTS
@@ -760,7 +753,7 @@ def meta_reference(cfg):
         if hasattr(mod, "gate_up_proj") and hasattr(mod, "down_proj"):
             n_exp = mod.gate_up_proj.shape[0]
             skipped += (mod.gate_up_proj.numel() + mod.down_proj.numel()) * (n_exp - k_) // n_exp
-    everything = models.count_params(net)
+    everything = models.n_parameters(net)
     return everything, everything - skipped
 
 
@@ -786,8 +779,8 @@ def _compare(cfg, label):
 _student_schedule = jamba_layer_schedule
 jamba_layer_schedule = _reference_schedule
 try:
-    for name, make in [("Mixtral-8x7B", moelib.mixtral_8x7b_config), ("Jamba-v0.1", moelib.jamba_v01_config)]:
-        _compare(make(), name)
+    for name in ("Mixtral-8x7B", "Jamba-v0.1"):
+        _compare(llms.published_config(name), name)
     rng = random.Random(3)
     for trial in range(16):
         heads = rng.choice([2, 4])
@@ -820,11 +813,11 @@ finally:
 # %% [markdown]
 # ### The published figures, computed
 #
-# The same function on the published configurations (`archlab.moe` holds their numbers, from
+# The same function on the published configurations (`archlab.llms` holds their numbers, from
 # the models' config files):
 
 # %%
-published = {name: make() for name, make in moelib.PUBLISHED.items()}
+published = {name: llms.published_config(name) for name in llms.JAMBA_TABLE1}
 for name, cfg in published.items():
     total, active = count_params(cfg)
     print(f"{name:13s} total {total / 1e9:6.2f}B   active per token {active / 1e9:6.2f}B")
@@ -972,7 +965,7 @@ for i, layer in enumerate(tiny_jamba.model.layers):
     ours = f"{type(hybrid.mixers[i]).__name__} + {type(hybrid.ffns[i]).__name__}"
     print(f"{i:>5}  {ours:30s}  {type(layer).__name__} + {type(layer.feed_forward).__name__}")
     assert hf_kind(layer) == schedule[i]
-print(f"parameters: ours {models.count_params(hybrid):,}, Hugging Face {models.count_params(tiny_jamba):,}")
+print(f"parameters: ours {models.n_parameters(hybrid):,}, Hugging Face {models.n_parameters(tiny_jamba):,}")
 
 # %% [markdown]
 # A few steps of training end to end, on a toy task (continue a counting sequence
@@ -1221,13 +1214,13 @@ assert q2_choice == "C", ("q2_choice is not the right letter: which statement se
 # - What is the maximum context length that Jamba model supports, and what practical meaning does this have (e.g., application cases)?
 #
 # Autograded part: set `q3_max_context_tokens` to Jamba-v0.1's maximum context in tokens as its
-# configuration states it (an int; the reading names the field to look at, and `archlab.moe`
+# configuration states it (an int; the reading names the field to look at, and `archlab.llms`
 # holds the model's configuration).
 
 # %% nbgrader={"grade": false, "grade_id": "q3_max_context", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # q3_max_context_tokens = ?   # an int
 ### BEGIN SOLUTION
-q3_max_context_tokens = moelib.jamba_v01_config().max_position_embeddings
+q3_max_context_tokens = llms.published_config("Jamba-v0.1").max_position_embeddings
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_q3_max_context", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}

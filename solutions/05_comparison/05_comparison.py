@@ -52,7 +52,6 @@ SEED = 0
 import importlib.util
 import json
 import math
-import os
 import statistics
 import time
 
@@ -62,19 +61,13 @@ import transformers
 from IPython.display import Markdown, display
 
 import archlab.device
-from archlab import compare, measure, models, plots, widgets
+from archlab import cost, equal_size, fits, measure, models, plots, verdicts, widgets
 from archlab.checks import assert_close, check_shape, no_reference
-from archlab.course import course_file
-from archlab.device import pick_device, synchronize
+from archlab.course import course_file, setup
+from archlab.device import synchronize
 from archlab.measure import tensor_bytes
 
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # set by the grader
-if GRADING:
-    QUICK = True  # the grader always runs the small version
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED)
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
 # Mamba without the mamba-ssm / causal-conv1d CUDA kernels prints "falling back" notices on
 # stderr; the models cell below says once which path is used instead.
 transformers.logging.set_verbosity_error()
@@ -82,7 +75,7 @@ transformers.logging.set_verbosity_error()
 # %% [markdown]
 # ## 1. Four models of the same size
 #
-# `compare.build_equal_size` builds a Transformer (GPT-2), Mamba, RWKV-4 and Jamba from their
+# `equal_size.build_equal_size` builds a Transformer (GPT-2), Mamba, RWKV-4 and Jamba from their
 # Hugging Face config classes with random weights. A Mamba layer has about half the weights of a
 # Transformer layer (no attention, no separate MLP), so Mamba gets twice the layers — the same
 # choice as the released Mamba-130m (24 layers) against GPT-2 small (12). Jamba's MoE layers
@@ -97,12 +90,12 @@ CONTEXTS = [32, 64, 128, 256] if QUICK else [128, 256, 512, 1024, 2048]
 if GRADING:
     CONTEXTS = [16, 64]   # the smallest sweep §8's test can read: two lengths give a slope
 SIZE = "tiny" if QUICK else "base"
-MODELS = compare.build_equal_size(SIZE, max_context=max(CONTEXTS), seed=SEED, device=device)
+MODELS = equal_size.build_equal_size(SIZE, max_context=max(CONTEXTS), seed=SEED, device=device)
 ACTIVE = {}
 for fam, m in MODELS.items():
-    total = models.count_params(m)
-    ACTIVE[fam] = compare.active_weight_bytes(m) // next(m.parameters()).element_size()
-    print(f"{compare.LABELS[fam]:22s} {total:>12,} parameters in total, {ACTIVE[fam]:>12,} active per token")
+    total = models.n_parameters(m)
+    ACTIVE[fam] = cost.active_weight_bytes(m) // next(m.parameters()).element_size()
+    print(f"{equal_size.LABELS[fam]:22s} {total:>12,} parameters in total, {ACTIVE[fam]:>12,} active per token")
 _jc = MODELS["jamba"].config
 print(f"(Jamba's MoE layers hold {_jc.num_experts} experts and send each token to {_jc.num_experts_per_tok} of them.)")
 _kernels = device.type == "cuda" and all(importlib.util.find_spec(p) for p in ("mamba_ssm", "causal_conv1d"))
@@ -120,9 +113,9 @@ print("Mamba scan:", "mamba-ssm CUDA kernels" if _kernels else "transformers' pu
 #
 # The reading's table mixes the two ("$O(n^2)$ … $O(n)$ per new token"); we time them apart.
 #
-# `compare.forward(model, input_ids, cache=None)` hides the four families' different cache
+# `equal_size.forward(model, input_ids, cache=None)` hides the four families' different cache
 # arguments: it returns `(logits, new_cache)`; `cache=None` means an empty cache (a prefill).
-# `compare.random_ids(model, batch, length, seed)` gives random token ids.
+# `equal_size.random_ids(model, batch, length, seed)` gives random token ids.
 #
 # ### Timing rules (the tests check each)
 # 1. **Warm up** first: the first calls fill memory pools and pick kernels; run them untimed.
@@ -147,7 +140,7 @@ print("Mamba scan:", "mamba-ssm CUDA kernels" if _kernels else "transformers' pu
 # %% nbgrader={"grade": false, "grade_id": "given_checks", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def check_measure_args(model, context_len, batch, warmup, repeat):
     """Raise a ValueError naming the expected values if the arguments of a measure_* are wrong."""
-    compare.family(model)  # raises for an unsupported model
+    equal_size.family(model)  # raises for an unsupported model
     if not isinstance(context_len, int) or context_len < 1:
         raise ValueError(f"context_len must be a positive int (tokens in the prompt); got {context_len!r}")
     if not isinstance(batch, int) or batch < 1:
@@ -249,7 +242,7 @@ def _forwards(events):
 #
 # `measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3)` returns the
 # median wall-clock seconds of one prefill of `context_len` random tokens (`batch` sequences):
-# `warmup` untimed calls of `compare.forward(model, ids)`, then `repeat` timed calls, each timed
+# `warmup` untimed calls of `equal_size.forward(model, ids)`, then `repeat` timed calls, each timed
 # with `time.perf_counter()` between a `synchronize(device)` before starting and one before
 # stopping the clock.
 
@@ -257,15 +250,15 @@ def _forwards(events):
 def measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3):
     """Median seconds of one prefill of `context_len` tokens: warm-up, synchronise, median."""
     check_measure_args(model, context_len, batch, warmup, repeat)
-    ids = compare.random_ids(model, batch, context_len, seed=0, device=device or "cpu")  # (B, n)
+    ids = equal_size.random_ids(model, batch, context_len, seed=0, device=device or "cpu")  # (B, n)
     ### BEGIN SOLUTION
     for _ in range(warmup):                 # 1. untimed: memory pools, kernel choice
-        compare.forward(model, ids)
+        equal_size.forward(model, ids)
     times = []
     for _ in range(repeat):
         synchronize(device)                 # 2. earlier queued work is not ours
         start = time.perf_counter()
-        compare.forward(model, ids)         # logits (B, n, V), cache of n tokens
+        equal_size.forward(model, ids)         # logits (B, n, V), cache of n tokens
         synchronize(device)                 # 2. wait until this prefill really finished
         times.append(time.perf_counter() - start)
     return statistics.median(times)         # 3. robust to one slow run
@@ -274,7 +267,7 @@ def measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_prefill", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """measure_prefill: a positive float on the CPU; on the simulated GPU, 1 warm-up + 3 timed forwards of the whole prompt and the median of the timed ones (named mistakes: warm-up timed, no synchronisation, mean or sum); hidden: random costs, warm-up and repeat counts, the batch, and no timing library."""
-_tiny = compare.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
+_tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_prefill(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_prefill must return a positive float of seconds; got {_t!r}"
 # The simulated GPU: every forward costs 10 ms + 1 ms per token (16 tokens: 0.026 s); the first
@@ -327,8 +320,8 @@ assert all(e[1] == 3 for e in _forwards(_ev)), "measure_prefill(batch=3) must fe
 # `measure_decode(model, context_len, n_tokens=4, batch=1, device=None, warmup=1)` returns the
 # median seconds of **one cached decode step** after a prompt of `context_len` tokens:
 #
-# 1. draw `context_len + warmup + n_tokens` random ids (`compare.random_ids`, given);
-# 2. prefill the first `context_len` with `compare.forward(model, ids[:, :context_len])`
+# 1. draw `context_len + warmup + n_tokens` random ids (`equal_size.random_ids`, given);
+# 2. prefill the first `context_len` with `equal_size.forward(model, ids[:, :context_len])`
 #    (untimed) and keep the cache it returns;
 # 3. feed the next `warmup` tokens **one at a time** with the cache, untimed;
 # 4. feed the last `n_tokens` one at a time with the cache, timing each step (synchronise
@@ -357,13 +350,14 @@ assert all(e[1] == 3 for e in _forwards(_ev)), "measure_prefill(batch=3) must fe
 GEN_LENGTHS = [16, 32, 64] if QUICK else [128, 256, 512, 1024]
 pairs_cached = [L * (L + 1) // 2 for L in GEN_LENGTHS]                        # sum over t of t
 pairs_uncached = [L * (L + 1) * (L + 2) // 6 for L in GEN_LENGTHS]           # sum over t of t(t+1)/2
-print(f"attention pairs scored to generate L = {GEN_LENGTHS} tokens: with a cache ~L^"
-      f"{compare.fit_exponent(GEN_LENGTHS, pairs_cached):.2f}, without ~L^{compare.fit_exponent(GEN_LENGTHS, pairs_uncached):.2f}")
+print(f"attention pairs scored to generate L = {GEN_LENGTHS} tokens: with a cache "
+      f"~L^{fits.fit_power_law(GEN_LENGTHS, pairs_cached).exponent:.2f}, "
+      f"without ~L^{fits.fit_power_law(GEN_LENGTHS, pairs_uncached).exponent:.2f}")
 if GRADING:
     print("(generation timing skipped while grading: no graded test reads it)")
 else:
     _gpt = models.build_model("gpt2", SIZE, seed=SEED, device=device, n_positions=max(GEN_LENGTHS) + 8)
-    _start = compare.random_ids(_gpt, 1, 1, device=device)
+    _start = equal_size.random_ids(_gpt, 1, 1, device=device)
     _generate = lambda L_, use_cache: _gpt.generate(_start, max_new_tokens=L_, min_new_tokens=L_, do_sample=False,
                                                     use_cache=use_cache, pad_token_id=0)
     for use_cache in (True, False):
@@ -375,26 +369,26 @@ else:
                                                   device=device).median)
     for use_cache, label in ((True, "with the cache   "), (False, "without the cache")):
         print(f"generate {label}: {', '.join(f'{s:.2f} s' for s in GEN[use_cache])}  ->  time ~L^"
-              f"{compare.fit_exponent(GEN_LENGTHS, GEN[use_cache]):.2f}")
+              f"{fits.fit_power_law(GEN_LENGTHS, GEN[use_cache]).exponent:.2f}")
     del _gpt
 
 # %% nbgrader={"grade": false, "grade_id": "measure_decode", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def measure_decode(model, context_len, n_tokens=4, batch=1, device=None, warmup=1):
     """Median seconds of one cached decode step after `context_len` tokens of prompt."""
     check_measure_args(model, context_len, batch, warmup, n_tokens)
-    ids = compare.random_ids(model, batch, context_len + warmup + n_tokens, seed=1, device=device or "cpu")
+    ids = equal_size.random_ids(model, batch, context_len + warmup + n_tokens, seed=1, device=device or "cpu")
     ### BEGIN SOLUTION
-    _, cache = compare.forward(model, ids[:, :context_len])       # 2. prefill: cache of n tokens
+    _, cache = equal_size.forward(model, ids[:, :context_len])       # 2. prefill: cache of n tokens
     pos = context_len
     for _ in range(warmup):                                       # 3. untimed steps
-        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)  # one token (B, 1)
+        _, cache = equal_size.forward(model, ids[:, pos:pos + 1], cache)  # one token (B, 1)
         pos += 1
     times = []
     for _ in range(n_tokens):                                     # 4. timed steps
         token = ids[:, pos:pos + 1]                               # (B, 1)
         synchronize(device)
         start = time.perf_counter()
-        _, cache = compare.forward(model, token, cache)
+        _, cache = equal_size.forward(model, token, cache)
         synchronize(device)
         times.append(time.perf_counter() - start)
         pos += 1
@@ -404,7 +398,7 @@ def measure_decode(model, context_len, n_tokens=4, batch=1, device=None, warmup=
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_decode", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """measure_decode: a positive float on the CPU; on the simulated GPU, one prefill then single tokens with the cache and the median of the timed steps (named mistakes: decode without the cache, warm-up timed, no synchronisation, mean or sum); hidden: GPT-2 and Mamba with random costs and counts, and no timing library."""
-_tiny = compare.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
+_tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_decode(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_decode must return a positive float of seconds; got {_t!r}"
 # The simulated GPU: every forward costs 10 ms + 1 ms per token it is fed. Prompt of 20 tokens,
@@ -437,7 +431,7 @@ import random as _random
 
 _rng = _random.Random(77)
 for _fam in ("gpt2", "mamba"):
-    _m = compare.build_equal_size("tiny", max_context=64, families=(_fam,))[_fam]
+    _m = equal_size.build_equal_size("tiny", max_context=64, families=(_fam,))[_fam]
     for _w, _k in [(1, 4), (2, 3), (0, 2), (1, 1)]:
         _costs = [_rng.choice([0.003, 0.008, 0.02, 0.07, 0.6]) for _ in range(1 + _w + _k)]
         _c = lambda call, tokens: _costs[call] if call < len(_costs) else 1.0
@@ -462,16 +456,16 @@ for _fam in ("gpt2", "mamba"):
 # and returns the bytes of the **cache the model returned** — what decode must keep in memory —
 # as an `int`, counting each tensor storage once (`archlab.measure.tensor_bytes` does that for
 # any nested object). Not the weights, not the logits: those do not grow with the conversation.
-# Measure it: the formulas (`compare.predicted_state_bytes`, `archlab.models.cache_bytes`) are
+# Measure it: the formulas (`cost.predicted_state_bytes`, `archlab.models.cache_bytes`) are
 # what the hidden tests compare you with, so they do not accept them here.
 
 # %% nbgrader={"grade": false, "grade_id": "state_bytes", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def state_bytes(model, context_len, batch=1, device=None):
     """Bytes of the KV cache / recurrent state after a prefill of `context_len` tokens."""
     check_measure_args(model, context_len, batch, 0, 1)
-    ids = compare.random_ids(model, batch, context_len, seed=2, device=device or "cpu")  # (B, n)
+    ids = equal_size.random_ids(model, batch, context_len, seed=2, device=device or "cpu")  # (B, n)
     ### BEGIN SOLUTION
-    _, cache = compare.forward(model, ids)   # the cache only, not the logits (B, n, V)
+    _, cache = equal_size.forward(model, ids)   # the cache only, not the logits (B, n, V)
     return int(tensor_bytes(cache))
     ### END SOLUTION
 
@@ -485,8 +479,8 @@ _g8 = models.build_model("gpt2", "tiny", n_layer=1, n_embd=8, n_head=2)
 _b = state_bytes(_g8, 3)
 assert isinstance(_b, int), f"state_bytes returns an int number of bytes; got {type(_b).__name__}"
 assert_close(_b, 192, name="state_bytes of a 1-layer GPT-2 of width 8 after 3 tokens", mistakes={
-    "the weights counted: they do not grow with the conversation; count the cache compare.forward returned": 19936,
-    "the weights counted too: count only the cache compare.forward returned": 19936 + 192,
+    "the weights counted: they do not grow with the conversation; count the cache equal_size.forward returned": 19936,
+    "the weights counted too: count only the cache equal_size.forward returned": 19936 + 192,
     "the logits counted too: they are the output, not what decode keeps; count only the cache": 3072 + 192,
     "values counted, not bytes: a float32 value takes 4 bytes (tensor_bytes counts bytes)": 48,
     "2 bytes a value: this model runs in float32 (4 bytes); measure the cache it returned": 96})
@@ -501,22 +495,22 @@ for _n in (3, 6):
     assert_close(state_bytes(_m8, _n), 512, name=f"state_bytes of a 1-layer Mamba of width 8 after {_n} tokens", mistakes={
         "a KV-cache formula: Mamba keeps no keys and values but a fixed-size state; measure the cache "
         "the model returned": 2 * 1 * _n * 8 * 4,
-        "the weights counted: count the cache compare.forward returned": 11136,
+        "the weights counted: count the cache equal_size.forward returned": 11136,
         "the logits counted too: count only the cache": 512 + _n * 256 * 4})
 ### BEGIN HIDDEN TESTS
-_ms = compare.build_equal_size("tiny", max_context=64)
+_ms = equal_size.build_equal_size("tiny", max_context=64)
 for _fam, _m in _ms.items():
     for _n, _B in [(5, 1), (17, 2), (33, 1)]:
-        with no_reference(models.cache_bytes, compare.predicted_state_bytes, who="state_bytes"):
+        with no_reference(models.cache_bytes, cost.predicted_state_bytes, who="state_bytes"):
             _got = state_bytes(_m, _n, batch=_B)
-        _want = compare.predicted_state_bytes(_m.config, _n, _B, bytes_per_value=4)
-        assert _got == _want, (f"{compare.LABELS[_fam]} at n={_n}, B={_B}: {_got:,} bytes is not the cache/state "
+        _want = cost.predicted_state_bytes(_m.config, _n, _B, bytes_per_value=4)
+        assert _got == _want, (f"{equal_size.LABELS[_fam]} at n={_n}, B={_B}: {_got:,} bytes is not the cache/state "
                                f"this model returns; count every tensor of the cache once, and nothing else")
 # a model in bfloat16 keeps 2 bytes a value
 _g16 = models.build_model("gpt2", "tiny", dtype=torch.bfloat16)
-with no_reference(models.cache_bytes, compare.predicted_state_bytes, who="state_bytes"):
+with no_reference(models.cache_bytes, cost.predicted_state_bytes, who="state_bytes"):
     _got = state_bytes(_g16, 9)
-assert _got == compare.predicted_state_bytes(_g16.config, 9, 1, bytes_per_value=2), (
+assert _got == cost.predicted_state_bytes(_g16.config, 9, 1, bytes_per_value=2), (
     f"a GPT-2 in bfloat16 (2 bytes a value) after 9 tokens: {_got:,} bytes is not its cache; count the bytes as "
     f"stored (tensor_bytes), not values x 4")
 ### END HIDDEN TESTS
@@ -528,22 +522,22 @@ assert _got == compare.predicted_state_bytes(_g16.config, 9, 1, bytes_per_value=
 # at batch 1 on your device; the whole cell takes a few seconds in QUICK mode and a few minutes
 # with `QUICK = False`. If one of your functions raises, or returns something that is not a
 # positive number, the cell says so and takes that measurement with archlab's tools instead
-# (`measure.time_fn` around `compare.forward`, `compare.predicted_state_bytes`), so the rest of
+# (`measure.time_fn` around `equal_size.forward`, `cost.predicted_state_bytes`), so the rest of
 # the notebook still runs; the tests above judge your functions themselves.
 
 # %% nbgrader={"grade": false, "grade_id": "measure_all", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def _library_prefill(m, n):
-    """archlab's measurement of a prefill: measure.time_fn around compare.forward."""
-    ids = compare.random_ids(m, 1, n, device=device)                               # (1, n)
-    return measure.time_fn(lambda: compare.forward(m, ids), warmup=1, repeat=3, device=device).median
+    """archlab's measurement of a prefill: measure.time_fn around equal_size.forward."""
+    ids = equal_size.random_ids(m, 1, n, device=device)                               # (1, n)
+    return measure.time_fn(lambda: equal_size.forward(m, ids), warmup=1, repeat=3, device=device).median
 
 
 def _library_decode(m, n):
     """archlab's measurement of a decode step: time_fn around transformers' cache-aware forward,
     each call feeding one more token to the same cache (contexts n, n+1, ...)."""
-    ids = compare.random_ids(m, 1, n + 1, device=device)                           # (1, n + 1)
-    _, cache = compare.forward(m, ids[:, :n])                                      # the cache of n tokens
-    return measure.time_fn(lambda: compare.forward(m, ids[:, n:], cache), warmup=1, repeat=4, device=device).median
+    ids = equal_size.random_ids(m, 1, n + 1, device=device)                           # (1, n + 1)
+    _, cache = equal_size.forward(m, ids[:, :n])                                      # the cache of n tokens
+    return measure.time_fn(lambda: equal_size.forward(m, ids[:, n:], cache), warmup=1, repeat=4, device=device).median
 
 
 def _positive_seconds(value):
@@ -573,7 +567,7 @@ def _yours_or_library(name, yours, library, valid):
 
 MEAS = {"contexts": CONTEXTS, "batch": 1, "device": device.type, "size": SIZE, "models": {}}
 for fam, m in MODELS.items():
-    row = {"params": models.count_params(m), "active_params": ACTIVE[fam], "prefill_s": [], "decode_s": [],
+    row = {"params": models.n_parameters(m), "active_params": ACTIVE[fam], "prefill_s": [], "decode_s": [],
            "state_bytes": [], "predicted_bytes": []}
     for n in CONTEXTS:
         row["prefill_s"].append(_yours_or_library("measure_prefill", lambda: measure_prefill(m, n, device=device),
@@ -581,10 +575,10 @@ for fam, m in MODELS.items():
         row["decode_s"].append(_yours_or_library("measure_decode", lambda: measure_decode(m, n, device=device),
                                                  lambda: _library_decode(m, n), _positive_seconds))
         row["state_bytes"].append(_yours_or_library("state_bytes", lambda: state_bytes(m, n, device=device),
-                                                    lambda: compare.predicted_state_bytes(m.config, n), _positive_int))
-        row["predicted_bytes"].append(compare.predicted_state_bytes(m.config, n))
+                                                    lambda: cost.predicted_state_bytes(m.config, n), _positive_int))
+        row["predicted_bytes"].append(cost.predicted_state_bytes(m.config, n))
     MEAS["models"][fam] = row
-    print(f"{compare.LABELS[fam]:22s} decode per token {', '.join(f'{t * 1e3:.2f}' for t in row['decode_s'])} ms"
+    print(f"{equal_size.LABELS[fam]:22s} decode per token {', '.join(f'{t * 1e3:.2f}' for t in row['decode_s'])} ms"
           f"  at n = {CONTEXTS}")
 if device.type == "cuda":
     print(f"GPU memory: peak {torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB allocated by torch")
@@ -593,12 +587,12 @@ if device.type == "cuda":
 # ### Computed against measured bytes
 #
 # `predicted_state_bytes` computes the cache from the configuration (formulas in
-# `archlab/compare.py`); your `state_bytes` measured it. They must agree exactly:
+# `archlab/cost.py`); your `state_bytes` measured it. They must agree exactly:
 
 # %%
 for fam, row in MEAS["models"].items():
     agree = row["state_bytes"] == row["predicted_bytes"]
-    print(f"{compare.LABELS[fam]:22s} at n={CONTEXTS[-1]}: measured {row['state_bytes'][-1]:>10,} B, "
+    print(f"{equal_size.LABELS[fam]:22s} at n={CONTEXTS[-1]}: measured {row['state_bytes'][-1]:>10,} B, "
           f"computed {row['predicted_bytes'][-1]:>10,} B -> {'agree' if agree else 'DIFFER'}")
 
 # %% [markdown]
@@ -614,7 +608,7 @@ else:
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     for ax, key, ylabel in zip(axes, ["prefill_s", "decode_s", "state_bytes"],
                                ["prefill time (s)", "decode time per token (s)", "cache / state (bytes)"]):
-        plots.scaling_plot({compare.LABELS[f]: (CONTEXTS, r[key]) for f, r in MEAS["models"].items()},
+        plots.scaling_plot({equal_size.LABELS[f]: (CONTEXTS, r[key]) for f, r in MEAS["models"].items()},
                            xlabel="context length n (tokens)", ylabel=ylabel, ax=ax)
     fig.tight_layout()
     plt.show()
@@ -624,8 +618,8 @@ else:
 #
 # Read your own measurements in `MEAS` (`MEAS["models"][family]["decode_s"]` etc., aligned
 # with `MEAS["contexts"]`) and write `facts(meas)`, returning a dict with these five keys,
-# using `compare.fit_exponent(lengths, costs)` (the log-log least-squares slope you wrote in
-# notebook 01):
+# using `fits.fit_power_law(lengths, costs).exponent` (the log-log least-squares slope you
+# wrote in notebook 01):
 #
 # * `gpt2_kv_exponent`: the fitted exponent of GPT-2's cache bytes against n;
 # * `gpt2_decode_exponent`: the fitted exponent of GPT-2's **decode time per token** against n;
@@ -644,10 +638,11 @@ def facts(meas):
     ### BEGIN SOLUTION
     n, rows = meas["contexts"], meas["models"]
     return {
-        "gpt2_kv_exponent": compare.fit_exponent(n, rows["gpt2"]["state_bytes"]),
-        "gpt2_decode_exponent": compare.fit_exponent(n, rows["gpt2"]["decode_s"]),
-        "mamba_state_exponent": compare.fit_exponent(n, rows["mamba"]["state_bytes"]),
-        "flat_state_models": sorted(f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05),
+        "gpt2_kv_exponent": fits.fit_power_law(n, rows["gpt2"]["state_bytes"]).exponent,
+        "gpt2_decode_exponent": fits.fit_power_law(n, rows["gpt2"]["decode_s"]).exponent,
+        "mamba_state_exponent": fits.fit_power_law(n, rows["mamba"]["state_bytes"]).exponent,
+        "flat_state_models": sorted(f for f, r in rows.items()
+                                    if abs(fits.fit_power_law(n, r["state_bytes"]).exponent) < 0.05),
         "fastest_decode_at_longest": min(rows, key=lambda f: rows[f]["decode_s"][-1]),
     }
     ### END SOLUTION
@@ -679,12 +674,12 @@ _toy = {"contexts": _n, "models": {
               "state_bytes": [1000 + 16 * x for x in _n]}}}
 _t = facts(_toy)
 assert_close(_t["gpt2_kv_exponent"], 1.0, rtol=1e-6, name="gpt2_kv_exponent of the hand-made measurement", mistakes={
-    "a slope on linear axes (bytes per token): fit log(bytes) against log(n), compare.fit_exponent": 100.0})
+    "a slope on linear axes (bytes per token): fit log(bytes) against log(n), fits.fit_power_law": 100.0})
 assert_close(_t["gpt2_decode_exponent"], 0.5, rtol=1e-6, name="gpt2_decode_exponent of the hand-made measurement", mistakes={
     "fitted on GPT-2's prefill times: the decode exponent reads decode_s": 2.0,
     "1.0 is not what these decode times show (the cache's exponent, or the theory typed in): fit "
-    "compare.fit_exponent(contexts, decode_s) on the data": 1.0,
-    "a slope on linear axes (seconds per token): fit log(time) against log(n), compare.fit_exponent":
+    "fits.fit_power_law(contexts, decode_s).exponent on the data": 1.0,
+    "a slope on linear axes (seconds per token): fit log(time) against log(n), fits.fit_power_law":
         (lambda v: abs(v) < 0.01)})
 assert_close(_t["mamba_state_exponent"], 0.0, atol=1e-9, name="mamba_state_exponent of the hand-made measurement")
 assert _t["flat_state_models"] != ["jamba", "mamba", "rwkv"], (
@@ -757,7 +752,7 @@ if all(r["state_bytes"] == r["predicted_bytes"] for r in MEAS["models"].values()
 # ## 9. The reading's table with a measured column
 #
 # Each claim of the §5 table, what we measured for it, and a verdict from
-# `compare.verdict(claim, MEAS)` — the same function the benchmark (`make bench`) uses at
+# `verdicts.verdict(claim, MEAS)` — the same function the benchmark (`make bench`) uses at
 # ~100M parameters, so this table and `bench/results/*.md` cannot disagree about the rules.
 # A verdict is **holds**, **does not hold here** (at these sizes, this batch, on this machine),
 # or **not measured here (needs X)** when what runs here is not the quantity the claim is
@@ -772,7 +767,7 @@ if all(r["state_bytes"] == r["predicted_bytes"] for r in MEAS["models"].values()
 #   the row needs a Mixtral of matching size at long context.
 
 # %%
-display(Markdown(compare.verdict_table(MEAS)))
+display(Markdown(verdicts.verdict_table(MEAS)))
 
 # %% [markdown]
 # ### The same table at ~100M parameters
@@ -780,7 +775,7 @@ display(Markdown(compare.verdict_table(MEAS)))
 # `make bench` (`bench/run.py`) runs these measurements with GPT-2-small-sized models up to
 # n = 8192 and commits its results to the course's `bench/results/` folder. When that folder is
 # there (it is in the course repository; it may not be in your copy, and it is not while
-# grading), the cell below rebuilds its tables with the same `compare.verdict`, so the two cannot
+# grading), the cell below rebuilds its tables with the same `verdicts.verdict`, so the two cannot
 # disagree on the rules; where the verdicts differ from yours, the model size or the context is
 # the reason.
 
@@ -792,7 +787,7 @@ for _file in _files:
     _bench = json.loads(_file.read_text())
     if "contexts" in _bench and "models" in _bench:
         print(f"{_file.name}: {_bench['machine']['cpu_model']}, device {_bench['device']}, n = {_bench['contexts']}")
-        display(Markdown(compare.verdict_table(_bench)))
+        display(Markdown(verdicts.verdict_table(_bench)))
 if GRADING:
     print("(benchmark tables skipped while grading)")
 elif _results is None:
@@ -828,10 +823,11 @@ elif not _files:
 if GRADING:
     print("(published models' caches skipped while grading)")
 else:
-    from archlab import moe
+    from archlab import llms
 
     _L = 256 * 1024
-    for _name, _cfg in (("Jamba-v0.1", moe.jamba_v01_config()), ("Mixtral-8x7B", moe.mixtral_8x7b_config())):
+    for _name in ("Jamba-v0.1", "Mixtral-8x7B"):
+        _cfg = llms.published_config(_name)
         _attn = sum(t == "attention" for t in _cfg.layers_block_type) if _cfg.model_type == "jamba" else _cfg.num_hidden_layers
         print(f"{_name:13s} attention in {_attn:2d} of {_cfg.num_hidden_layers} layers: cache at {_L:,} tokens in 16-bit = "
               f"{models.cache_bytes(_cfg, _L) / 2**30:5.1f} GiB")

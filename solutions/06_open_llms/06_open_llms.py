@@ -60,18 +60,12 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from archlab import llms, models, widgets
-from archlab import moe as moelib
 from archlab.checks import assert_close, assert_shape, check_shape, check_choice, no_fused_attention, no_reference
-from archlab.device import pick_device
+from archlab.course import setup
 
-if os.environ.get("NBGRADER_EXECUTION"):
-    QUICK = True  # the grader always runs the small version
-    LOAD_HUB_MODELS = False
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # cells no graded test reads are skipped while grading
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED);
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
+if GRADING:
+    LOAD_HUB_MODELS = False   # the grader never downloads
 
 # %% [markdown]
 # ## 1. The published configurations
@@ -85,13 +79,14 @@ torch.manual_seed(SEED);
 
 # %%
 rows = ["| model | config class | field | published | class default |", "|---|---|---|---|---|"]
-for name in llms.PUBLISHED:
+SHOWN = [*llms.FOUR, "Qwen2-0.5B"]   # the registry also holds 04's Jamba-v0.1 and Llama-2-7B
+for name in SHOWN:
     cfg = llms.published_config(name)
     for field, (published, default) in llms.differences_from_defaults(name).items():
         rows.append(f"| {name} | {type(cfg).__name__} | `{field}` | {published} | {default} |")
 display(Markdown("\n".join(rows)))
-for name, note in llms.NOTES.items():
-    print(f"{name}: {note}")
+for name in SHOWN:
+    print(f"{name}: {llms.NOTES[name]}")
 
 # %% [markdown]
 # **The reading's tokenizer claim, corrected.** The reading says Llama 3's tokenizer "uses
@@ -99,8 +94,7 @@ for name, note in llms.NOTES.items():
 # vocabulary, the rows of the embedding matrix, has a different size.
 
 # %%
-vocab = {"Llama-2-7B": moelib.llama2_7b_config().vocab_size,
-         **{name: llms.published_config(name).vocab_size for name in llms.FOUR}}
+vocab = {name: llms.published_config(name).vocab_size for name in ["Llama-2-7B", *llms.FOUR]}
 for name, size in vocab.items():
     print(f"{name:13s} vocabulary {size:7,d} tokens")
 
@@ -695,7 +689,7 @@ finally:
 # compute a KV cache; here the library does both for the reading's four models, so that the
 # numbers come from the real architectures. `models.meta_model(config)` builds the model
 # transformers defines for the configuration on the meta device (shapes, no memory: a 72B model
-# costs nothing) and `models.count_params` adds up its parameters; Mixtral's *active*
+# costs nothing) and `models.n_parameters` adds up its parameters; Mixtral's *active*
 # parameters are the total minus the expert weights a token skips, $E - k$ of every $E$.
 # `models.cache_bytes(config, seq_len)` runs transformers' model on the meta device and adds up
 # the cache it returns.
@@ -704,7 +698,7 @@ finally:
 def parameters_of(config):
     """(total, active) parameters of the model transformers builds for config, counted on the meta device."""
     net = models.meta_model(config)                                     # shapes only, no memory
-    total = models.count_params(net)
+    total = models.n_parameters(net)
     n_exp = getattr(config, "num_local_experts", None)
     if not n_exp:
         return total, total                                             # dense: every weight works on every token
@@ -846,7 +840,7 @@ def load_from_hub(hub_id):
 for name in llms.FOUR:
     try:
         hub_model = load_from_hub(llms.hub_id(name))
-        print(f"{name}: loaded {models.count_params(hub_model):,} parameters")
+        print(f"{name}: loaded {models.n_parameters(hub_model):,} parameters")
     except models.ModelNotAvailableOffline as err:
         print(f"--- {name} ---\n{err}\n")
 
@@ -881,7 +875,7 @@ with tempfile.TemporaryDirectory() as folder:
         total, active = parameters_of(net.config)
         L_out = out_ids.shape[1]
         kv_real = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
-        assert total == models.count_params(net), f"{family}: the meta-device count differs from the real model"
+        assert total == models.n_parameters(net), f"{family}: the meta-device count differs from the real model"
         assert kv_real == models.cache_bytes(net.config, L_out, dtype=torch.float32), \
             f"{family}: the meta-device cache differs from the real model's"
         assert same_logits and same_text, f"{family}: the loaded model differs from the saved one"

@@ -46,7 +46,6 @@ SEED = 0
 # %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import importlib.util
 import math
-import os
 import platform
 import time
 
@@ -56,17 +55,12 @@ import transformers
 from IPython.display import display
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from archlab import compare, measure, models, widgets
+from archlab import cost, equal_size, fits, measure, models, widgets
 from archlab.checks import assert_close
-from archlab.device import describe_machine, pick_device
+from archlab.course import setup
+from archlab.device import describe_machine
 
-GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))   # set by the grader
-if GRADING:
-    QUICK = True  # the grader always runs the small version
-device = pick_device(DEVICE)
-from archlab import fastpaths  # noqa: E402
-fastpaths.show(device)  # which implementation each fast path uses here, kept in the output
-torch.manual_seed(SEED);
+device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
 
 # %% [markdown]
 # ## Steps 1–2. The environment
@@ -156,8 +150,8 @@ print(f"reading's method: 'Mamba is {transformer_time / mamba_time:.1f}x faster'
 # %%
 # Both sides of the reading's step 4, counted. GPT-2 small is built on the meta device (shapes
 # only, no memory); the block is the reading's Mamba(d_model=768, d_state=64, d_conv=4, expand=2).
-gpt2_small_params = models.count_params(models.meta_model(models.make_config("gpt2", "base")))
-block_768_params = models.count_params(Mamba(d_model=768, d_state=64, d_conv=4, expand=2))
+gpt2_small_params = models.n_parameters(models.meta_model(models.make_config("gpt2", "base")))
+block_768_params = models.n_parameters(Mamba(d_model=768, d_state=64, d_conv=4, expand=2))
 print(f"GPT-2 small: {gpt2_small_params:,} parameters (the reading: '150M parameter level')")
 print(f"one Mamba block of width 768 (d_state=64, d_conv=4, expand=2): {block_768_params:,} parameters, "
       f"{gpt2_small_params / block_768_params:.0f}x fewer than the model it is timed against")
@@ -184,10 +178,10 @@ print(f"one Mamba block of width 768 (d_state=64, d_conv=4, expand=2): {block_76
 # %% [markdown]
 # ### The fair comparison
 #
-# `compare.build_equal_size` builds GPT-2 and Mamba language models with about the same number
+# `equal_size.build_equal_size` builds GPT-2 and Mamba language models with about the same number
 # of parameters. Both phases are timed with `archlab.measure.time_fn` (warm-up, synchronise,
 # median): the prefill as one forward over the prompt, the decode step as transformers'
-# cache-aware forward (`compare.forward` with the cache) fed one token. Notebook 05 had you
+# cache-aware forward (`equal_size.forward` with the cache) fed one token. Notebook 05 had you
 # write these loops; here the library does it.
 
 # %%
@@ -195,7 +189,7 @@ CONTEXTS = [32, 64, 128, 256] if QUICK else [128, 512, 1024, 2048]
 if GRADING:
     CONTEXTS = [16, 64]   # no graded test reads the timings: the smallest sweep that has a slope
 SIZE = "tiny" if QUICK else "base"
-PAIR = compare.build_equal_size(SIZE, max_context=max(CONTEXTS), seed=SEED, device=device,
+PAIR = equal_size.build_equal_size(SIZE, max_context=max(CONTEXTS), seed=SEED, device=device,
                                 families=("gpt2", "mamba"))
 
 
@@ -203,18 +197,18 @@ def time_decode(model, n, steps=4, warmup=1):
     """Median seconds of one decode step after n tokens: archlab.measure.time_fn around transformers'
     cache-aware forward. Every call feeds one more token to the same cache, so the steps run at
     contexts n, n+1, ..., n+warmup+steps-1 (a few tokens more than n: the same cost for our purpose)."""
-    ids = compare.random_ids(model, 1, n + 1, device=device)              # (1, n + 1)
-    _, cache = compare.forward(model, ids[:, :n])                          # prefill: the cache of n tokens
-    one_step = lambda: compare.forward(model, ids[:, n:], cache)           # one token (1, 1) with the cache
+    ids = equal_size.random_ids(model, 1, n + 1, device=device)              # (1, n + 1)
+    _, cache = equal_size.forward(model, ids[:, :n])                          # prefill: the cache of n tokens
+    one_step = lambda: equal_size.forward(model, ids[:, n:], cache)           # one token (1, 1) with the cache
     return measure.time_fn(one_step, warmup=warmup, repeat=steps, device=device).median
 
 
 FAIR = {}
 for fam, m in PAIR.items():
-    FAIR[fam] = {"params": models.count_params(m), "prefill_s": [], "decode_s": []}
+    FAIR[fam] = {"params": models.n_parameters(m), "prefill_s": [], "decode_s": []}
     for n in CONTEXTS:
-        ids = compare.random_ids(m, 1, n, device=device)
-        FAIR[fam]["prefill_s"].append(measure.time_fn(lambda: compare.forward(m, ids), warmup=1, repeat=3,
+        ids = equal_size.random_ids(m, 1, n, device=device)
+        FAIR[fam]["prefill_s"].append(measure.time_fn(lambda: equal_size.forward(m, ids), warmup=1, repeat=3,
                                                       device=device).median)
         FAIR[fam]["decode_s"].append(time_decode(m, n))
 print(f"{'model':8s} {'params':>12s} " + " ".join(f"{'n=' + str(n):>18s}" for n in CONTEXTS))
@@ -229,8 +223,8 @@ if GRADING:
 else:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
     for fam, r in FAIR.items():
-        a1.loglog(CONTEXTS, r["prefill_s"], marker="o", label=compare.LABELS[fam])
-        a2.loglog(CONTEXTS, r["decode_s"], marker="o", label=compare.LABELS[fam])
+        a1.loglog(CONTEXTS, r["prefill_s"], marker="o", label=equal_size.LABELS[fam])
+        a2.loglog(CONTEXTS, r["decode_s"], marker="o", label=equal_size.LABELS[fam])
     a1.set(xlabel="context n", ylabel="prefill (s)", title="prefill: the whole prompt")
     a2.set(xlabel="context n", ylabel="decode (s per token)", title="decode: one token with the cache")
     for ax in (a1, a2):
@@ -257,7 +251,7 @@ else:
 #
 # * `cache_bytes_at(n)` gives the bytes of the model's cache after `n` tokens, for `n ≥ 1`. You
 #   do not compute it: the cells below pass a library helper, `archlab.models.cache_bytes`
-#   (transformers' own cache, measured on the meta device) or `compare.predicted_state_bytes`
+#   (transformers' own cache, measured on the meta device) or `cost.predicted_state_bytes`
 #   (the configuration's formula). Every cache here is a fixed part plus the same bytes per
 #   token: `cache_bytes_at(n) = fixed + n · per_token`, with `per_token = 0` for Mamba and RWKV.
 # * Return `math.inf` when the cache does not grow and one token fits, `0` when not even
@@ -385,11 +379,11 @@ for _trial in range(30):
     _cases.append((f"a cache of {_fixed:,} B + {_pt:,} B a token", (lambda fx, p: lambda n: fx + p * n)(_fixed, _pt),
                    max(_budget, 0), _w))
 _cases.append(("a cache of 0 B + 1 B a token, 80 GB", lambda n: n, 80 * 10**9, 0))
-for _fam in compare.FAMILIES:
+for _fam in equal_size.FAMILIES:
     for _size in ("tiny", "base"):
         _cfg = models.make_config(_fam, _size)
         for _B in (1, 8):
-            _f = (lambda c, b: lambda n: compare.predicted_state_bytes(c, n, b))(_cfg, _B)
+            _f = (lambda c, b: lambda n: cost.predicted_state_bytes(c, n, b))(_cfg, _B)
             _per = _f(2) - _f(1)
             _w = _rng.randrange(0, 10**8)
             _cases += [(f"{_fam} {_size}, batch {_B}", _f, _w + _f(1) + _per * _rng.randrange(0, 10**6), _w),
@@ -407,35 +401,35 @@ for _label, _f, _budget, _w in _cases:
 # 8 GiB for the GPT-2-small-sized ones: a laptop's free memory), in float32. `cache_bytes_at` is
 # `archlab.models.cache_bytes` (transformers' own cache, measured on the meta device) for Mamba
 # and Jamba; GPT-2 and RWKV do not run on the meta device, so for them it is the
-# configuration's formula, `compare.predicted_state_bytes` (while grading, the formula for all
+# configuration's formula, `cost.predicted_state_bytes` (while grading, the formula for all
 # four: it is instant). The peak memory of a prefill is measured too: activations, not the
 # cache, are what a long *prompt* costs Mamba.
 
 # %%
 BUDGET = 16 * 2**20 if QUICK else 8 * 2**30
-EQUAL = compare.build_equal_size(SIZE, max_context=max(CONTEXTS), seed=SEED, device=device)
+EQUAL = equal_size.build_equal_size(SIZE, max_context=max(CONTEXTS), seed=SEED, device=device)
 
 
 def cache_helper(config):
     """n -> bytes of config's cache after n tokens, in float32, batch 1, from a library helper."""
     if GRADING or config.model_type in ("gpt2", "rwkv"):
-        return lambda n: compare.predicted_state_bytes(config, n)
+        return lambda n: cost.predicted_state_bytes(config, n)
     return lambda n: models.cache_bytes(config, n, dtype=torch.float32)
 
 
 BUDGET_ROWS = {}   # family -> longest context in the budget (filled by your max_context_in_budget)
 n_peak = CONTEXTS[-1]
 for fam, m in EQUAL.items():
-    n_max = max_context_in_budget(cache_helper(m.config), BUDGET, compare.weight_bytes(m))
+    n_max = max_context_in_budget(cache_helper(m.config), BUDGET, cost.weight_bytes(m))
     BUDGET_ROWS[fam] = n_max
-    print(f"{compare.LABELS[fam]:22s} weights {compare.weight_bytes(m) / 2**20:8.2f} MiB -> longest context in "
+    print(f"{equal_size.LABELS[fam]:22s} weights {cost.weight_bytes(m) / 2**20:8.2f} MiB -> longest context in "
           f"{BUDGET / 2**20:.0f} MiB: {'unlimited by the cache' if n_max == math.inf else f'{n_max:,} tokens'}")
 if GRADING:
     print("(peak memory not measured while grading)")
 else:
     for fam in ("gpt2", "mamba"):
-        ids = compare.random_ids(EQUAL[fam], 1, n_peak, device=device)
-        _, peak = measure.peak_memory(lambda: compare.forward(EQUAL[fam], ids), device=device)
+        ids = equal_size.random_ids(EQUAL[fam], 1, n_peak, device=device)
+        _, peak = measure.peak_memory(lambda: equal_size.forward(EQUAL[fam], ids), device=device)
         print(f"peak memory of a {n_peak}-token prefill, {fam}: {peak / 2**20:.2f} MiB")
 
 # %% [markdown]
@@ -468,19 +462,19 @@ def label_parts(model):
 
 PROFILE = {}
 for fam, m in EQUAL.items():
-    ids = compare.random_ids(m, 1, n_peak + 2, device=device)
-    _, cache = compare.forward(m, ids[:, :n_peak])
-    _, cache = compare.forward(m, ids[:, n_peak:n_peak + 1], cache)  # warm-up step
+    ids = equal_size.random_ids(m, 1, n_peak + 2, device=device)
+    _, cache = equal_size.forward(m, ids[:, :n_peak])
+    _, cache = equal_size.forward(m, ids[:, n_peak:n_peak + 1], cache)  # warm-up step
     handles = label_parts(m)
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=acts) as prof:
-        compare.forward(m, ids[:, n_peak + 1:n_peak + 2], cache)
+        equal_size.forward(m, ids[:, n_peak + 1:n_peak + 2], cache)
     for h in handles:
         h.remove()
     parts = {e.key[len("part: "):]: e.cpu_time_total / 1e3 for e in prof.key_averages() if e.key.startswith("part: ")}
     total = sum(parts.values())
     PROFILE[fam] = parts
-    print(f"{compare.LABELS[fam]}: " + ", ".join(f"{k} {v:.2f} ms ({v / total:.0%})"
+    print(f"{equal_size.LABELS[fam]}: " + ", ".join(f"{k} {v:.2f} ms ({v / total:.0%})"
                                                  for k, v in sorted(parts.items(), key=lambda kv: -kv[1])))
 
 # %% [markdown]
@@ -497,16 +491,16 @@ for fam, m in EQUAL.items():
 # dominates, as it does for tiny models.
 
 # %%
-BANDWIDTH = compare.memory_bandwidth(device, n_bytes=(8 if GRADING else 64 if QUICK else 512) * 2**20)
+BANDWIDTH = cost.memory_bandwidth(device, n_bytes=(8 if GRADING else 64 if QUICK else 512) * 2**20)
 print(f"measured copy bandwidth: {BANDWIDTH / 1e9:.1f} GB/s")
 ROOF = {}
 for fam, m in EQUAL.items():
     n = CONTEXTS[-1]
-    bytes_read = compare.active_weight_bytes(m) + compare.predicted_state_bytes(m.config, n)
+    bytes_read = cost.active_weight_bytes(m) + cost.predicted_state_bytes(m.config, n)
     t_min = bytes_read / BANDWIDTH
     t_meas = time_decode(m, n)
     ROOF[fam] = dict(bytes=bytes_read, t_min=t_min, t=t_meas, fraction=t_min / t_meas)
-    print(f"{compare.LABELS[fam]:22s} reads {bytes_read / 2**20:8.2f} MiB/token: bound {t_min * 1e3:7.3f} ms, "
+    print(f"{equal_size.LABELS[fam]:22s} reads {bytes_read / 2**20:8.2f} MiB/token: bound {t_min * 1e3:7.3f} ms, "
           f"measured {t_meas * 1e3:7.2f} ms -> {t_min / t_meas:.1%} of the bandwidth bound")
 
 # %% [markdown]
@@ -519,7 +513,7 @@ if GRADING:
     print("(explorer not drawn while grading)")
 else:
     roofline = widgets.roofline_explorer(BANDWIDTH, {f: m.config for f, m in EQUAL.items()},
-                                         {f: compare.active_weight_bytes(m) for f, m in EQUAL.items()})
+                                         {f: cost.active_weight_bytes(m) for f, m in EQUAL.items()})
     display(roofline)
 
 # %% [markdown]
@@ -532,8 +526,8 @@ print(f"1. At equal size ({g['params']:,} vs {mb['params']:,} parameters), one c
       f"took {g['decode_s'][-1] * 1e3:.2f} ms (GPT-2) and {mb['decode_s'][-1] * 1e3:.2f} ms (Mamba): "
       f"ratio {g['decode_s'][-1] / mb['decode_s'][-1]:.2f}, not the reading's "
       f"{transformer_time / mamba_time:.1f}x from timing generate() against one block.")
-print(f"2. GPT-2's decode time grew with n as n^{compare.fit_exponent(CONTEXTS, g['decode_s']):.2f}, "
-      f"Mamba's as n^{compare.fit_exponent(CONTEXTS, mb['decode_s']):.2f} over n = {CONTEXTS[0]}..{n_last}.")
+print(f"2. GPT-2's decode time grew with n as n^{fits.fit_power_law(CONTEXTS, g['decode_s']).exponent:.2f}, "
+      f"Mamba's as n^{fits.fit_power_law(CONTEXTS, mb['decode_s']).exponent:.2f} over n = {CONTEXTS[0]}..{n_last}.")
 fmt = lambda v: "no cache limit" if v == math.inf else f"{v:,} tokens"
 if len(BUDGET_ROWS) == len(EQUAL):
     print(f"3. In {BUDGET / 2**20:.0f} MiB: GPT-2 fits {fmt(BUDGET_ROWS['gpt2'])}, Jamba {fmt(BUDGET_ROWS['jamba'])}, "

@@ -229,7 +229,7 @@ WRONG = {
                                                       "code": _count(jamba_mixers='["attention"] * n')},
         "counts the model transformers builds": {"hidden": "must be your own code", "code": '''def count_params(config):
     net = models.meta_model(config)
-    total = models.count_params(net)
+    total = models.n_parameters(net)
     k = getattr(config, "num_experts_per_tok", 1)
     skipped = sum((m.gate_up_proj.numel() + m.down_proj.numel()) * (m.gate_up_proj.shape[0] - k) // m.gate_up_proj.shape[0]
                   for m in net.modules() if hasattr(m, "gate_up_proj"))

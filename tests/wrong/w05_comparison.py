@@ -9,7 +9,7 @@ the visible tests). See tests/nbtools.py:wrong_answers. The first "visible" and 
 
 _PREFILL_HEAD = '''def measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3):
     check_measure_args(model, context_len, batch, warmup, repeat)
-    ids = compare.random_ids(model, batch, context_len, seed=0, device=device or "cpu")
+    ids = equal_size.random_ids(model, batch, context_len, seed=0, device=device or "cpu")
 '''
 
 
@@ -18,12 +18,12 @@ def _prefill(warmup_loop="range(warmup)", timed_loop="range(repeat)", sync_befor
     """A measure_prefill with one thing changed."""
     return _PREFILL_HEAD + f'''
     for _ in {warmup_loop}:
-        compare.forward(model, ids)
+        equal_size.forward(model, ids)
     times = []
     for _ in {timed_loop}:
         {"synchronize(device)" if sync_before else "pass"}
         start = time.perf_counter()
-        compare.forward(model, ids)
+        equal_size.forward(model, ids)
         {"synchronize(device)" if sync_after else "pass"}
         times.append(time.perf_counter() - start)
     return {result}
@@ -32,7 +32,7 @@ def _prefill(warmup_loop="range(warmup)", timed_loop="range(repeat)", sync_befor
 
 _DECODE_HEAD = '''def measure_decode(model, context_len, n_tokens=4, batch=1, device=None, warmup=1):
     check_measure_args(model, context_len, batch, warmup, n_tokens)
-    ids = compare.random_ids(model, batch, context_len + warmup + n_tokens, seed=1, device=device or "cpu")
+    ids = equal_size.random_ids(model, batch, context_len + warmup + n_tokens, seed=1, device=device or "cpu")
 '''
 
 
@@ -40,16 +40,16 @@ def _decode(warmup_loop="range(warmup)", timed_loop="range(n_tokens)", sync_befo
             result="statistics.median(times)"):
     """A measure_decode with one thing changed."""
     return _DECODE_HEAD + f'''
-    _, cache = compare.forward(model, ids[:, :context_len])
+    _, cache = equal_size.forward(model, ids[:, :context_len])
     pos = context_len
     for _ in {warmup_loop}:
-        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
+        _, cache = equal_size.forward(model, ids[:, pos:pos + 1], cache)
         pos += 1
     times = []
     for _ in {timed_loop}:
         {"synchronize(device)" if sync_before else "pass"}
         start = time.perf_counter()
-        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
+        _, cache = equal_size.forward(model, ids[:, pos:pos + 1], cache)
         {"synchronize(device)" if sync_after else "pass"}
         times.append(time.perf_counter() - start)
         pos += 1
@@ -59,7 +59,7 @@ def _decode(warmup_loop="range(warmup)", timed_loop="range(n_tokens)", sync_befo
 
 _STATE_HEAD = '''def state_bytes(model, context_len, batch=1, device=None):
     check_measure_args(model, context_len, batch, 0, 1)
-    ids = compare.random_ids(model, batch, context_len, seed=2, device=device or "cpu")
+    ids = equal_size.random_ids(model, batch, context_len, seed=2, device=device or "cpu")
 '''
 
 _FACTS_HEAD = '''def facts(meas):
@@ -69,16 +69,16 @@ _FACTS_HEAD = '''def facts(meas):
 '''
 
 
-def _facts(kv='compare.fit_exponent(n, rows["gpt2"]["state_bytes"])',
-           decode='compare.fit_exponent(n, rows["gpt2"]["decode_s"])',
-           flat='sorted(f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05)',
+def _facts(kv='fits.fit_power_law(n, rows["gpt2"]["state_bytes"]).exponent',
+           decode='fits.fit_power_law(n, rows["gpt2"]["decode_s"]).exponent',
+           flat='sorted(f for f, r in rows.items() if abs(fits.fit_power_law(n, r["state_bytes"]).exponent) < 0.05)',
            fastest='min(rows, key=lambda f: rows[f]["decode_s"][-1])', before=""):
     """A facts with one thing changed."""
     return _FACTS_HEAD + before + f'''
     return {{
         "gpt2_kv_exponent": {kv},
         "gpt2_decode_exponent": {decode},
-        "mamba_state_exponent": compare.fit_exponent(n, rows["mamba"]["state_bytes"]),
+        "mamba_state_exponent": fits.fit_power_law(n, rows["mamba"]["state_bytes"]).exponent,
         "flat_state_models": {flat},
         "fastest_decode_at_longest": {fastest},
     }}
@@ -98,7 +98,7 @@ WRONG = {
                                                      "code": _prefill(sync_before=False)},
         "archlab.measure.time_fn does the timing": {"hidden": "must be your own code", "code": _PREFILL_HEAD + '''
     from archlab.measure import time_fn
-    return time_fn(lambda: compare.forward(model, ids), warmup=warmup, repeat=repeat, device=device).median
+    return time_fn(lambda: equal_size.forward(model, ids), warmup=warmup, repeat=repeat, device=device).median
 '''},
         "the standard library's timeit does the timing": {"hidden": "must be your own code", "code": _PREFILL_HEAD + '''
     import timeit
@@ -107,7 +107,7 @@ WRONG = {
         synchronize(device)
         return time.perf_counter()
 
-    timer = timeit.Timer(lambda: compare.forward(model, ids), timer=clock)
+    timer = timeit.Timer(lambda: equal_size.forward(model, ids), timer=clock)
     if warmup:
         timer.timeit(number=warmup)
     return statistics.median(timer.repeat(repeat=repeat, number=1))
@@ -118,16 +118,16 @@ WRONG = {
     },
     "measure_decode": {
         "cache turned off: the whole prefix recomputed each step": {"visible": "without the cache", "code": _DECODE_HEAD + '''
-    compare.forward(model, ids[:, :context_len])
+    equal_size.forward(model, ids[:, :context_len])
     pos = context_len
     for _ in range(warmup):
-        compare.forward(model, ids[:, :pos + 1])
+        equal_size.forward(model, ids[:, :pos + 1])
         pos += 1
     times = []
     for _ in range(n_tokens):
         synchronize(device)
         start = time.perf_counter()
-        compare.forward(model, ids[:, :pos + 1])
+        equal_size.forward(model, ids[:, :pos + 1])
         synchronize(device)
         times.append(time.perf_counter() - start)
         pos += 1
@@ -135,13 +135,13 @@ WRONG = {
 '''},
         "no synchronisation": {"visible": "no synchronisation", "code": _decode(sync_before=False, sync_after=False)},
         "the warm-up step timed with the rest": {"visible": "warm-up step was timed", "code": _DECODE_HEAD + '''
-    _, cache = compare.forward(model, ids[:, :context_len])
+    _, cache = equal_size.forward(model, ids[:, :context_len])
     pos = context_len
     times = []
     for _ in range(warmup + n_tokens):
         synchronize(device)
         start = time.perf_counter()
-        _, cache = compare.forward(model, ids[:, pos:pos + 1], cache)
+        _, cache = equal_size.forward(model, ids[:, pos:pos + 1], cache)
         synchronize(device)
         times.append(time.perf_counter() - start)
         pos += 1
@@ -154,12 +154,12 @@ WRONG = {
                                                      "code": _decode(sync_before=False)},
         "archlab.measure.time_fn times each step": {"hidden": "must be your own code", "code": _DECODE_HEAD + '''
     from archlab.measure import time_fn
-    _, cache = compare.forward(model, ids[:, :context_len])
+    _, cache = equal_size.forward(model, ids[:, :context_len])
     pos = [context_len]
 
     def step():
         nonlocal cache
-        _, cache = compare.forward(model, ids[:, pos[0]:pos[0] + 1], cache)
+        _, cache = equal_size.forward(model, ids[:, pos[0]:pos[0] + 1], cache)
         pos[0] += 1
 
     return time_fn(step, warmup=warmup, repeat=n_tokens, device=device).median
@@ -172,11 +172,11 @@ WRONG = {
     return int(sum(p.numel() * p.element_size() for p in model.parameters()))
 '''},
         "counts the logits too": {"visible": "logits counted too", "code": _STATE_HEAD + '''
-    logits, cache = compare.forward(model, ids)
+    logits, cache = equal_size.forward(model, ids)
     return int(tensor_bytes((logits, cache)))
 '''},
         "counts values, not bytes": {"visible": "values counted, not bytes", "code": _STATE_HEAD + '''
-    _, cache = compare.forward(model, ids)
+    _, cache = equal_size.forward(model, ids)
     return int(tensor_bytes(cache) // 4)
 '''},
         "a KV-cache formula for every model": {"visible": "kv-cache formula", "code": _STATE_HEAD + '''
@@ -186,14 +186,14 @@ WRONG = {
     return 2 * layers * batch * context_len * width * 4
 '''},
         "batch ignored": {"visible": "batch ignored", "code": _STATE_HEAD + '''
-    _, cache = compare.forward(model, ids[:1])
+    _, cache = equal_size.forward(model, ids[:1])
     return int(tensor_bytes(cache))
 '''},
         "the configuration's formula instead of a measurement": {"hidden": "must be your own code", "code": _STATE_HEAD + '''
-    return compare.predicted_state_bytes(model.config, context_len, batch, bytes_per_value=4)
+    return cost.predicted_state_bytes(model.config, context_len, batch, bytes_per_value=4)
 '''},
         "4 bytes a value assumed": {"hidden": "bfloat16", "code": _STATE_HEAD + '''
-    _, cache = compare.forward(model, ids)
+    _, cache = equal_size.forward(model, ids)
     seen = set()
 
     def values(obj):
@@ -215,7 +215,7 @@ WRONG = {
     },
     "facts": {
         "decode exponent fitted on the prefill times": {"visible": "prefill",
-                                                        "code": _facts(decode='compare.fit_exponent(n, rows["gpt2"]["prefill_s"])')},
+                                                        "code": _facts(decode='fits.fit_power_law(n, rows["gpt2"]["prefill_s"]).exponent')},
         "the theory typed in instead of the data": {"visible": "1.0 is not what these decode times show", "code": _FACTS_HEAD + '''
     return {"gpt2_kv_exponent": 1.0, "gpt2_decode_exponent": 1.0, "mamba_state_exponent": 0.0,
             "flat_state_models": ["mamba", "rwkv"], "fastest_decode_at_longest": "mamba"}
@@ -228,7 +228,7 @@ WRONG = {
             before="    import numpy as np\n    lin = lambda ys: float(np.polyfit(n, ys, 1)[0])\n",
             decode='lin(rows["gpt2"]["decode_s"])')},
         "an unsorted list": {"visible": "SORTED", "code": _facts(
-            flat='sorted((f for f, r in rows.items() if abs(compare.fit_exponent(n, r["state_bytes"])) < 0.05), reverse=True)')},
+            flat='sorted((f for f, r in rows.items() if abs(fits.fit_power_law(n, r["state_bytes"]).exponent) < 0.05), reverse=True)')},
         "slope through the first and last points only": {"hidden": "through ALL the points", "code": _facts(
             before="    import math\n    ends = lambda ys: (math.log(ys[-1]) - math.log(ys[0])) / (math.log(n[-1]) - math.log(n[0]))\n",
             kv='ends(rows["gpt2"]["state_bytes"])', decode='ends(rows["gpt2"]["decode_s"])')},

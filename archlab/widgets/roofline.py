@@ -10,7 +10,7 @@ reading's "5×") favours models whose cache does not grow.
 import ipywidgets as W
 import matplotlib.pyplot as plt
 
-from archlab import compare
+from archlab import cost, equal_size
 
 CONTEXTS = [("128", 128), ("1K", 1024), ("8K", 8192), ("32K", 32768), ("128K", 131072)]
 BATCHES = [1, 4, 16, 64, 256]
@@ -25,10 +25,10 @@ def roofline_explorer(bandwidth, configs, weight_bytes):
     def draw(context, batch):
         result = {}
         for fam, cfg in configs.items():
-            nbytes = weight_bytes[fam] + compare.predicted_state_bytes(cfg, context, batch)
+            nbytes = weight_bytes[fam] + cost.predicted_state_bytes(cfg, context, batch)
             result[fam] = dict(bytes=nbytes, t_step=nbytes / bandwidth, t_token=nbytes / bandwidth / batch)
         fig, ax = plt.subplots(figsize=(7, 3.6))
-        names = [compare.LABELS[f] for f in result]
+        names = [equal_size.LABELS[f] for f in result]
         ax.bar(names, [r["t_token"] * 1e3 for r in result.values()], color="tab:green")
         ax.set_yscale("log")
         ax.set_ylabel("fastest ms per generated token")
