@@ -548,7 +548,7 @@ def selective_scan_fused(u, delta, A, B, C, D=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_selective_scan_fused", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
+# %% nbgrader={"grade": true, "grade_id": "test_selective_scan_fused", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """selective_scan_fused: the five-step worked example of selective_scan (named mistakes: the Euler step inside the kernel, D forgotten), D=None, shapes and dtype; hidden: a loop written here (L = 1, N = 16, large Δ, D=None), peak memory far below B·L·D·N floats, no reference called."""
 ln2 = math.log(2.0)
 # The worked example of selective_scan (A_bar = 1/2, B_bar = ln 2, D = 0.5): y_t = ln2·h_t + 0.5·x_t with
