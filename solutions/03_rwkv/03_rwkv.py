@@ -42,7 +42,9 @@
 #    not grow with the context, unlike a Transformer's KV cache.
 #
 # **Notation** (Peng et al. 2023, *RWKV: Reinventing RNNs for the Transformer Era*,
-# arXiv:2305.13048, §3). `B` batch, `T` sequence length, `C` channels (model width). Per channel:
+# arXiv:2305.13048v2, the EMNLP 2023 Findings version, §3; section, equation and table numbers
+# here are that version's; v1 numbers the model §4 and the WKV eq. 14). `B` batch, `T`
+# sequence length, `C` channels (model width). Per channel:
 # $w$ is the decay (`time_decay`, stored so that one step multiplies by $e^{-e^{w}}$), $u$ the
 # bonus of the current token (`time_first`), $k_t$, $v_t$ the key and value of token $t$, $r_t$
 # the receptance. $\mu$ are the token-shift mixing weights (`time_mix_*`). Shapes are written in
@@ -81,7 +83,7 @@ device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True whi
 #              {\sum_{i=1}^{t-1} e^{-(t-1-i)\,e^{w} + k_i} \;+\; e^{u + k_t}}
 # $$
 #
-# (paper eq. 14, per channel; the paper writes the decay as $w$, Hugging Face stores
+# (paper eq. 16, per channel; the paper writes the decay as $w$, Hugging Face stores
 # $w_{\text{stored}}$ with $e^{w_{\text{stored}}}$ in its place so that the decay is always
 # positive). The immediately preceding token has weight $e^{k_{t-1}}$, the one before
 # $e^{-e^w} e^{k_{t-2}}$, and so on: each step back multiplies by $e^{-e^{w}} \in (0, 1)$.
@@ -93,9 +95,11 @@ device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True whi
 # (the token shifts, the R, K, V and output projections, the channel mix) is a matrix
 # multiplication over all $T$ tokens at once, and the WKV is a linear scan over $T$ that runs in
 # parallel over the batch and the channels (the official CUDA kernel gives each (sequence,
-# channel) pair its own thread). Table 1 of the RWKV paper (Peng et al. 2023) lists RWKV at
-# $O(Td)$ time and $O(d)$ memory, against $O(T^2 d)$ and $O(T^2 + Td)$ for a Transformer; the
-# paper's description of training says the WKV "requires a serial scan" of cost $O(BTd)$.
+# channel) pair its own thread). The paper describes training in its §3.2 (*Transformer-like
+# Training*): a layer costs $O(BTd^2)$, mostly the matrix multiplications, and the WKV "involves
+# a serial scan" of cost $O(BTd)$ that runs in parallel along the batch and the channels. (Its
+# Table 1, RWKV at $O(Td)$ time and $O(d)$ space against $O(T^2 d)$ and $O(T^2 + Td)$ for a
+# Transformer, compares *inference* complexity, as its caption says.)
 #
 # **The reading gets this wrong.** It says that "during training it operates internally in
 # attention form, so it uses $O(n^2)$ operations". Because the weights are a fixed function of
@@ -217,7 +221,7 @@ def empty_wkv_state(B, C, device=None):
 
 # %% nbgrader={"grade": false, "grade_id": "wkv_recurrent", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def wkv_recurrent(w, u, k, v, state=None, return_state=False):
-    """RWKV-4's WKV as an RNN in the running-max form (paper eq. 14; Hugging Face's CPU path).
+    """RWKV-4's WKV as an RNN in the running-max form (paper eq. 16, Appendix D; Hugging Face's CPU path).
 
     w, u (C,); k, v (B, T, C); state None or (num, den, max) each (B, C)
     -> wkv (B, T, C), or (wkv, (num, den, max)) with return_state=True.
@@ -545,7 +549,7 @@ for T_ in (1024, 4096, 16384):
 
 # %% nbgrader={"grade": false, "grade_id": "TimeMix", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class TimeMix(nn.Module):
-    """RWKV-4 time mixing (paper §3.1.1); parameter names as in Hugging Face's RwkvSelfAttention."""
+    """RWKV-4 time mixing (paper §3.1: eqs. 11-13, 16, 17); parameter names as in Hugging Face's RwkvSelfAttention."""
 
     def __init__(self, d_model):
         super().__init__()
@@ -740,7 +744,7 @@ finally:
 
 # %% nbgrader={"grade": false, "grade_id": "ChannelMix", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class ChannelMix(nn.Module):
-    """RWKV-4 channel mixing (paper §3.1.2); parameter names as in Hugging Face's RwkvFeedForward."""
+    """RWKV-4 channel mixing (paper §3.1: eqs. 14, 15, 18); parameter names as in Hugging Face's RwkvFeedForward."""
 
     def __init__(self, d_model, hidden):
         super().__init__()
@@ -1112,8 +1116,8 @@ print(f"GPT-2 small KV cache at T = 1024: {gpt2_small_kv_1024 / 2**20:.0f} MiB (
 
 # %% [markdown]
 # **On model sizes.** The reading says open RWKV models range from "1.4 billion to 14 billion"
-# parameters. The RWKV paper (Peng et al. 2023, arXiv:2305.13048, §4, where the model sizes
-# are listed) trains RWKV-4 models from **169M** (the reading's own example) through 430M,
+# parameters. The RWKV paper (Peng et al. 2023, arXiv:2305.13048, §4 and its Table 2, where the
+# model sizes are listed) trains RWKV-4 models from **169M** (the reading's own example) through 430M,
 # 1.5B, 3B and 7B up to **14B** parameters, all on the Pile: the range starts at 169M, not
 # 1.4B.
 #
@@ -1141,9 +1145,8 @@ decay_explorer
 #
 # Autograded part: which statement is right? Set `q1_choice` to one letter.
 #
-# * **A.** RWKV targets attention's quadratic cost and its growing KV cache: it trains on whole
-#   sequences (projections over all tokens, the WKV as a linear scan) and generates from a
-#   fixed-size state.
+# * **A.** RWKV targets attention's quadratic cost and growing KV cache: it trains over all tokens
+#   at once (projections, plus the WKV as a linear scan) and decodes from a constant-size state.
 # * **B.** RWKV targets the KV cache only: it keeps softmax attention but stores the cache in 8
 #   bits, so long contexts fit in memory while training stays fully parallel like a Transformer's.
 # * **C.** RWKV targets attention's quadratic cost: it trains by building a $T \times T$ matrix of
@@ -1175,7 +1178,7 @@ assert q1_choice == "A", ("q1_choice is not the right letter: what does RWKV kee
 # distance, a decay that does not depend on the input. Like a Transformer, it trains on whole
 # sequences at once: every projection is a matrix multiplication over all tokens, and the
 # decayed average is a cheap linear scan ($O(Td)$, parallel over batch and channels; Peng et
-# al. 2023, Table 1), with no gate depending on the previous hidden state to serialise the
+# al. 2023, §3.2), with no gate depending on the previous hidden state to serialise the
 # layers as in an LSTM. Like an RNN, it generates from a running numerator/denominator: constant
 # memory and time per token. (The same average can be written as a masked $T \times T$ matrix,
 # attention-like, but that $O(T^2)$ form is a check, not how RWKV trains.)
@@ -1192,33 +1195,44 @@ assert q1_choice == "A", ("q1_choice is not the right letter: what does RWKV kee
 # ### Question 2
 # - How does **RWKV's inference method** differ from Transformer, and what benefits does this provide (hint: KV cache vs hidden state)?
 #
-# Autograded part, from your measurements in §8: with $p$ the exponent in
-# $\text{cost} \propto T^{p}$ for large $T$, set `q2_state_exponent` ($p$ for the bytes RWKV
-# keeps for the past after $T$ tokens), `q2_kv_cache_exponent` (the same for the Transformer's
-# KV cache) and `q2_floats_per_layer` (how many numbers per channel and per layer the Hugging
-# Face RWKV state holds). Integers.
+# Autograded part: what the fixed-size state buys, in numbers (float32 throughout; integers).
+# Set `q2_crossover_tokens` to the smallest number of tokens $T$ after which the tiny GPT-2 of
+# §8 holds more bytes in its KV cache than the tiny RWKV (same width and depth) holds in its
+# state. Then take one GPU with 16 GiB ($2^{34}$ bytes) for nothing but caches and states, and
+# sequences with a context of 1,024 tokens each: set `q2_gpt2_sequences_in_16gib` to how many
+# such sequences the GPT-2-small-sized Transformer at the end of §8 (12 layers of width 768)
+# can keep the KV caches of, and `q2_rwkv_sequences_in_16gib` to how many RWKV-4-169M (12
+# layers of width 768) can keep the states of.
 
 # %% nbgrader={"grade": false, "grade_id": "q2_numbers", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
-q2_state_exponent = 0
-q2_kv_cache_exponent = 1
-q2_floats_per_layer = 5
+q2_crossover_tokens = 3
+q2_gpt2_sequences_in_16gib = 2**34 // (2 * 12 * 768 * 1024 * 4)
+q2_rwkv_sequences_in_16gib = 2**34 // (5 * 768 * 12 * 4)
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_q2_numbers", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""Question 2, autograded part: three integers (hidden: the values the measurements give)."""
-for _name, _value in (("q2_state_exponent", q2_state_exponent), ("q2_kv_cache_exponent", q2_kv_cache_exponent),
-                      ("q2_floats_per_layer", q2_floats_per_layer)):
+"""Question 2, autograded part: three integers (hidden: the values the cache and state sizes give)."""
+for _name, _value in (("q2_crossover_tokens", q2_crossover_tokens),
+                      ("q2_gpt2_sequences_in_16gib", q2_gpt2_sequences_in_16gib),
+                      ("q2_rwkv_sequences_in_16gib", q2_rwkv_sequences_in_16gib)):
     assert isinstance(_value, int) and not isinstance(_value, bool), \
         f"{_name} must be an int (a whole number such as 3), got {_value!r}"
 ### BEGIN HIDDEN TESTS
 _cfg = models.make_config("rwkv", "tiny")
 with torch.no_grad():
     _st = models.build_model(_cfg)(torch.tensor([[5, 6, 7]]), use_cache=True).state
-assert q2_floats_per_layer == sum(s.numel() for s in _st) // (_cfg.hidden_size * _cfg.num_hidden_layers), \
-    "q2_floats_per_layer: count the tensors in out.state (see §8) and how many numbers each holds per channel and layer"
-assert q2_state_exponent == 0, "q2_state_exponent: did the RWKV state's bytes in §8 change as T grew?"
-assert q2_kv_cache_exponent == 1, "q2_kv_cache_exponent: how many keys and values does the cache add per token?"
+_state_floats = sum(s.numel() for s in _st)                                   # the tiny RWKV's whole state
+_kv_floats_per_token = 2 * _cfg.hidden_size * _cfg.num_hidden_layers          # a key and a value per layer
+assert q2_crossover_tokens == _state_floats // _kv_floats_per_token + 1, (
+    "q2_crossover_tokens: the KV cache adds a key and a value per layer with every token, the RWKV state stays "
+    "at its size (count its tensors in out.state, §8); when does the cache first hold more?")
+assert q2_gpt2_sequences_in_16gib == 227, (
+    "q2_gpt2_sequences_in_16gib: one sequence's KV cache is keys and values for every layer and every one of its "
+    "1,024 tokens; how many whole caches fit in 2**34 bytes?")
+assert q2_rwkv_sequences_in_16gib == 93206, (
+    "q2_rwkv_sequences_in_16gib: one sequence's state has the same size at any context (count what out.state holds "
+    "per layer and channel, §8); how many whole states fit in 2**34 bytes?")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1229,8 +1243,9 @@ assert q2_kv_cache_exponent == 1, "q2_kv_cache_exponent: how many keys and value
 # inputs for the two token shifts and the WKV numerator, denominator and running max) and
 # produces the next token from that state alone. Memory and time per token are therefore
 # constant in the context length (we measured a flat state against a linearly growing KV
-# cache), which allows long generations, bigger batches on the same memory, and small
-# devices. The price: the past is compressed, so exact recall of far tokens is weaker.
+# cache), which allows long generations, bigger batches on the same memory (16 GiB hold the
+# caches of 227 GPT-2-small sequences of 1,024 tokens, or the states of 93,206 RWKV-4-169M
+# sequences), and small devices. The price: the past is compressed, so exact recall of far tokens is weaker.
 #
 # **Rubric (2 points).** 1 point: KV cache that grows with the context (attention over all
 # past tokens) versus a fixed-size recurrent state updated per token. 1 point: a benefit stated

@@ -107,7 +107,18 @@ print("the tiny model's context (max_position_embeddings):", model.config.max_po
 #   otherwise.
 #
 # Jamba-v0.1 uses `attn_period=8, attn_offset=4, expert_period=2, expert_offset=1`: layers 4,
-# 12, 20 and 28 are attention layers, the odd layers carry the experts. Write
+# 12, 20 and 28 are attention layers, the odd layers carry the experts.
+#
+# **The reading's diagram has the order wrong.** It draws each block as "1 Attention block
+# followed by 7 Mamba blocks", attention first. The ratio 1:7 is right; the order is not. With
+# `attn_offset=4` (the published configuration, `archlab.llms.published_config("Jamba-v0.1")`, and the
+# layout printed in §8) the attention layer is the fifth of each block of eight, and every
+# second layer has the MoE:
+#
+# [Mamba + MLP] → [Mamba + MoE] → [Mamba + MLP] → [Mamba + MoE] → **[Attention + MLP]** →
+# [Mamba + MoE] → [Mamba + MLP] → [Mamba + MoE], four times over 32 layers.
+#
+# Write
 # `jamba_layer_schedule(n_layers=32, attn_period=8, attn_offset=4, expert_period=2,
 # expert_offset=1)` returning a list of `n_layers` tuples `(mixer, ffn)`, `mixer` one of
 # `"attention"`, `"mamba"` and `ffn` one of `"moe"`, `"mlp"`. The given first lines reject an
@@ -1175,8 +1186,8 @@ assert q1_kv_ratio == 5, ("q1_kv_ratio: only attention layers keep keys and valu
 #   experts have to be loaded, so a 52B-parameter model fits where a 12B one would.
 # * **B.** MoE shrinks the KV cache: each token attends with only $k$ of the $E$ experts, so the
 #   keys and values of the experts it skips never have to be stored.
-# * **C.** MoE raises the total parameter count, the model's capacity, while the compute per
-#   token follows the active parameters: the shared layers, the router and $k$ of the $E$ experts.
+# * **C.** MoE lets a model store far more weights than one token works with: capacity follows the
+#   total, while a token's cost follows the shared layers and its $k$ experts.
 # * **D.** MoE speeds up training but not generation: at inference every expert runs for every
 #   token, so that the router can compare their outputs before it keeps $k$ of them.
 
@@ -1227,8 +1238,11 @@ q3_max_context_tokens = llms.published_config("Jamba-v0.1").max_position_embeddi
 """Question 3, autograded part: an int number of tokens (hidden: the right one)."""
 assert isinstance(q3_max_context_tokens, int) and not isinstance(q3_max_context_tokens, bool), \
     f"q3_max_context_tokens must be an int number of tokens (write it out, no 'K'), got {q3_max_context_tokens!r}"
+assert q3_max_context_tokens != 256000, (
+    "q3_max_context_tokens = 256,000 reads '256K' as thousands; the question asks for the value as the "
+    "configuration states it: read max_position_embeddings of Jamba-v0.1's configuration (archlab.moe)")
 ### BEGIN HIDDEN TESTS
-assert q3_max_context_tokens in (262144, 256000), \
+assert q3_max_context_tokens == 262144, \
     "q3_max_context_tokens is not Jamba-v0.1's maximum context: read max_position_embeddings of its configuration"
 ### END HIDDEN TESTS
 

@@ -833,10 +833,27 @@ else:
               f"{models.cache_bytes(_cfg, _L) / 2**30:5.1f} GiB")
 
 # %% [markdown]
-# At batch 1 on a CPU the theory's shape shows up (the Transformer's cache and decode cost
-# grow with n, the recurrent ones do not), while the headline speed ratios need the long
-# contexts, large batches and models they were measured with.
-#
+# At batch 1 on a CPU the memory half of the theory shows up: the Transformer's KV cache grows
+# linearly with n and the recurrent states do not grow at all, in your measurements and in the
+# benchmark. The decode-time half does not, at these sizes: in the course's ~100M-parameter
+# benchmark (`bench/results/`, n up to 8192) GPT-2's decode time per token grows far more slowly
+# than n, and the verdict on "O(n) per new token" is "does not hold here". At batch 1 every
+# step reads all the weights, and they hold more bytes than the cache until the context is
+# several thousand tokens long. The cell below prints GPT-2's fitted exponents, its weight bytes
+# and its cache at the longest n, from your `MEAS` and from each benchmark file. The headline
+# speed ratios need the long contexts, large batches and models they were measured with.
+
+# %%
+for _label, _m in [("your MEAS", MEAS)] + [(_f.name, json.loads(_f.read_text())) for _f in _files]:
+    if "gpt2" in _m.get("models", {}):
+        _g, _n = _m["models"]["gpt2"], _m["contexts"]
+        print(f"{_label}: GPT-2, n = {_n}: cache bytes ~ n^{fits.fit_power_law(_n, _g['state_bytes']).exponent:.2f}, "
+              f"decode time per token ~ n^{fits.fit_power_law(_n, _g['decode_s']).exponent:.2f} "
+              f"('O(n) per new token': {verdicts.verdict('transformer_decode_grows', _m)}); "
+              f"weights {_g['params'] * 4 / 2**20:,.0f} MiB in float32, cache at n = {_n[-1]}: "
+              f"{_g['state_bytes'][-1] / 2**20:,.0f} MiB")
+
+# %% [markdown]
 # ## 10. Explorer: predicted cache and decode time at any context
 #
 # The explorer extrapolates your fitted curves: pick a context length and a batch size, and it

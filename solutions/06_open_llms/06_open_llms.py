@@ -26,8 +26,10 @@
 # by your instructor.
 #
 # The reading describes Llama 3, Mixtral 8×7B and Qwen2-72B mostly by their training data and
-# benchmarks. Under the hood all three are the same decoder-only Transformer with four changes
-# to GPT-2's block. By the end you will be able to
+# benchmarks. Under the hood all three are decoder-only Transformers that share four changes to
+# GPT-2's block and drop most of its biases. Beyond those, Mixtral replaces each MLP with a
+# sparse mixture of 8 expert MLPs and a router, and Qwen2 keeps biases on the query, key and
+# value projections (Llama 3 and Mixtral have none). By the end you will be able to
 # 1. write those four parts, **RMSNorm**, **rotary position embeddings (RoPE)**,
 #    **grouped-query attention (GQA)** and the **SwiGLU** MLP, and assemble them into a decoder
 #    layer that equals the one in `transformers`;
@@ -107,6 +109,29 @@ for name, size in vocab.items():
 # 3. (Mixtral keeps Mistral's 32,000-token SentencePiece vocabulary; Qwen2 pads its 151,646
 # tokens to 152,064 rows.)
 #
+# **The reading's training-scale claims, corrected.** The reading says the 405B model was
+# trained on "15.6 trillion tokens, 50x more data than Llama2-70B", "for 54 days using hundreds
+# of GPUs". The Llama 3 paper (Grattafiori et al. 2024, *The Llama 3 Herd of Models*,
+# arXiv:2407.21783) says otherwise:
+#
+# * 15.6T tokens is right (§1), but Llama 2 was pretrained on 2T tokens (Touvron et al. 2023,
+#   §2.1 and Table 1): about 8× the data. The "almost 50×" of the Llama 3 paper (§1) is the
+#   training *compute*, 3.8 × 10²⁵ FLOPs against the largest Llama 2's. The cell below computes
+#   both ratios, estimating Llama-2-70B's compute as 6 × parameters × tokens.
+# * The 405B model was trained on up to 16K H100 GPUs (§3.3.1), not hundreds. The 54 days are a
+#   snapshot period of its pre-training in which the paper counts 466 job interruptions
+#   (§3.3.4), not the length of the training.
+# * The 405B model came with Llama 3.1 (July 2024); the first Llama 3 release (April 2024) had
+#   the 8B and 70B models.
+
+# %%
+llama3_405b_tokens, llama2_tokens = 15.6e12, 2.0e12       # Llama 3 paper §1; Llama 2 paper Table 1
+llama3_405b_flops = 3.8e25                                 # Llama 3 paper §1
+llama2_70b_flops = 6 * 70e9 * llama2_tokens                # 6 x parameters x tokens
+print(f"data: {llama3_405b_tokens / llama2_tokens:.1f}x the 2T tokens of Llama 2")
+print(f"compute: {llama3_405b_flops / llama2_70b_flops:.0f}x Llama-2-70B's 6 x 70e9 x 2e12 = {llama2_70b_flops:.1e} FLOPs")
+
+# %% [markdown]
 # ## 2. Exercise: RMSNorm
 #
 # GPT-2 normalises with LayerNorm: subtract the mean, divide by the standard deviation, scale
@@ -914,16 +939,17 @@ explorer
 # ### Question 1
 # - Why does **Mixtral 8×7B** hold about 47B parameters but use only about 13B for each token, and which parts of the model are **shared** by all experts?
 #
-# Autograded part: which statement answers it? Set `q1_choice` to one letter.
+# Autograded part: suppose Mixtral sent every token to 4 of its 8 experts instead of 2, with
+# nothing else changed. Which statement is right? Set `q1_choice` to one letter.
 #
-# * **A.** Only the MLP of each layer is copied into 8 experts; attention, embeddings and norms
-#   exist once and are shared. Each token runs through the shared parts and 2 of the 8 experts.
-# * **B.** It is eight Mistral-7B models side by side that share one embedding; the router sends
-#   each token through 2 whole models, attention included, so about 13B run per token.
-# * **C.** Every expert runs on every token and the router only weights their outputs, so all
-#   47B compute; the 13B are the two experts whose weights count most in the sum.
-# * **D.** Attention and MLP are both copied into 8 experts per layer; a token uses 2 of each,
-#   and only the embeddings, norms and output layer are shared by all the experts.
+# * **A.** The total stays 46.7B; the active count grows by the MLP weights of two more experts in
+#   every layer, to about 24B; the KV cache per token is unchanged.
+# * **B.** Total and active both double, to about 93B and 26B, since every layer then needs its own
+#   copy of the attention weights for each extra expert it uses.
+# * **C.** Nothing changes: all 8 experts already run on every token, and the router's choice of 2
+#   or 4 only decides which of their outputs get the larger weights.
+# * **D.** The total stays 46.7B and the active count grows to about 24B, but the KV cache per
+#   token doubles, since each of the 4 experts keeps keys and values.
 
 # %% nbgrader={"grade": false, "grade_id": "q1_choice", "locked": false, "schema_version": 3, "solution": true, "task": false}
 # q1_choice = "?"   # one of "A", "B", "C", "D"
@@ -935,8 +961,9 @@ q1_choice = "A"
 """Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "A", ("q1_choice is not the right letter: which parts of Mixtral exist once, and which eight times? "
-                          "(parameters_of and the model's named parameters can tell you)")
+assert q1_choice == "A", ("q1_choice is not the right letter: which parts of Mixtral exist once, which eight times, "
+                          "and which of them does a token use more of with 4 experts? (parameters_of and the model's "
+                          "named parameters can tell you)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1002,8 +1029,8 @@ assert q2_kv_shrink_factor == _c70.num_attention_heads // _c70.num_key_value_hea
 #
 # * **A.** It adds a learned vector for each position to the token embeddings before the first
 #   layer, and the model learns from data to compare two positions' vectors by their distance.
-# * **B.** It rotates each pair of coordinates of the query and the key by an angle proportional
-#   to the position; the dot product of two rotated vectors depends only on their angles' difference.
+# * **B.** It turns each coordinate pair of a query and of a key through an angle proportional to
+#   its position; a dot product of two turned vectors depends only on the angle difference.
 # * **C.** It adds fixed sine and cosine waves of the position to the token embeddings, as the
 #   original Transformer does; their products make every score a function of the distance alone.
 # * **D.** It adds to every attention score a bias proportional to the distance between query and

@@ -165,8 +165,9 @@ def fit_scaling_exponent(lengths, costs):
     "q2_choice": {"with a full stop": {"visible": "write 'D'", "code": 'q2_choice = "D."\n'},
                   "masked self-attention (A)": {"hidden": "not the right letter", "code": 'q2_choice = "A"\n'}},
     "q3_exponents": {
-        "floats": {"visible": "must be an int", "code": "q3_attention_time_exponent = 2.0\nq3_kv_cache_exponent = 1.0\nq3_decode_step_exponent = 1.0\n"},
-        "decode step quadratic": {"hidden": "q3_decode_step_exponent", "code": "q3_attention_time_exponent = 2\nq3_kv_cache_exponent = 1\nq3_decode_step_exponent = 2\n"},
-        "cache quadratic": {"hidden": "q3_kv_cache_exponent", "code": "q3_attention_time_exponent = 2\nq3_kv_cache_exponent = 2\nq3_decode_step_exponent = 1\n"},
+        "floats": {"visible": "must be an int", "code": "q3_decode_step_exponent = 1.0\nq3_generate_cached_exponent = 2.0\nq3_generate_uncached_exponent = 3.0\n"},
+        "decode step quadratic": {"hidden": "q3_decode_step_exponent", "code": "q3_decode_step_exponent = 2\nq3_generate_cached_exponent = 2\nq3_generate_uncached_exponent = 3\n"},
+        "cached generation linear (one step's cost)": {"hidden": "q3_generate_cached_exponent", "code": "q3_decode_step_exponent = 1\nq3_generate_cached_exponent = 1\nq3_generate_uncached_exponent = 3\n"},
+        "uncached generation as cheap as cached": {"hidden": "q3_generate_uncached_exponent", "code": "q3_decode_step_exponent = 1\nq3_generate_cached_exponent = 2\nq3_generate_uncached_exponent = 2\n"},
     },
 }

@@ -290,13 +290,17 @@ WRONG = {
                   "trains through a T x T matrix (C)": {"hidden": "not the right letter", "code": 'q1_choice = "C"\n'},
                   "8-bit KV cache (B)": {"hidden": "not the right letter", "code": 'q1_choice = "B"\n'}},
     "q2_numbers": {
-        "floats": {"visible": "must be an int", "code": "q2_state_exponent = 0.0\nq2_kv_cache_exponent = 1.0\nq2_floats_per_layer = 5.0\n"},
-        "state grows like the cache": {"hidden": "q2_state_exponent",
-                                       "code": "q2_state_exponent = 1\nq2_kv_cache_exponent = 1\nq2_floats_per_layer = 5\n"},
-        "only num and den counted": {"hidden": "q2_floats_per_layer",
-                                     "code": "q2_state_exponent = 0\nq2_kv_cache_exponent = 1\nq2_floats_per_layer = 2\n"},
-        "KV cache quadratic": {"hidden": "q2_kv_cache_exponent",
-                               "code": "q2_state_exponent = 0\nq2_kv_cache_exponent = 2\nq2_floats_per_layer = 5\n"},
+        "floats": {"visible": "must be an int",
+                   "code": "q2_crossover_tokens = 3.0\nq2_gpt2_sequences_in_16gib = 2**34 / (2 * 12 * 768 * 1024 * 4)\n"
+                           "q2_rwkv_sequences_in_16gib = 2**34 / (5 * 768 * 12 * 4)\n"},
+        "keys only in the cache": {"hidden": "q2_crossover_tokens",
+                                   "code": "q2_crossover_tokens = 6\nq2_gpt2_sequences_in_16gib = 455\n"
+                                           "q2_rwkv_sequences_in_16gib = 93206\n"},
+        "rounded up": {"hidden": "q2_gpt2_sequences_in_16gib",
+                       "code": "q2_crossover_tokens = 3\nq2_gpt2_sequences_in_16gib = 228\nq2_rwkv_sequences_in_16gib = 93207\n"},
+        "state without the running max": {"hidden": "q2_rwkv_sequences_in_16gib",
+                                          "code": "q2_crossover_tokens = 3\nq2_gpt2_sequences_in_16gib = 227\n"
+                                                  "q2_rwkv_sequences_in_16gib = 116508\n"},
     },
     "q3_choice": {"lower case": {"visible": "write 'W'", "code": 'q3_choice = "w"\n'},
                   "R": {"hidden": "not the right letter", "code": 'q3_choice = "R"\n'},

@@ -203,8 +203,8 @@ WRONG = {
     },
     "q1_choice": {
         "lower case": {"visible": "write 'A'", "code": 'q1_choice = "a"\n'},
-        "B (eight whole models)": {"hidden": "not the right letter", "code": 'q1_choice = "B"\n'},
-        "D (attention replicated too)": {"hidden": "not the right letter", "code": 'q1_choice = "D"\n'},
+        "B (attention copied per expert)": {"hidden": "not the right letter", "code": 'q1_choice = "B"\n'},
+        "D (each expert keeps keys and values)": {"hidden": "not the right letter", "code": 'q1_choice = "D"\n'},
     },
     "q2_kv_shrink_factor": {
         "a float": {"visible": "must be an int", "code": "q2_kv_shrink_factor = 8.0\n"},
