@@ -145,7 +145,9 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""scaled_dot_product_attention: shapes, each query's weights summing to 1 over the keys, a worked example with and without a mask, batch dimensions; hidden: torch's attention over random shapes and masks, no fused call."""
+"""scaled_dot_product_attention: shapes, each query's weights summing to 1 over the keys, a worked
+example with and without a mask, batch dimensions; hidden: torch's attention over random shapes and
+masks, no fused call."""
 sig = lambda z: 1 / (1 + math.exp(-z))             # a softmax over two scores (a, b) is (sig(a - b), sig(b - a))
 # 1. Worked example: one query, two keys; the query matches the first key much better.
 Q1 = torch.tensor([[1.0, 0.0]])                    # (L=1, d=2)
@@ -232,7 +234,8 @@ def causal_mask(L, device=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""causal_mask: dtype bool, shape (L, L), the 3x3 example (named mistakes); hidden: every L up to 64 against an index comparison, and the device argument."""
+"""causal_mask: dtype bool, shape (L, L), the 3x3 example (named mistakes); hidden: every L up to 64
+against an index comparison, and the device argument."""
 m3 = causal_mask(3)
 assert isinstance(m3, torch.Tensor), f"causal_mask must return a torch.Tensor; got {type(m3).__name__}"
 assert m3.dtype == torch.bool, (f"causal_mask must return a bool tensor (True = may attend); got {m3.dtype}: "
@@ -326,7 +329,9 @@ class MultiHeadSelfAttention(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_MultiHeadSelfAttention", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""MultiHeadSelfAttention: layer names and shapes, a worked example (two heads, identity weights) for forward and for step with its cache (named mistakes); hidden: equals nn.MultiheadAttention with copied weights (causal and not), step-by-step equals forward, no fused call."""
+"""MultiHeadSelfAttention: layer names and shapes, a worked example (two heads, identity weights)
+for forward and for step with its cache (named mistakes); hidden: equals nn.MultiheadAttention with
+copied weights (causal and not), step-by-step equals forward, no fused call."""
 torch.manual_seed(0)
 mha = MultiHeadSelfAttention(16, 4)
 assert isinstance(mha.qkv, nn.Linear) and tuple(mha.qkv.weight.shape) == (48, 16), "self.qkv must be nn.Linear(d_model, 3*d_model)"
@@ -417,7 +422,8 @@ def fit_scaling_exponent(lengths, costs):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_fit_scaling_exponent", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""fit_scaling_exponent: a Python float, an exact power law gives its exponent (named mistakes); hidden: noisy data against numpy's least squares."""
+"""fit_scaling_exponent: a Python float, an exact power law gives its exponent (named mistakes);
+hidden: noisy data against numpy's least squares."""
 p2 = fit_scaling_exponent([1, 2, 4, 8], [3, 12, 48, 192])     # cost = 3 L^2
 assert isinstance(p2, float), f"return a Python float (float(...)), got {type(p2).__name__}"
 assert_close(p2, 2.0, rtol=0, atol=1e-9, name="exponent of cost = 3 L^2", mistakes={
@@ -457,7 +463,8 @@ def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, b
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_kv_cache_bytes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""kv_cache_bytes: an int, two small cases (named mistakes); hidden: equals the cache a Hugging Face GPT-2 and a GQA Llama actually allocate, and the default 16-bit values."""
+"""kv_cache_bytes: an int, two small cases (named mistakes); hidden: equals the cache a Hugging Face
+GPT-2 and a GQA Llama actually allocate, and the default 16-bit values."""
 kv1 = kv_cache_bytes(n_layers=1, n_kv_heads=1, head_dim=1, seq_len=1, bytes_per_value=1)
 assert isinstance(kv1, int), f"return an int number of bytes, got {type(kv1).__name__}"
 assert_close(kv1, 2, name="one layer, one head of width 1, one token, 1 byte each", mistakes={
@@ -571,7 +578,8 @@ explorer
 # answer your instructor grades. Two or three sentences are enough.
 #
 # ### Question 1
-# - What are the main advantages of **Self-Attention** in Transformer? Also, where does the **inference bottleneck** occur?
+# - What are the main advantages of **Self-Attention** in Transformer? Also, where does the
+#   **inference bottleneck** occur?
 #
 # Autograded part: where is the bottleneck when a trained decoder generates text? Set `q1_choice`
 # to one letter.

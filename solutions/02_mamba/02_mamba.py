@@ -155,7 +155,9 @@ def discretize(A, delta, B):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_discretize", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""discretize: a worked example with two channels and two state entries (named mistakes: the Euler step for A_bar, Δ broadcast over the wrong axis, B_bar without Δ or with the exact rule), then shapes; hidden: every entry against a loop written here, random shapes with batch > 1."""
+"""discretize: a worked example with two channels and two state entries (named mistakes: the Euler
+step for A_bar, Δ broadcast over the wrong axis, B_bar without Δ or with the exact rule), then
+shapes; hidden: every entry against a loop written here, random shapes with batch > 1."""
 e = math.exp
 # Worked example: D = N = 2. Channel 0 takes a step 0.5, channel 1 a step 0.25; B = (3, 4).
 A_ex = torch.tensor([[-1.0, -2.0], [-3.0, -4.0]])    # (D=2, N=2): row d = the diagonal of channel d
@@ -243,7 +245,9 @@ def selective_scan(u, delta, A, B, C, D=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_selective_scan", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""selective_scan: a one-channel worked example of five steps (named mistakes: D forgotten, state reset, output read before the update, ...), D=None, shapes; hidden: a loop written here over random shapes and batches, D=None, large Δ, no reference called."""
+"""selective_scan: a one-channel worked example of five steps (named mistakes: D forgotten, state
+reset, output read before the update, ...), D=None, shapes; hidden: a loop written here over random
+shapes and batches, D=None, large Δ, no reference called."""
 ln2 = math.log(2.0)
 # Worked example, one channel and N = 1: A = -1 and Δ = ln 2, so A_bar = exp(-ln 2) = 1/2 and
 # B_bar = Δ·B = ln 2 (B = C = 1); the skip D = 0.5. Then h_t = h_{t-1}/2 + ln2·x_t, y_t = h_t + 0.5·x_t.
@@ -366,7 +370,10 @@ def selective_scan_parallel(u, delta, A, B, C, D=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_selective_scan_parallel", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""selective_scan_parallel: the five-step worked example of selective_scan (named mistakes: the new a used for b, too few rounds, D forgotten), D=None, shapes at a length that is not a power of two; hidden: a loop written here over random shapes (L = 1, non-powers of two), large Δ, no Python loop over L, no reference called."""
+"""selective_scan_parallel: the five-step worked example of selective_scan (named mistakes: the new
+a used for b, too few rounds, D forgotten), D=None, shapes at a length that is not a power of two;
+hidden: a loop written here over random shapes (L = 1, non-powers of two), large Δ, no Python loop
+over L, no reference called."""
 ln2 = math.log(2.0)
 # The worked example of selective_scan (A_bar = 1/2, B_bar = ln 2, D = 0.5): y_t = ln2·h_t + 0.5·x_t with
 # h_t / ln 2 = 1, 2.5, 5.25, 0.625, 3.3125. L = 5 needs the rounds with reach 1, 2 and 4.
@@ -505,7 +512,9 @@ def selective_scan_fused(u, delta, A, B, C, D=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_selective_scan_fused", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""selective_scan_fused: the five-step worked example of selective_scan (named mistakes: the Euler step inside the kernel, D forgotten), D=None, shapes and dtype; hidden: a loop written here (L = 1, N = 16, large Δ, D=None), peak memory far below B·L·D·N floats, no reference called."""
+"""selective_scan_fused: the five-step worked example of selective_scan (named mistakes: the Euler
+step inside the kernel, D forgotten), D=None, shapes and dtype; hidden: a loop written here (L = 1,
+N = 16, large Δ, D=None), peak memory far below B·L·D·N floats, no reference called."""
 ln2 = math.log(2.0)
 # The worked example of selective_scan (A_bar = 1/2, B_bar = ln 2, D = 0.5): y_t = ln2·h_t + 0.5·x_t with
 # h_t / ln 2 = 1, 2.5, 5.25, 0.625, 3.3125.
@@ -700,7 +709,12 @@ class MambaBlock(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_MambaBlock", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""MambaBlock: a worked example with one channel and hand-set weights (named mistakes: the convolution sees the future, no softplus, gate without SiLU, ...), step by step = forward on it, shapes and causality at random weights (all with your sequential scan); hidden: Hugging Face's MambaMixer with copied weights for every scan choice, step by step, no reference called. The hidden tests run the block with a scan written in the test in place of yours (so only the block is graded) and check that it picks the scan self.scan names."""
+"""MambaBlock: a worked example with one channel and hand-set weights (named mistakes: the
+convolution sees the future, no softplus, gate without SiLU, ...), step by step = forward on it,
+shapes and causality at random weights (all with your sequential scan); hidden: Hugging Face's
+MambaMixer with copied weights for every scan choice, step by step, no reference called. The hidden
+tests run the block with a scan written in the test in place of yours (so only the block is graded)
+and check that it picks the scan self.scan names."""
 # Worked example: d_model = d_inner = 1 (expand 1), N = 1, d_conv = 2, every weight set by hand:
 #   in_proj (1 -> 2) = (1, 2):           SSM branch x_t, gate z_t = 2 x_t
 #   conv1d taps (0.5, 1), bias 0:        xc_t = SiLU(0.5 x_{t-1} + x_t)        (x_0 = 0)
@@ -1044,7 +1058,8 @@ if curves:
 # **What to look for.** In QUICK mode (24 positions, 200 steps of 48 sequences) both models
 # start at chance; the selective model's loss then falls faster and it ends with a clearly
 # higher token accuracy than the LTI model (the printed numbers above), although neither has
-# finished learning: the QUICK gap is a gap in learning speed. Run with `QUICK = False` (64 positions, 2000 steps of 64): the selective
+# finished learning: the QUICK gap is a gap in learning speed. Run with `QUICK = False` (64
+# positions, 2000 steps of 64): the selective
 # model approaches perfect copying while the LTI model stays far below, as in the paper's
 # Table 1 (S4 and the LTI ablations fail the task, S6 solves it).
 
@@ -1054,7 +1069,8 @@ if curves:
 # Each question has an autograded part and a written answer your instructor grades.
 #
 # ### Question 1
-# - What is the biggest advantage of Mamba **compared to Transformer**? Explain how Mamba can avoid the **$O(n^2)$ bottleneck of attention**.
+# - What is the biggest advantage of Mamba **compared to Transformer**? Explain how Mamba can avoid
+#   the **$O(n^2)$ bottleneck of attention**.
 #
 # Autograded part: when a Mamba model generates token $L+1$ after $L$ tokens, how do the work
 # and the memory of that one step grow with $L$? Set `q1_choice` to one letter.
@@ -1098,7 +1114,8 @@ assert q1_choice == "A", ("q1_choice is not the right letter: look at MambaBlock
 
 # %% [markdown]
 # ### Question 2
-# - What does the **"selective"** operation mean in Mamba's Selective SSM? What effects can be obtained in language models as a result?
+# - What does the **"selective"** operation mean in Mamba's Selective SSM? What effects can be
+#   obtained in language models as a result?
 #
 # Autograded part: which parameters of Mamba's SSM are functions of the current input token?
 # Set `q2_choice`.
@@ -1143,7 +1160,8 @@ assert q2_choice == "B", ("q2_choice is not the right letter: look at MambaBlock
 
 # %% [markdown]
 # ### Question 3
-# - Mention the performance-related characteristics shown by the Mamba-3B model (e.g., comparison with same-size Transformer, comparison with 2x larger Transformer, etc.).
+# - Mention the performance-related characteristics shown by the Mamba-3B model (e.g., comparison
+#   with same-size Transformer, comparison with 2x larger Transformer, etc.).
 #
 # Autograded part: which statement matches the abstract of the Mamba paper (Gu & Dao 2023,
 # arXiv:2312.00752)? Set `q3_choice`.

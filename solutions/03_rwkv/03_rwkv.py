@@ -125,7 +125,9 @@ def token_shift(x):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_token_shift", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""token_shift: shape kept, a worked example (named mistakes: the wrong direction, a roll that wraps around, a shift along the channels), T = 1; hidden: the ZeroPad2d the Hugging Face blocks use over random shapes, the input left unchanged, dtypes and gradients."""
+"""token_shift: shape kept, a worked example (named mistakes: the wrong direction, a roll that wraps
+around, a shift along the channels), T = 1; hidden: the ZeroPad2d the Hugging Face blocks use over
+random shapes, the input left unchanged, dtypes and gradients."""
 xs = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])     # (B=1, T=3, C=2): tokens (1, 2), (3, 4), (5, 6)
 shifted = token_shift(xs)
 assert_shape(shifted, (1, 3, 2), "token_shift(x)")
@@ -248,7 +250,12 @@ def wkv_recurrent(w, u, k, v, state=None, return_state=False):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_wkv_recurrent", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""wkv_recurrent: a worked example of three tokens (named mistakes: the decay e^w or e^{+e^w} instead of e^{-e^w}, the bonus u missing or given to past tokens, the decay one step too early, the state updated before the output), the same with keys of 100 (no running max overflows), the state carried from one call to the next; hidden: Hugging Face's CPU wkv with and without state, a float64 loop of the plain formula, keys large enough to overflow exp(), the empty state, float64 in and out, no reference called."""
+"""wkv_recurrent: a worked example of three tokens (named mistakes: the decay e^w or e^{+e^w}
+instead of e^{-e^w}, the bonus u missing or given to past tokens, the decay one step too early, the
+state updated before the output), the same with keys of 100 (no running max overflows), the state
+carried from one call to the next; hidden: Hugging Face's CPU wkv with and without state, a float64
+loop of the plain formula, keys large enough to overflow exp(), the empty state, float64 in and out,
+no reference called."""
 ln2 = math.log(2.0)
 # Worked example, one channel: w = log(log 2), so one step back multiplies a weight by e^{-e^w} = e^{-ln 2} = 1/2;
 # u = ln 3, so the current token weighs e^{u + k} = 3; every key is 0; the values are 1, 10, 100.
@@ -419,7 +426,10 @@ def wkv_parallel(w, u, k, v):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_wkv_parallel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""wkv_parallel: the worked example of wkv_recurrent (named mistakes: future tokens not masked, the decay e^w or e^{+e^w}, the bonus u missing or given to past tokens, the decay one step too early), the same with keys of 100 (overflow); hidden: equals Hugging Face's wkv and a float64 loop over random shapes, large keys stay finite, no Python loop over T, no reference called."""
+"""wkv_parallel: the worked example of wkv_recurrent (named mistakes: future tokens not masked, the
+decay e^w or e^{+e^w}, the bonus u missing or given to past tokens, the decay one step too early),
+the same with keys of 100 (overflow); hidden: equals Hugging Face's wkv and a float64 loop over
+random shapes, large keys stay finite, no Python loop over T, no reference called."""
 ln2 = math.log(2.0)
 # The worked example of wkv_recurrent: decay factor 1/2 a step, bonus 3, keys 0, values 1, 10, 100 -> 1, 7.75, 69.
 w1, u1 = torch.tensor([math.log(ln2)]), torch.tensor([math.log(3.0)])
@@ -594,14 +604,21 @@ class TimeMix(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_TimeMix", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""TimeMix: parameter names, a worked example with one channel and hand-set weights (named mistakes: no token shift, the shift the wrong way, the mixing weights reversed, no sigmoid on the receptance, no receptance gate), step by step on it (named mistakes: the previous token or the WKV state not carried) and the state's shapes, all with your token_shift and WKV functions; hidden: Hugging Face's RwkvSelfAttention with copied weights, in parallel mode and step by step with its state, with a token shift and WKV written in the test in place of yours (so only the block is graded), no reference called."""
+"""TimeMix: parameter names, a worked example with one channel and hand-set weights (named mistakes:
+no token shift, the shift the wrong way, the mixing weights reversed, no sigmoid on the receptance,
+no receptance gate), step by step on it (named mistakes: the previous token or the WKV state not
+carried) and the state's shapes, all with your token_shift and WKV functions; hidden: Hugging Face's
+RwkvSelfAttention with copied weights, in parallel mode and step by step with its state, with a
+token shift and WKV written in the test in place of yours (so only the block is graded), no
+reference called."""
 tm = TimeMix(8)
 names = {n for n, _ in tm.named_parameters()}
 want_names = {"time_decay", "time_first", "time_mix_key", "time_mix_value", "time_mix_receptance",
               "key.weight", "value.weight", "receptance.weight", "output.weight"}
 assert names == want_names, f"TimeMix parameters must be exactly {sorted(want_names)}; got {sorted(names)}"
 # Worked example, C = 1: time_decay = log(ln 2) (one step back multiplies by 1/2), time_first = ln 2 (bonus 2),
-# mu_k = 0.75, mu_v = 0.5, mu_r = 0.25, every weight matrix = 1. For x = (1, 2, -1) the previous tokens are x' = (0, 1, 2):
+# mu_k = 0.75, mu_v = 0.5, mu_r = 0.25, every weight matrix = 1.
+# For x = (1, 2, -1) the previous tokens are x' = (0, 1, 2):
 #   k_t = 0.75 x_t + 0.25 x'_t = (0.75, 1.75, -0.25),  v_t = 0.5 x_t + 0.5 x'_t = (0.5, 1.5, 0.5),
 #   r_t = sigmoid(0.25 x_t + 0.75 x'_t) = sigmoid(0.25, 1.25, 1.25),  y_t = r_t · wkv_t (the WKV of §3 with these k, v)
 ln2 = math.log(2.0)
@@ -773,7 +790,11 @@ class ChannelMix(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_ChannelMix", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""ChannelMix: parameter names, a worked example with one channel and hand-set weights (named mistakes: no token shift, the mixing weights reversed, ReLU not squared, no sigmoid, no receptance gate), step by step on it (named mistake: the previous token not carried), shapes, all with your token_shift; hidden: Hugging Face's RwkvFeedForward with copied weights, parallel and step by step with its state, with a token shift written in the test in place of yours, no reference called."""
+"""ChannelMix: parameter names, a worked example with one channel and hand-set weights (named
+mistakes: no token shift, the mixing weights reversed, ReLU not squared, no sigmoid, no receptance
+gate), step by step on it (named mistake: the previous token not carried), shapes, all with your
+token_shift; hidden: Hugging Face's RwkvFeedForward with copied weights, parallel and step by step
+with its state, with a token shift written in the test in place of yours, no reference called."""
 cm = ChannelMix(8, 32)
 names = {n for n, _ in cm.named_parameters()}
 want_names = {"time_mix_key", "time_mix_receptance", "key.weight", "receptance.weight", "value.weight"}
@@ -1137,7 +1158,8 @@ decay_explorer
 # answer your instructor grades. Two or three sentences are enough.
 #
 # ### Question 1
-# - Explain what **limitations of Transformer** RWKV architecture was designed to solve. Also, how did it combine the **advantages of Transformer and RNN** respectively?
+# - Explain what **limitations of Transformer** RWKV architecture was designed to solve. Also, how
+#   did it combine the **advantages of Transformer and RNN** respectively?
 #
 # Autograded part: which statement is right? Set `q1_choice` to one letter.
 #
@@ -1190,7 +1212,8 @@ assert q1_choice == "A", ("q1_choice is not the right letter: what does RWKV kee
 
 # %% [markdown]
 # ### Question 2
-# - How does **RWKV's inference method** differ from Transformer, and what benefits does this provide (hint: KV cache vs hidden state)?
+# - How does **RWKV's inference method** differ from Transformer, and what benefits does this
+#   provide (hint: KV cache vs hidden state)?
 #
 # Autograded part, from your measurements in §8: with $p$ the exponent in
 # $\text{cost} \propto T^{p}$ for large $T$, set `q2_state_exponent` ($p$ for the bytes RWKV

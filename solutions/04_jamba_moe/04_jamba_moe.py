@@ -136,7 +136,9 @@ def jamba_layer_schedule(n_layers=32, attn_period=8, attn_offset=4, expert_perio
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_jamba_layer_schedule", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""jamba_layer_schedule: a list of (mixer, ffn) tuples; Jamba-v0.1's attention and MoE layers and a 6-layer example, with the usual slips named; hidden: equals the layer types transformers' JambaConfig lists, for random periods and offsets (without asking the config)."""
+"""jamba_layer_schedule: a list of (mixer, ffn) tuples; Jamba-v0.1's attention and MoE layers and a
+6-layer example, with the usual slips named; hidden: equals the layer types transformers'
+JambaConfig lists, for random periods and offsets (without asking the config)."""
 s = jamba_layer_schedule()
 assert isinstance(s, list), f"return a list of (mixer, ffn) tuples; got {type(s).__name__}"
 assert len(s) == 32, f"jamba_layer_schedule() must have one entry per layer, 32; got {len(s)}"
@@ -236,7 +238,10 @@ def top_k_routing(router_logits, k, normalize=True):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_top_k_routing", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""top_k_routing: shapes and dtypes; a worked example of two tokens and three experts, without and with renormalising (mistakes named); each token's weights sum to 1; hidden: equals the Mixtral (renormalised) and Jamba (not) routers of transformers, float32 weights for 16-bit logits, without calling them."""
+"""top_k_routing: shapes and dtypes; a worked example of two tokens and three experts, without and
+with renormalising (mistakes named); each token's weights sum to 1; hidden: equals the Mixtral
+(renormalised) and Jamba (not) routers of transformers, float32 weights for 16-bit logits, without
+calling them."""
 # Worked example: token 0 has router probabilities (1, 2, 5) / 8, token 1 (4, 3, 1) / 8; the
 # logits are their logarithms (a softmax turns log p back into p).
 logits_ex = torch.tensor([[0.0, math.log(2), math.log(5)],
@@ -376,7 +381,10 @@ class MoE(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_MoE", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""MoE: attribute names and shapes; router_logits are the raw (B·L, E) logits; a worked example of two tokens, three experts, top-2 (mistakes named); hidden: equals transformers' MixtralSparseMoeBlock given the same weights (both copy directions) and a per-token loop, each expert runs only on its tokens, gradients reach the router, without calling Mixtral's code."""
+"""MoE: attribute names and shapes; router_logits are the raw (B·L, E) logits; a worked example of
+two tokens, three experts, top-2 (mistakes named); hidden: equals transformers'
+MixtralSparseMoeBlock given the same weights (both copy directions) and a per-token loop, each
+expert runs only on its tokens, gradients reach the router, without calling Mixtral's code."""
 torch.manual_seed(0)
 moe_v = MoE(8, 16, 4, 2)
 assert isinstance(moe_v.router, nn.Linear) and tuple(moe_v.router.weight.shape) == (4, 8) and moe_v.router.bias is None, \
@@ -547,7 +555,10 @@ def load_balancing_loss(router_logits, k, n_experts):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_load_balancing_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""load_balancing_loss: a 0-d tensor; the worked example of two tokens and three experts for k = 1 and 2 (mistakes named); = k for a uniform router, about E when every token goes to the same k experts; hidden: equals transformers' load_balancing_loss_func for random logits and several layers, and its gradient, without calling it."""
+"""load_balancing_loss: a 0-d tensor; the worked example of two tokens and three experts for k = 1
+and 2 (mistakes named); = k for a uniform router, about E when every token goes to the same k
+experts; hidden: equals transformers' load_balancing_loss_func for random logits and several layers,
+and its gradient, without calling it."""
 # Worked example: the router probabilities of token 0 are (1, 2, 5) / 8, of token 1 (4, 3, 1) / 8,
 # so P = (5, 5, 6) / 16. Top-1 picks experts 2 and 0: f = (1/2, 0, 1/2); top-2 picks {2, 1} and
 # {0, 1}: f = (1/2, 1, 1/2).
@@ -696,7 +707,10 @@ def count_params(config):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_params", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""count_params: two ints; hand-sized Mixtral, tied Llama and Jamba configs (mistakes named); Llama-2-7B equals the model built on the meta device (dense: active = total); hidden: Mixtral-8x7B, Jamba-v0.1 and random small Llama/Mistral/Mixtral/Jamba configs against meta-device models, active from their expert tensors, without building a model."""
+"""count_params: two ints; hand-sized Mixtral, tied Llama and Jamba configs (mistakes named);
+Llama-2-7B equals the model built on the meta device (dense: active = total); hidden: Mixtral-8x7B,
+Jamba-v0.1 and random small Llama/Mistral/Mixtral/Jamba configs against meta-device models, active
+from their expert tensors, without building a model."""
 from transformers import JambaConfig, LlamaConfig, MixtralConfig
 
 # Hand-sized Mixtral: V=10, D=4, F=6, H=2 heads of d=2, H_kv=1, 1 layer, E=4 experts, top-2, untied.
@@ -1121,7 +1135,8 @@ plt.show()
 # answer your instructor grades. Two or three sentences are enough.
 #
 # ### Question 1
-# - What ratio are **Transformer layers and Mamba layers** arranged in Jamba architecture? Explain what advantages this design provides in terms of **memory and speed**.
+# - What ratio are **Transformer layers and Mamba layers** arranged in Jamba architecture? Explain
+#   what advantages this design provides in terms of **memory and speed**.
 #
 # Autograded part: Jamba's ratio is one choice among many. Take a Jamba-style stack of 40
 # layers in which attention sits where `i % 5 == 2` (`attn_period=5, attn_offset=2`) and Mamba
@@ -1211,7 +1226,8 @@ assert q2_choice == "C", ("q2_choice is not the right letter: which statement se
 
 # %% [markdown]
 # ### Question 3
-# - What is the maximum context length that Jamba model supports, and what practical meaning does this have (e.g., application cases)?
+# - What is the maximum context length that Jamba model supports, and what practical meaning does
+#   this have (e.g., application cases)?
 #
 # Autograded part: set `q3_max_context_tokens` to Jamba-v0.1's maximum context in tokens as its
 # configuration states it (an int; the reading names the field to look at, and `archlab.llms`

@@ -266,7 +266,10 @@ def measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_prefill", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""measure_prefill: a positive float on the CPU; on the simulated GPU, 1 warm-up + 3 timed forwards of the whole prompt and the median of the timed ones (named mistakes: warm-up timed, no synchronisation, mean or sum); hidden: random costs, warm-up and repeat counts, the batch, and no timing library."""
+"""measure_prefill: a positive float on the CPU; on the simulated GPU, 1 warm-up + 3 timed forwards
+of the whole prompt and the median of the timed ones (named mistakes: warm-up timed, no
+synchronisation, mean or sum); hidden: random costs, warm-up and repeat counts, the batch, and no
+timing library."""
 _tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_prefill(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_prefill must return a positive float of seconds; got {_t!r}"
@@ -397,7 +400,10 @@ def measure_decode(model, context_len, n_tokens=4, batch=1, device=None, warmup=
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_decode", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""measure_decode: a positive float on the CPU; on the simulated GPU, one prefill then single tokens with the cache and the median of the timed steps (named mistakes: decode without the cache, warm-up timed, no synchronisation, mean or sum); hidden: GPT-2 and Mamba with random costs and counts, and no timing library."""
+"""measure_decode: a positive float on the CPU; on the simulated GPU, one prefill then single tokens
+with the cache and the median of the timed steps (named mistakes: decode without the cache, warm-up
+timed, no synchronisation, mean or sum); hidden: GPT-2 and Mamba with random costs and counts, and
+no timing library."""
 _tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_decode(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_decode must return a positive float of seconds; got {_t!r}"
@@ -471,7 +477,10 @@ def state_bytes(model, context_len, batch=1, device=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_state_bytes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""state_bytes: an int; a one-layer GPT-2 and a one-layer Mamba of width 8 at 3 and 6 tokens and batch 2, worked by hand (named mistakes: weights or logits counted, values instead of bytes, float16, the KV formula for Mamba, batch ignored); hidden: all four families at several n and B against the configuration, without a byte formula."""
+"""state_bytes: an int; a one-layer GPT-2 and a one-layer Mamba of width 8 at 3 and 6 tokens and
+batch 2, worked by hand (named mistakes: weights or logits counted, values instead of bytes,
+float16, the KV formula for Mamba, batch ignored); hidden: all four families at several n and B
+against the configuration, without a byte formula."""
 # GPT-2 with 1 layer of width 8 keeps a key and a value of 8 float32 numbers per token:
 # 2 (K, V) x 1 layer x 3 tokens x 8 x 4 bytes = 192 bytes. Its weights: 4,984 parameters
 # (19,936 bytes); its logits: 3 tokens x 256 words x 4 bytes = 3,072 bytes.
@@ -651,7 +660,11 @@ def facts(meas):
 print(facts(MEAS))
 
 # %% nbgrader={"grade": true, "grade_id": "test_facts", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""facts: a dict with the five keys and types for your MEAS; a hand-made measurement with exact power laws (named mistakes: decode exponent fitted on prefill times, linear axes, the theory typed in, Jamba counted as flat, an unsorted list, fastest on average or at the shortest n); hidden: noisy random measurements against an independent least-squares fit, and your own MEAS (measured at two context lengths while grading)."""
+"""facts: a dict with the five keys and types for your MEAS; a hand-made measurement with exact
+power laws (named mistakes: decode exponent fitted on prefill times, linear axes, the theory typed
+in, Jamba counted as flat, an unsorted list, fastest on average or at the shortest n); hidden: noisy
+random measurements against an independent least-squares fit, and your own MEAS (measured at two
+context lengths while grading)."""
 _keys = {"gpt2_kv_exponent", "gpt2_decode_exponent", "mamba_state_exponent", "flat_state_models",
          "fastest_decode_at_longest"}
 _f = facts(MEAS)

@@ -136,7 +136,10 @@ def rms_norm(x, weight, eps=1e-6):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_rms_norm", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""rms_norm: shape and a worked example of two vectors with eps = 0.25 (mistakes named: eps placement, the axis of the mean, LayerNorm, the L2 norm, the weight); hidden: equals transformers' LlamaRMSNorm over random shapes, eps and dtypes (float16 squares that overflow), without calling an RMSNorm."""
+"""rms_norm: shape and a worked example of two vectors with eps = 0.25 (mistakes named: eps
+placement, the axis of the mean, LayerNorm, the L2 norm, the weight); hidden: equals transformers'
+LlamaRMSNorm over random shapes, eps and dtypes (float16 squares that overflow), without calling an
+RMSNorm."""
 # Worked example: rows (3, 4) and (0, 2), weight (1, 2), eps = 0.25. Mean squares 12.5 and 2, so
 # the rows are divided by sqrt(12.75) and sqrt(2.25) = 1.5.
 x1 = torch.tensor([[3.0, 4.0], [0.0, 2.0]])                                  # (2, D=2)
@@ -258,7 +261,10 @@ def apply_rope(x, positions, base=10000.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_apply_rope", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""apply_rope: shape; a worked example with d = 4 at position 3 (mistakes named: interleaved pairs, the theta exponent, the direction, positions ignored); position 0 is the identity, lengths kept, q.k depends only on the offset; hidden: equals transformers' LlamaRotaryEmbedding + apply_rotary_pos_emb for (L,) and (B, L) positions and bfloat16, without calling them."""
+"""apply_rope: shape; a worked example with d = 4 at position 3 (mistakes named: interleaved pairs,
+the theta exponent, the direction, positions ignored); position 0 is the identity, lengths kept, q.k
+depends only on the offset; hidden: equals transformers' LlamaRotaryEmbedding + apply_rotary_pos_emb
+for (L,) and (B, L) positions and bfloat16, without calling them."""
 # Worked example: x = (1, 2, 3, 4) at position m = 3, base 100. Two pairs, theta = (100^0, 100^(-2/4))
 # = (1, 0.1), so the angles are 3 and 0.3; rotate-half pairs x0 with x2 and x1 with x3.
 x4 = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 1, 4)                   # (B=1, H=1, L=1, d=4)
@@ -374,7 +380,8 @@ def repeat_kv(k, n_rep):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_repeat_kv", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""repeat_kv: the shape and the head order of a small example (mistakes named: heads tiled, the wrong axis); hidden: equals transformers' repeat_kv over random shapes, without calling it."""
+"""repeat_kv: the shape and the head order of a small example (mistakes named: heads tiled, the
+wrong axis); hidden: equals transformers' repeat_kv over random shapes, without calling it."""
 k2 = torch.tensor([10.0, 20.0]).view(1, 2, 1, 1).expand(1, 2, 3, 4)   # (B=1, H_kv=2, L=3, d=4), head h filled with 10(h+1)
 r2 = repeat_kv(k2, 3)
 assert isinstance(r2, torch.Tensor), f"repeat_kv must return a tensor, got {type(r2).__name__}"
@@ -434,7 +441,9 @@ def swiglu_mlp(x, w_gate, w_up, w_down):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_swiglu_mlp", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""swiglu_mlp: shape and a one-unit worked example (mistakes named: gate and up swapped, GELU, sigmoid, no gate, no down projection); hidden: equals transformers' LlamaMLP with copied weights, without calling it."""
+"""swiglu_mlp: shape and a one-unit worked example (mistakes named: gate and up swapped, GELU,
+sigmoid, no gate, no down projection); hidden: equals transformers' LlamaMLP with copied weights,
+without calling it."""
 # D = I = 1: w_gate = 2, w_up = 3, w_down = 0.5, so MLP(x) = 0.5 * silu(2x) * 3x.
 xs = torch.tensor([[1.0], [-2.0]])
 ys = swiglu_mlp(xs, torch.tensor([[2.0]]), torch.tensor([[3.0]]), torch.tensor([[0.5]]))
@@ -557,7 +566,11 @@ def decoder_layer(x, p, n_heads, n_kv_heads, eps=1e-6, base=10000.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_decoder_layer", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""decoder_layer: shape, and the first token ignores later ones; a hand-sized layer of one token whose head width d = 2 is not D/H = 1 (mistakes named: residuals, which norm goes where, post-norm, the head width); hidden: equals transformers' LlamaDecoderLayer and Qwen2DecoderLayer (QKV bias, GQA, head_dim != D/H) with copied weights, with reference parts in place of yours, without calling transformers' layers or torch's fused attention."""
+"""decoder_layer: shape, and the first token ignores later ones; a hand-sized layer of one token
+whose head width d = 2 is not D/H = 1 (mistakes named: residuals, which norm goes where, post-norm,
+the head width); hidden: equals transformers' LlamaDecoderLayer and Qwen2DecoderLayer (QKV bias,
+GQA, head_dim != D/H) with copied weights, with reference parts in place of yours, without calling
+transformers' layers or torch's fused attention."""
 # 1. Shape and causality on a random layer (D = 32, 4 query heads, 2 KV heads, d = 8, I = 64).
 g_v = torch.Generator().manual_seed(9)
 shapes_v = {"input_layernorm.weight": (32,), "self_attn.q_proj.weight": (32, 32), "self_attn.k_proj.weight": (16, 32),
@@ -890,7 +903,8 @@ with tempfile.TemporaryDirectory() as folder:
 # compare the cache of one sequence with your choice against multi-head attention (every query
 # head keeps its own keys and values) and multi-query attention (one KV head for all, Shazeer
 # 2019). Each bar is measured: transformers' cache of the model with that many KV heads, on the
-# meta device (`cache_bytes_per_token` above). Try Llama-3-70B at 128K: which choice brings one sequence's cache under the 16 GiB that
+# meta device (`cache_bytes_per_token` above). Try Llama-3-70B at 128K: which choice brings one
+# sequence's cache under the 16 GiB that
 # a single consumer GPU might spare? What does that do to the number of parameters? (Hint: which
 # projections have $H_{kv}$ heads?)
 
@@ -907,12 +921,16 @@ explorer
 #
 # ### Checkpoint Questions
 #
-# - Why does **Mixtral 8×7B** hold about 47B parameters but use only about 13B for each token, and which parts of the model are **shared** by all experts?
-# - What is **Grouped Query Attention (GQA)**, and how much does it shrink the **KV cache** of Llama-3-70B compared with ordinary multi-head attention?
-# - How does **RoPE** encode a token's position, and why does the attention score between two tokens depend only on their **relative distance**?
+# - Why does **Mixtral 8×7B** hold about 47B parameters but use only about 13B for each token, and
+#   which parts of the model are **shared** by all experts?
+# - What is **Grouped Query Attention (GQA)**, and how much does it shrink the **KV cache** of
+#   Llama-3-70B compared with ordinary multi-head attention?
+# - How does **RoPE** encode a token's position, and why does the attention score between two tokens
+#   depend only on their **relative distance**?
 #
 # ### Question 1
-# - Why does **Mixtral 8×7B** hold about 47B parameters but use only about 13B for each token, and which parts of the model are **shared** by all experts?
+# - Why does **Mixtral 8×7B** hold about 47B parameters but use only about 13B for each token, and
+#   which parts of the model are **shared** by all experts?
 #
 # Autograded part: which statement answers it? Set `q1_choice` to one letter.
 #
@@ -955,7 +973,8 @@ assert q1_choice == "A", ("q1_choice is not the right letter: which parts of Mix
 
 # %% [markdown]
 # ### Question 2
-# - What is **Grouped Query Attention (GQA)**, and how much does it shrink the **KV cache** of Llama-3-70B compared with ordinary multi-head attention?
+# - What is **Grouped Query Attention (GQA)**, and how much does it shrink the **KV cache** of
+#   Llama-3-70B compared with ordinary multi-head attention?
 #
 # Autograded part: set `q2_kv_shrink_factor` to the integer by which Llama-3-70B's KV cache
 # (any context length) is smaller than that of the same model with one KV head per query head.
@@ -996,7 +1015,8 @@ assert q2_kv_shrink_factor == _c70.num_attention_heads // _c70.num_key_value_hea
 
 # %% [markdown]
 # ### Question 3
-# - How does **RoPE** encode a token's position, and why does the attention score between two tokens depend only on their **relative distance**?
+# - How does **RoPE** encode a token's position, and why does the attention score between two tokens
+#   depend only on their **relative distance**?
 #
 # Autograded part: which statement answers it? Set `q3_choice` to one letter.
 #

@@ -281,7 +281,10 @@ def max_context_in_budget(cache_bytes_at, budget_bytes, weight_bytes):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_max_context_in_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""max_context_in_budget: hand-made caches (a budget filled exactly, one byte short, nothing fits, a cache that does not grow) and a tiny Jamba's cache from archlab.models.cache_bytes, with named mistakes; hidden: random caches and budgets against a brute-force search, every model family at two sizes and batch sizes, and at most a few dozen calls of cache_bytes_at."""
+"""max_context_in_budget: hand-made caches (a budget filled exactly, one byte short, nothing fits, a
+cache that does not grow) and a tiny Jamba's cache from archlab.models.cache_bytes, with named
+mistakes; hidden: random caches and budgets against a brute-force search, every model family at two
+sizes and batch sizes, and at most a few dozen calls of cache_bytes_at."""
 def _affine(fixed, per_token):
     """A hand-made cache: fixed bytes plus per_token bytes for each token (n >= 1)."""
     def cache_bytes_at(n):
