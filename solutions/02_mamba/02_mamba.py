@@ -318,7 +318,8 @@ u_h, dl_h, A_h, B_h, C_h, D_h = _rand_inputs(g, 2, 6, 3, 4, scale=200.0)
 got = selective_scan(u_h, dl_h, A_h, B_h, C_h, D_h)
 assert bool(torch.isfinite(got).all()), \
     "a large delta (about 200) gave inf/nan: exp(delta * A) may underflow to 0, which must simply forget the state"
-assert_close(got, _loop_scan(u_h, dl_h, A_h, B_h, C_h, D_h), rtol=1e-4, atol=1e-3, name="y with a large delta (about 200)")
+assert_close(got, _loop_scan(u_h, dl_h, A_h, B_h, C_h, D_h), rtol=1e-4, atol=1e-3,
+             name="y with a large delta (about 200)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -741,7 +742,8 @@ assert_close(y1.flatten(), [1.7649049, 0.054451402, 10.344634], rtol=1e-5, atol=
              name="forward of the worked example", mistakes={
     "the convolution sees the future: conv1d pads both ends, keep its FIRST L outputs ([..., :L])":
         [-0.34075031, -0.60077065, 5.449965],
-    "no softplus on delta: delta = softplus(dt_proj(...)) keeps every step size positive": [1.2878284, 0.045003951, 4.8172159],
+    "no softplus on delta: delta = softplus(dt_proj(...)) keeps every step size positive":
+        [1.2878284, 0.045003951, 4.8172159],
     "gate without SiLU: multiply the scan's output by SiLU(z), not by z": [2.0037589, 0.45679587, 10.534103],
     "A = exp(A_log) without the minus: A = -exp(A_log) < 0, so the state decays": [1.7649049, 0.079458982, 17.215132],
     "x and z swapped: the FIRST half of in_proj's output is the SSM branch x, the second half the gate z":
@@ -838,10 +840,12 @@ try:
             _ran.clear()
             with torch.no_grad(), no_reference(*REFERENCES, who="MambaBlock"):
                 out_h = mine(xh)
-            assert set(_ran) <= {scan_name}, (f"MambaBlock(scan={scan_name!r}) ran the {sorted(set(_ran) - {scan_name})} "
+            assert set(_ran) <= {scan_name}, (f"MambaBlock(scan={scan_name!r}) ran the "
+                                              f"{sorted(set(_ran) - {scan_name})} "
                                               f"scan: choose the scan with SCAN_FUNCTIONS[self.scan]")
             assert_shape(out_h, (2, Lh, dm), "forward output")
-            assert_close(out_h, ref, rtol=1e-4, atol=1e-4, name=f"forward (scan={scan_name}) vs HF MambaMixer, {case}")  # float32
+            assert_close(out_h, ref, rtol=1e-4, atol=1e-4,
+                         name=f"forward (scan={scan_name}) vs HF MambaMixer, {case}")  # float32
         st, outs = None, []
         with torch.no_grad(), no_reference(*REFERENCES, who="MambaBlock.step"):
             for t in range(Lh):

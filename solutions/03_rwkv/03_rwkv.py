@@ -138,7 +138,8 @@ assert_close(shifted, [[[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]]], name="token_shift 
         [[[5.0, 6.0], [1.0, 2.0], [3.0, 4.0]]],
     "shifted along the channels (dim -1): shift along time, dim 1 of (B, T, C)": [[[0.0, 1.0], [0.0, 3.0], [0.0, 5.0]]],
     "not shifted: the output must be the sequence delayed by one step": [[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]})
-assert_close(token_shift(torch.ones(2, 1, 3)), torch.zeros(2, 1, 3), name="token_shift of a single token (T = 1): zeros")
+assert_close(token_shift(torch.ones(2, 1, 3)), torch.zeros(2, 1, 3),
+             name="token_shift of a single token (T = 1): zeros")
 ### BEGIN HIDDEN TESTS
 pad = nn.ZeroPad2d((0, 0, 1, -1))                              # what RwkvSelfAttention.time_shift does
 g = torch.Generator().manual_seed(31)
@@ -291,7 +292,8 @@ for _s in st:
     assert_shape(_s, (1, 1), "each state tensor (B, C)")
 out_b = wkv_recurrent(w1, u1, k1[:, 2:], v1[:, 2:], state=st)
 assert_close(out_b, [[[69.0]]], name="the third token from the state after the first two", rtol=1e-5, atol=1e-5,
-             mistakes={"state ignored: start from the state you are given (num, den, max), not from the empty one": [[[100.0]]],
+             mistakes={"state ignored: start from the state you are given (num, den, max), not from the empty one":
+                           [[[100.0]]],
                        "state one token behind: return the state after the LAST token's update": [[[75.25]]]})
 ### BEGIN HIDDEN TESTS
 from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu
@@ -331,7 +333,8 @@ for trial, (B_, T_, C_) in enumerate([(1, 1, 1), (2, 7, 5), (3, 12, 8), (1, 20, 
     assert_shape(got, (B_, T_, C_), "wkv")
     ref, _ = rwkv_linear_attention_cpu(w, u, k, v)
     assert_close(got, ref, name=f"wkv vs Hugging Face (trial {trial})", **TOL32)
-    assert_close(got.double(), _wkv_loop64(w, u, k, v), name=f"wkv vs the plain formula in float64 (trial {trial})", **TOL32)
+    assert_close(got.double(), _wkv_loop64(w, u, k, v), name=f"wkv vs the plain formula in float64 (trial {trial})",
+                 **TOL32)
     # split the sequence: the state carries everything the second half needs
     cut = T_ // 2
     first, st1 = wkv_recurrent(w, u, k[:, :cut], v[:, :cut], return_state=True)
@@ -339,7 +342,8 @@ for trial, (B_, T_, C_) in enumerate([(1, 1, 1), (2, 7, 5), (3, 12, 8), (1, 20, 
     assert_close(torch.cat([first, second], 1), got, name=f"wkv in two chunks with the state (trial {trial})", **TOL32)
     _, ref_state = rwkv_linear_attention_cpu(w, u, k, v, return_state=True)
     for name_, mine_, theirs_ in zip(("num", "den"), _real(st2, ref_state[2]), ref_state[:2]):
-        assert_close(mine_, theirs_.double(), name=f"state {name_} after T tokens vs Hugging Face (trial {trial})", **TOL32)
+        assert_close(mine_, theirs_.double(), name=f"state {name_} after T tokens vs Hugging Face (trial {trial})",
+                     **TOL32)
 # the first position with the empty state: the bonus token alone, whatever w, u, k
 w = torch.randn(6, generator=g)
 k = torch.randn(2, 1, 6, generator=g) * 30
@@ -364,7 +368,8 @@ for w_val in (3.0, -12.0):
     assert_close(wkv_recurrent(w, u, k, v).double(), _wkv_loop64(w, u, k, v), name=f"wkv with w = {w_val}", **TOL32)
 # float64 in, float64 out, with float64 accuracy
 w, u = torch.randn(5, dtype=torch.float64, generator=g), torch.randn(5, dtype=torch.float64, generator=g)
-k, v = torch.randn(2, 8, 5, dtype=torch.float64, generator=g) * 3, torch.randn(2, 8, 5, dtype=torch.float64, generator=g)
+k, v = (torch.randn(2, 8, 5, dtype=torch.float64, generator=g) * 3,
+        torch.randn(2, 8, 5, dtype=torch.float64, generator=g))
 got64 = wkv_recurrent(w, u, k, v)
 assert got64.dtype == torch.float64, (f"float64 inputs gave a {got64.dtype} result: compute in "
                                       f"torch.promote_types(k.dtype, torch.float32) and return the input's dtype")
@@ -481,7 +486,8 @@ for scale in (60.0, 500.0):
     k = torch.randn(2, 9, 4, generator=g) * scale
     v = torch.randn(2, 9, 4, generator=g)
     got = wkv_parallel(w, u, k, v)
-    assert bool(torch.isfinite(got).all()), f"wkv_parallel is not finite for keys of size ~{scale}: let softmax (or a max) normalise"
+    assert bool(torch.isfinite(got).all()), \
+        f"wkv_parallel is not finite for keys of size ~{scale}: let softmax (or a max) normalise"
     ref64, _ = rwkv_linear_attention_cpu(w.double(), u.double(), k.double(), v.double())
     assert_close(got.double(), ref64, name=f"wkv_parallel with keys of size ~{scale} vs float64", **TOL32)
 # no Python loop over T: the number of torch calls must not grow with T
@@ -709,7 +715,8 @@ def _randomise(module, g):
 
 # the block is graded with the stand-ins in place of your token shift and WKV, in the namespace it was defined in
 _ns = TimeMix.forward.__globals__
-_stand_ins = {"token_shift": _shift_ref, "wkv_parallel": lambda w, u, k, v: _wkv_ref(w, u, k, v), "wkv_recurrent": _wkv_ref}
+_stand_ins = {"token_shift": _shift_ref, "wkv_parallel": lambda w, u, k, v: _wkv_ref(w, u, k, v),
+              "wkv_recurrent": _wkv_ref}
 _saved = {n: _ns[n] for n in _stand_ins if n in _ns}
 try:
     _ns.update(_stand_ins)
@@ -741,14 +748,17 @@ try:
                 with no_reference(*REFERENCES, who="TimeMix.step"):
                     y_t, state = mine.step(x[:, t:t + 1], state)
                 assert_shape(y_t, (B_, 1, C_), f"step {t} output")
-                assert isinstance(state, tuple) and len(state) == 4, "TimeMix.step returns (y_t, (x_prev, num, den, max))"
+                assert isinstance(state, tuple) and len(state) == 4, \
+                    "TimeMix.step returns (y_t, (x_prev, num, den, max))"
                 r_t = torch.cat([ref(x[b:b + 1, t:t + 1], state=hf_states[b], use_cache=True)[0] for b in range(B_)])
                 hf_state = [torch.cat([hf_states[b][i] for b in range(B_)]) for i in range(5)]
                 assert_close(y_t, r_t, name=f"TimeMix step {t} vs RwkvSelfAttention with state", **TOL32)
                 assert_close(state[0], hf_state[1][:, :, 0], name=f"x_prev after step {t}", **TOL32)
                 scale = torch.exp(state[3].double() - hf_state[4][:, :, 0].double())
-                assert_close(state[1].double() * scale, hf_state[2][:, :, 0].double(), name=f"num after step {t}", **TOL32)
-                assert_close(state[2].double() * scale, hf_state[3][:, :, 0].double(), name=f"den after step {t}", **TOL32)
+                assert_close(state[1].double() * scale, hf_state[2][:, :, 0].double(), name=f"num after step {t}",
+                             **TOL32)
+                assert_close(state[2].double() * scale, hf_state[3][:, :, 0].double(), name=f"den after step {t}",
+                             **TOL32)
                 ys.append(y_t)
         assert_close(torch.cat(ys, 1), y, name="TimeMix step by step vs forward", **TOL32)
 finally:
@@ -864,7 +874,8 @@ try:
             y_ref, _ = ref(x)
         assert_shape(y, (B_, T_, C_), "ChannelMix forward")
         assert_close(y, y_ref, name=f"ChannelMix forward vs RwkvFeedForward, shape {(B_, T_, C_)}", **TOL32)
-        hf_states = [[torch.zeros(1, C_, 1) for _ in range(5)] for b in range(B_)]   # one per sequence, as in TimeMix's test
+        hf_states = [[torch.zeros(1, C_, 1) for _ in range(5)]
+                     for b in range(B_)]   # one per sequence, as in TimeMix's test
         state, ys = None, []
         with torch.no_grad():
             for t in range(T_):

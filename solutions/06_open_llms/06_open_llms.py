@@ -146,7 +146,8 @@ x1 = torch.tensor([[3.0, 4.0], [0.0, 2.0]])                                  # (
 y1 = rms_norm(x1, torch.tensor([1.0, 2.0]), eps=0.25)
 assert_shape(y1, (2, 2), "rms_norm output")
 r0, r1 = math.sqrt(12.5 + 0.25), math.sqrt(2.0 + 0.25)
-assert_close(y1, [[3 / r0, 2 * 4 / r0], [0.0, 2 * 2 / r1]], name="rms_norm of rows (3, 4), (0, 2), weight (1, 2), eps 0.25", mistakes={
+assert_close(y1, [[3 / r0, 2 * 4 / r0], [0.0, 2 * 2 / r1]],
+             name="rms_norm of rows (3, 4), (0, 2), weight (1, 2), eps 0.25", mistakes={
     "eps added outside the square root: divide by sqrt(mean(x^2) + eps)":
         [[3 / (math.sqrt(12.5) + 0.25), 8 / (math.sqrt(12.5) + 0.25)], [0.0, 4 / (math.sqrt(2.0) + 0.25)]],
     "eps ignored: add eps to the mean square, inside the square root":
@@ -194,8 +195,10 @@ for trial, (shape, eps, scale) in enumerate([((2, 5, 8), 1e-6, 3.0), ((7, 16), 1
             expected = ref_d(x.to(dtype))
             with no_reference(*REFERENCES, who="rms_norm"), _NoTorchRMSNorm():
                 got = rms_norm(x.to(dtype), ref_d.weight.detach(), eps=eps)
-        hint = " (16-bit squares overflow or round: normalise in float32, then cast back)" if dtype != torch.float32 else ""
-        assert_close(got, expected, name=f"rms_norm vs LlamaRMSNorm (shape {shape}, eps {eps}, |x| ~ {scale:g}, {dtype}){hint}",
+        hint = (" (16-bit squares overflow or round: normalise in float32, then cast back)"
+                if dtype != torch.float32 else "")
+        assert_close(got, expected,
+                     name=f"rms_norm vs LlamaRMSNorm (shape {shape}, eps {eps}, |x| ~ {scale:g}, {dtype}){hint}",
                      **TOLS[dtype])
 ### END HIDDEN TESTS
 
@@ -277,9 +280,11 @@ assert_close(y4.reshape(4), [1 * c0 - 3 * s0, 2 * c1 - 4 * s1, 3 * c0 + 1 * s0, 
     "interleaved pairs (x0, x1), (x2, x3): Llama's convention pairs coordinate j with j + d/2 (rotate half)":
         [1 * c0 - 2 * s0, 2 * c0 + 1 * s0, 3 * c1 - 4 * s1, 4 * c1 + 3 * s1],
     "theta exponent -i/d: the frequencies are theta_i = base^(-2i/d) for pairs i = 0 .. d/2 - 1":
-        [1 * c0 - 3 * s0, 2 * math.cos(a_w) - 4 * math.sin(a_w), 3 * c0 + 1 * s0, 4 * math.cos(a_w) + 2 * math.sin(a_w)],
+        [1 * c0 - 3 * s0, 2 * math.cos(a_w) - 4 * math.sin(a_w),
+         3 * c0 + 1 * s0, 4 * math.cos(a_w) + 2 * math.sin(a_w)],
     "theta exponent -4i/d (2i doubled, e.g. 2 * arange(0, d, 2) / d): theta_i = base^(-2i/d)":
-        [1 * c0 - 3 * s0, 2 * math.cos(0.03) - 4 * math.sin(0.03), 3 * c0 + 1 * s0, 4 * math.cos(0.03) + 2 * math.sin(0.03)],
+        [1 * c0 - 3 * s0, 2 * math.cos(0.03) - 4 * math.sin(0.03),
+         3 * c0 + 1 * s0, 4 * math.cos(0.03) + 2 * math.sin(0.03)],
     "theta exponent without the minus sign: theta_i = base^(-2i/d) gets slower, not faster, for later pairs":
         [1 * c0 - 3 * s0, 2 * math.cos(30) - 4 * math.sin(30), 3 * c0 + 1 * s0, 4 * math.cos(30) + 2 * math.sin(30)],
     "rotation in the wrong direction: rope(x) = x cos + [-x2, x1] sin, the minus on the second half":
@@ -318,7 +323,8 @@ for trial, (B_, H_, L_, d_, base_) in enumerate([(2, 3, 7, 8, 10000.0), (1, 4, 1
         with no_reference(*ROTARY, who="apply_rope"):
             got = apply_rope(x, pos, base=base_)
         assert_shape(got, (B_, H_, L_, d_), "apply_rope output")
-        assert_close(got, expected, name=f"apply_rope vs transformers' Llama RoPE (d={d_}, base={base_:g}, {which})", **TOL)
+        assert_close(got, expected, name=f"apply_rope vs transformers' Llama RoPE (d={d_}, base={base_:g}, {which})",
+                     **TOL)
 # bfloat16: the angles in float32, cos and sin cast to x's dtype (as transformers does)
 xb = torch.randn(2, 2, 6, 8, generator=g).to(torch.bfloat16)
 pos_b = torch.randint(0, 600, (6,), generator=g)
@@ -341,7 +347,8 @@ assert_close(got_b, apply_rotary_pos_emb(xb, xb, cos, sin)[0], rtol=2e-2, atol=2
 d_demo = 128
 i = torch.arange(0, d_demo, 2, dtype=torch.float64)
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for base_demo, label in [(1e4, "base 10 000 (Llama 2)"), (5e5, "base 500 000 (Llama 3)"), (1e6, "base 1e6 (Mixtral, Qwen2)")]:
+for base_demo, label in [(1e4, "base 10 000 (Llama 2)"), (5e5, "base 500 000 (Llama 3)"),
+                         (1e6, "base 1e6 (Mixtral, Qwen2)")]:
     ax.plot(i / 2, 2 * math.pi * base_demo ** (i / d_demo), label=label)
 ax.axhline(131072, color="gray", linestyle=":", label="128K tokens")
 ax.set_yscale("log")
@@ -382,14 +389,17 @@ def repeat_kv(k, n_rep):
 # %% nbgrader={"grade": true, "grade_id": "test_repeat_kv", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """repeat_kv: the shape and the head order of a small example (mistakes named: heads tiled, the
 wrong axis); hidden: equals transformers' repeat_kv over random shapes, without calling it."""
-k2 = torch.tensor([10.0, 20.0]).view(1, 2, 1, 1).expand(1, 2, 3, 4)   # (B=1, H_kv=2, L=3, d=4), head h filled with 10(h+1)
+k2 = torch.tensor([10.0, 20.0]).view(1, 2, 1, 1).expand(1, 2, 3, 4)   # (B=1, H_kv=2, L=3, d=4),
+                                                                      # head h filled with 10(h+1)
 r2 = repeat_kv(k2, 3)
 assert isinstance(r2, torch.Tensor), f"repeat_kv must return a tensor, got {type(r2).__name__}"
-assert_close(torch.tensor(r2.shape), [1, 6, 3, 4], rtol=0, atol=0, name="shape of repeat_kv(k, 3) for k of shape (1, 2, 3, 4)", mistakes={
+assert_close(torch.tensor(r2.shape), [1, 6, 3, 4], rtol=0, atol=0,
+             name="shape of repeat_kv(k, 3) for k of shape (1, 2, 3, 4)", mistakes={
     "repeated along the sequence axis (dim 2): repeat the heads, dim 1": [1, 2, 9, 4],
     "repeated along the head width (last dim): repeat the heads, dim 1": [1, 2, 3, 12],
     "repeated along the batch axis (dim 0): repeat the heads, dim 1": [3, 2, 3, 4]})
-assert_close(r2[0, :, 0, 0], [10.0, 10.0, 10.0, 20.0, 20.0, 20.0], name="which KV head each of the 6 query heads reads", mistakes={
+assert_close(r2[0, :, 0, 0], [10.0, 10.0, 10.0, 20.0, 20.0, 20.0],
+             name="which KV head each of the 6 query heads reads", mistakes={
     "heads tiled (k.repeat or torch.cat of copies): query heads 0-2 must read KV head 0 and heads 3-5 KV head 1; "
     "put the copies of a head side by side (repeat_interleave, or expand a new axis after the head axis)":
         [10.0, 20.0, 10.0, 20.0, 10.0, 20.0]})
@@ -405,7 +415,8 @@ for B_, H_kv, L_, d_, n_rep in [(2, 4, 5, 8, 2), (1, 8, 3, 16, 8), (3, 2, 1, 4, 
         got = repeat_kv(kk, n_rep)
     assert_shape(got, (B_, H_kv * n_rep, L_, d_), f"repeat_kv output (H_kv={H_kv}, n_rep={n_rep})")
     assert torch.equal(got, hf_repeat_kv(kk, n_rep)), \
-        f"repeat_kv differs from transformers' (B={B_}, H_kv={H_kv}, n_rep={n_rep}): output head h must be input head h // n_rep"
+        (f"repeat_kv differs from transformers' (B={B_}, H_kv={H_kv}, n_rep={n_rep}): "
+         "output head h must be input head h // n_rep")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -451,15 +462,19 @@ assert_shape(ys, (2, 1), "swiglu_mlp output")
 sigmoid = lambda z: 1 / (1 + math.exp(-z))
 silu = lambda z: z * sigmoid(z)
 gelu = lambda z: z * 0.5 * (1 + math.erf(z / math.sqrt(2)))
-assert_close(ys, [[0.5 * silu(2.0) * 3.0], [0.5 * silu(-4.0) * -6.0]], name="the one-unit example 0.5 * silu(2x) * 3x at x = 1, -2", mistakes={
+assert_close(ys, [[0.5 * silu(2.0) * 3.0], [0.5 * silu(-4.0) * -6.0]],
+             name="the one-unit example 0.5 * silu(2x) * 3x at x = 1, -2", mistakes={
     "gate and up swapped (SiLU on the up projection): the SiLU goes on W_gate x, which multiplies W_up x":
         [[0.5 * silu(3.0) * 2.0], [0.5 * silu(-6.0) * -4.0]],
-    "GELU instead of SiLU: Llama's gate is SiLU(z) = z * sigmoid(z)": [[0.5 * gelu(2.0) * 3.0], [0.5 * gelu(-4.0) * -6.0]],
-    "sigmoid instead of SiLU (that is GLU): SiLU(z) = z * sigmoid(z)": [[0.5 * sigmoid(2.0) * 3.0], [0.5 * sigmoid(-4.0) * -6.0]],
+    "GELU instead of SiLU: Llama's gate is SiLU(z) = z * sigmoid(z)":
+        [[0.5 * gelu(2.0) * 3.0], [0.5 * gelu(-4.0) * -6.0]],
+    "sigmoid instead of SiLU (that is GLU): SiLU(z) = z * sigmoid(z)":
+        [[0.5 * sigmoid(2.0) * 3.0], [0.5 * sigmoid(-4.0) * -6.0]],
     "no gate: SiLU(W_gate x) multiplies W_up x": [[0.5 * silu(3.0)], [0.5 * silu(-6.0)]],
     "no down projection: multiply the gated product by w_down (transposed) at the end":
         [[silu(2.0) * 3.0], [silu(-4.0) * -6.0]]})
-assert_shape(swiglu_mlp(torch.randn(2, 5, 8), torch.randn(12, 8), torch.randn(12, 8), torch.randn(8, 12)), (2, 5, 8), "output")
+assert_shape(swiglu_mlp(torch.randn(2, 5, 8), torch.randn(12, 8), torch.randn(12, 8), torch.randn(8, 12)),
+             (2, 5, 8), "output")
 ### BEGIN HIDDEN TESTS
 from transformers import LlamaConfig
 from transformers.models.llama.modeling_llama import LlamaMLP
@@ -574,7 +589,8 @@ transformers' layers or torch's fused attention."""
 # 1. Shape and causality on a random layer (D = 32, 4 query heads, 2 KV heads, d = 8, I = 64).
 g_v = torch.Generator().manual_seed(9)
 shapes_v = {"input_layernorm.weight": (32,), "self_attn.q_proj.weight": (32, 32), "self_attn.k_proj.weight": (16, 32),
-            "self_attn.v_proj.weight": (16, 32), "self_attn.o_proj.weight": (32, 32), "post_attention_layernorm.weight": (32,),
+            "self_attn.v_proj.weight": (16, 32), "self_attn.o_proj.weight": (32, 32),
+            "post_attention_layernorm.weight": (32,),
             "mlp.gate_proj.weight": (64, 32), "mlp.up_proj.weight": (64, 32), "mlp.down_proj.weight": (32, 64)}
 p_v = {name: torch.randn(*shape, generator=g_v) * 0.3 for name, shape in shapes_v.items()}
 xl = torch.randn(2, 6, 32, generator=g_v)
@@ -583,8 +599,8 @@ assert_shape(yl, (2, 6, 32), "decoder_layer output")
 xl2 = xl.clone()
 xl2[:, 1:] = torch.randn(2, 5, 32, generator=g_v)                           # change every token but the first
 assert_close(decoder_layer(xl2, p_v, 4, 2)[:, 0], yl[:, 0], rtol=1e-5, atol=1e-5,
-             name="output at position 0 after changing tokens 1-5 (causal: it must not see later tokens; mask the scores "
-                  "where key j > query i with -inf before the softmax)")
+             name="output at position 0 after changing tokens 1-5 (causal: it must not see later tokens; "
+                  "mask the scores where key j > query i with -inf before the softmax)")
 # 2. Hand-sized layer: D = 2, H = 2 query heads of width d = 2 (so d is NOT D / H = 1), one KV head,
 #    I = 1, one token x = (3, 4), eps = 0. With one token, each query reads only itself, so attention
 #    returns its value; v_proj = identity and o_proj picks (head 0, coordinate 0) and (head 1,
@@ -601,10 +617,13 @@ r1 = math.sqrt((3 ** 2 + 4 ** 2) / 2)                                       # rm
 h1 = [3 + 1 * 3 / r1, 4 + 2 * 4 / r1]                                       # x + attention = x + rms_norm(x) * (1, 2)
 r2 = math.sqrt((h1[0] ** 2 + h1[1] ** 2) / 2)                               # rms of h1
 n2 = [2 * h1[0] / r2, 1 * h1[1] / r2]                                       # post_attention_layernorm, weight (2, 1)
-m = n2[0] / (1 + math.exp(-n2[0])) * n2[1]                                  # silu(gate) * up; down_proj copies it to both
+m = n2[0] / (1 + math.exp(-n2[0])) * n2[1]                                  # silu(gate) * up;
+                                                                            # down_proj copies it to both
 # decoder_layer uses your parts: first check the two this example needs (each has its own test above)
-assert_close(rms_norm(x_hand, p_hand["input_layernorm.weight"], 0.0), [[[3 / r1, 2 * 4 / r1]]], rtol=1e-5, atol=1e-6,
-             name="your rms_norm on the hand-sized layer's input (decoder_layer uses it: make test_rms_norm pass first)")
+assert_close(rms_norm(x_hand, p_hand["input_layernorm.weight"], 0.0), [[[3 / r1, 2 * 4 / r1]]],
+             rtol=1e-5, atol=1e-6,
+             name="your rms_norm on the hand-sized layer's input "
+                  "(decoder_layer uses it: make test_rms_norm pass first)")
 assert_close(swiglu_mlp(torch.tensor([n2]), p_hand["mlp.gate_proj.weight"], p_hand["mlp.up_proj.weight"],
                         p_hand["mlp.down_proj.weight"]), [[m, m]], rtol=1e-5, atol=1e-6,
              name="your swiglu_mlp on the hand-sized layer (decoder_layer uses it: make test_swiglu_mlp pass first)")
@@ -615,20 +634,25 @@ except RuntimeError as err:
                          f"The head width may differ from D / H: take it from the weights, "
                          f"d = rows of self_attn.q_proj.weight // n_heads") from None
 assert_shape(y_hand, (1, 1, 2), "decoder_layer output of the hand-sized layer")
-assert_close(y_hand, [[[h1[0] + m, h1[1] + m]]], rtol=1e-5, atol=1e-5, name="the hand-sized layer (one token x = (3, 4))", mistakes={
-    "no residual connections: add the attention output to x, then the MLP output to that": [[[0.9596122308059941, 0.9596122308059941]]],
+assert_close(y_hand, [[[h1[0] + m, h1[1] + m]]], rtol=1e-5, atol=1e-5,
+             name="the hand-sized layer (one token x = (3, 4))", mistakes={
+    "no residual connections: add the attention output to x, then the MLP output to that":
+        [[[0.9596122308059941, 0.9596122308059941]]],
     "no first residual: the MLP's input is x + attention output, not the attention output alone":
         [[[1.8081403682298511, 3.2223539306029463]]],
-    "no second residual: return h + swiglu_mlp(...), not the MLP output alone": [[[1.4536407654248251, 1.4536407654248251]]],
+    "no second residual: return h + swiglu_mlp(...), not the MLP output alone":
+        [[[1.4536407654248251, 1.4536407654248251]]],
     "norms swapped: input_layernorm goes before attention, post_attention_layernorm before the MLP":
         [[[6.135617513478595, 6.569932088529356]]],
     "input_layernorm used twice: the MLP's input is normalised with post_attention_layernorm.weight":
         [[[5.056632765576852, 7.470846327949947]]],
-    "post-norm (normalised after each residual): Llama normalises each sub-layer's input (pre-norm) and adds the raw output":
+    "post-norm (normalised after each residual): Llama normalises each sub-layer's input (pre-norm) "
+    "and adds the raw output":
         [[[1.4693188351069104, 1.208418611326397]]],
     "no norm before the MLP: apply rms_norm with post_attention_layernorm.weight, then swiglu_mlp":
         [[[27.447936890424387, 29.86215045279748]]],
-    "no norm before attention: apply rms_norm with input_layernorm.weight first": [[[7.622687762514234, 9.622687762514234]]]})
+    "no norm before attention: apply rms_norm with input_layernorm.weight first":
+        [[[7.622687762514234, 9.622687762514234]]]})
 ### BEGIN HIDDEN TESTS
 from transformers import LlamaConfig, Qwen2Config
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
@@ -663,7 +687,8 @@ LAYERS = ("transformers.models.llama", "transformers.models.qwen2", "transformer
           "transformers.models.mixtral", "transformers.integrations.sdpa_attention")
 TOL = dict(rtol=1e-4, atol=1e-4)  # float32, about 10 matmuls in a different order
 _students_parts = dict(rms_norm=rms_norm, apply_rope=apply_rope, repeat_kv=repeat_kv, swiglu_mlp=swiglu_mlp)
-globals().update(rms_norm=_ref_rms_norm, apply_rope=_ref_apply_rope, repeat_kv=_ref_repeat_kv, swiglu_mlp=_ref_swiglu_mlp)
+globals().update(rms_norm=_ref_rms_norm, apply_rope=_ref_apply_rope,
+                 repeat_kv=_ref_repeat_kv, swiglu_mlp=_ref_swiglu_mlp)
 try:
     for trial, (cls, Layer, Rotary, D_, H_, H_kv, d_, L_, theta) in enumerate([
             (LlamaConfig, LlamaDecoderLayer, LlamaRotaryEmbedding, 32, 4, 2, 8, 7, 10000.0),
@@ -765,10 +790,12 @@ for name in ([] if GRADING else llms.FOUR):
 
 GiB = 2**30
 if table:
-    rows = ["| model | parameters | active per token | H / H_kv | KV bytes per token | KV cache 8K | KV cache 128K | 128K without GQA (MHA) |",
+    rows = ["| model | parameters | active per token | H / H_kv | KV bytes per token | KV cache 8K | KV cache 128K "
+            "| 128K without GQA (MHA) |",
             "|---|---|---|---|---|---|---|---|"]
     for name, t in table.items():
-        rows.append(f"| {name} | {t['total'] / 1e9:.2f}B | {t['active'] / 1e9:.2f}B | {t['heads'][0]} / {t['heads'][1]} "
+        rows.append(f"| {name} | {t['total'] / 1e9:.2f}B | {t['active'] / 1e9:.2f}B "
+                    f"| {t['heads'][0]} / {t['heads'][1]} "
                     f"| {t['kv']:,} | {t['kv'] * 8192 / GiB:.2f} GiB | {t['kv'] * 131072 / GiB:.1f} GiB "
                     f"| {t['kv_mha'] * 131072 / GiB:.0f} GiB |")
     display(Markdown("\n".join(rows)))
@@ -953,8 +980,8 @@ q1_choice = "A"
 """Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "A", ("q1_choice is not the right letter: which parts of Mixtral exist once, and which eight times? "
-                          "(parameters_of and the model's named parameters can tell you)")
+assert q1_choice == "A", ("q1_choice is not the right letter: which parts of Mixtral exist once, "
+                          "and which eight times? (parameters_of and the model's named parameters can tell you)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1039,8 +1066,8 @@ q3_choice = "B"
 """Question 3, autograded part: q3_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q3_choice, "q3_choice")
 ### BEGIN HIDDEN TESTS
-assert q3_choice == "B", ("q3_choice is not the right letter: where does apply_rope act (embeddings, scores, or queries "
-                          "and keys), and what does it do there?")
+assert q3_choice == "B", ("q3_choice is not the right letter: where does apply_rope act "
+                          "(embeddings, scores, or queries and keys), and what does it do there?")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q3_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
