@@ -145,7 +145,9 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""scaled_dot_product_attention: shapes, each query's weights summing to 1 over the keys, a worked example with and without a mask, batch dimensions; hidden: torch's attention over random shapes and masks, no fused call."""
+"""scaled_dot_product_attention: shapes, each query's weights summing to 1 over the keys, a worked
+example with and without a mask, batch dimensions; hidden: torch's attention over random shapes and
+masks, no fused call."""
 sig = lambda z: 1 / (1 + math.exp(-z))             # a softmax over two scores (a, b) is (sig(a - b), sig(b - a))
 # 1. Worked example: one query, two keys; the query matches the first key much better.
 Q1 = torch.tensor([[1.0, 0.0]])                    # (L=1, d=2)
@@ -156,12 +158,14 @@ assert_shape(out1, (1, 2), "out")
 assert_shape(w1, (1, 2), "weights")
 p = sig(4 / math.sqrt(2))                          # softmax of the scaled scores (4/sqrt 2, 0)
 assert_close(w1, [[p, 1 - p]], name="weights of the worked example", mistakes={
-    "softmax over the queries (dim=-2): each query's weights must sum to 1 over the keys, softmax(..., dim=-1)": [[1.0, 1.0]],
+    "softmax over the queries (dim=-2): each query's weights must sum to 1 over the keys, softmax(..., dim=-1)":
+        [[1.0, 1.0]],
     "no scaling: divide the scores Q K^T by sqrt(d) before the softmax": [[sig(4), 1 - sig(4)]],
     "scores divided by d: divide by sqrt(d), the square root of the width": [[sig(2), 1 - sig(2)]],
     "no softmax: the weights are the scaled scores themselves": [[4 / math.sqrt(2), 0.0]]})
 assert_close(out1, [[p * 1 + (1 - p) * 3, p * 10 + (1 - p) * 30]], name="out of the worked example",
-             mistakes={"out multiplies V by the weights' transpose, or sums the values unweighted: out = weights @ V": [[4.0, 40.0]]})
+             mistakes={"out multiplies V by the weights' transpose, or sums the values unweighted: out = weights @ V":
+                           [[4.0, 40.0]]})
 # 2. The same query with a mask that lets it read only the second key: all its weight goes there.
 out_m, w_m = scaled_dot_product_attention(Q1, K1, V1, torch.tensor([[False, True]]))
 assert_close(w_m, [[0.0, 1.0]], name="weights with mask [[False, True]] (True = may attend)", mistakes={
@@ -207,7 +211,8 @@ for trial in range(12):
     assert_close(w_h, ref_w, name=f"weights (trial {trial})", **TOL)
     if mask is not None:
         assert bool((w_h[..., ~mask] == 0).all()), \
-            f"trial {trial}: masked positions must get weight exactly 0 (fill their scores with -inf before the softmax)"
+            (f"trial {trial}: masked positions must get weight exactly 0 "
+             "(fill their scores with -inf before the softmax)")
 # a mask with its own batch dimension broadcasts over heads
 Qb, Kb, Vb = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 4)
 mb = torch.rand(2, 1, 5, 5) > 0.5
@@ -232,7 +237,8 @@ def causal_mask(L, device=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_causal_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""causal_mask: dtype bool, shape (L, L), the 3x3 example (named mistakes); hidden: every L up to 64 against an index comparison, and the device argument."""
+"""causal_mask: dtype bool, shape (L, L), the 3x3 example (named mistakes); hidden: every L up to 64
+against an index comparison, and the device argument."""
 m3 = causal_mask(3)
 assert isinstance(m3, torch.Tensor), f"causal_mask must return a torch.Tensor; got {type(m3).__name__}"
 assert m3.dtype == torch.bool, (f"causal_mask must return a bool tensor (True = may attend); got {m3.dtype}: "
@@ -240,7 +246,8 @@ assert m3.dtype == torch.bool, (f"causal_mask must return a bool tensor (True = 
 assert_shape(m3, (3, 3), "causal_mask(3)")
 T, F_ = True, False
 assert_close(m3, [[T, F_, F_], [T, T, F_], [T, T, T]], name="causal_mask(3)", mistakes={
-    "upper triangle: query i would read the later keys j > i; keep j <= i (on and BELOW the diagonal)": [[T, T, T], [F_, T, T], [F_, F_, T]],
+    "upper triangle: query i would read the later keys j > i; keep j <= i (on and BELOW the diagonal)":
+        [[T, T, T], [F_, T, T], [F_, F_, T]],
     "diagonal excluded: a token must be allowed to attend to itself (j = i)": [[F_, F_, F_], [T, F_, F_], [T, T, F_]],
     "mask inverted: True must mean 'may attend' (j <= i), not 'blocked'": [[F_, T, T], [F_, F_, T], [F_, F_, F_]]})
 ### BEGIN HIDDEN TESTS
@@ -326,11 +333,15 @@ class MultiHeadSelfAttention(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_MultiHeadSelfAttention", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""MultiHeadSelfAttention: layer names and shapes, a worked example (two heads, identity weights) for forward and for step with its cache (named mistakes); hidden: equals nn.MultiheadAttention with copied weights (causal and not), step-by-step equals forward, no fused call."""
+"""MultiHeadSelfAttention: layer names and shapes, a worked example (two heads, identity weights)
+for forward and for step with its cache (named mistakes); hidden: equals nn.MultiheadAttention with
+copied weights (causal and not), step-by-step equals forward, no fused call."""
 torch.manual_seed(0)
 mha = MultiHeadSelfAttention(16, 4)
-assert isinstance(mha.qkv, nn.Linear) and tuple(mha.qkv.weight.shape) == (48, 16), "self.qkv must be nn.Linear(d_model, 3*d_model)"
-assert isinstance(mha.out, nn.Linear) and tuple(mha.out.weight.shape) == (16, 16), "self.out must be nn.Linear(d_model, d_model)"
+assert isinstance(mha.qkv, nn.Linear) and tuple(mha.qkv.weight.shape) == (48, 16), \
+    "self.qkv must be nn.Linear(d_model, 3*d_model)"
+assert isinstance(mha.out, nn.Linear) and tuple(mha.out.weight.shape) == (16, 16), \
+    "self.out must be nn.Linear(d_model, d_model)"
 xv = torch.randn(2, 5, 16)
 assert_shape(mha(xv), (2, 5, 16), "forward output")
 y0, cache0 = mha.step(xv[:, :1])
@@ -356,14 +367,18 @@ x2 = torch.tensor([[[1.0, 0.0, 0.0, 0.0],     # token 0: head 0 sees (1, 0), hea
 with torch.no_grad():
     y2 = mha2(x2)
 assert_close(y2, [[[1, 0, 0, 0], [a, b, b, 0]]], rtol=1e-4, atol=1e-5, name="forward of the worked example", mistakes={
-    "causal ignored: token 0 read token 1; with causal=True mask the scores with causal_mask(L)": [[[b, a, 0.5, 0], [a, b, b, 0]]],
-    "heads split without the transpose: view (B, L, D) as (B, L, H, d), then transpose(1, 2) to (B, H, L, d)": [[[1, 0, 0, 1], [0.5, 0, b, a]]],
-    "heads merged without the transpose: transpose (B, H, L, d) back to (B, L, H, d) before reshaping to (B, L, D)": [[[1, 0, a, b], [0, 0, b, 0]]]})
+    "causal ignored: token 0 read token 1; with causal=True mask the scores with causal_mask(L)":
+        [[[b, a, 0.5, 0], [a, b, b, 0]]],
+    "heads split without the transpose: view (B, L, D) as (B, L, H, d), then transpose(1, 2) to (B, H, L, d)":
+        [[[1, 0, 0, 1], [0.5, 0, b, a]]],
+    "heads merged without the transpose: transpose (B, H, L, d) back to (B, L, H, d) before reshaping to (B, L, D)":
+        [[[1, 0, a, b], [0, 0, b, 0]]]})
 with torch.no_grad():
     s0, c0 = mha2.step(x2[:, :1])
     s1, c1 = mha2.step(x2[:, 1:], c0)
 assert_close(torch.cat([s0, s1], 1), y2, rtol=1e-4, atol=1e-5, name="step, step vs the causal forward", mistakes={
-    "step ignored the cache: the new query must attend to the cached keys and values AND its own": [[[1, 0, 0, 0], [0, 1, 1, 0]]]})
+    "step ignored the cache: the new query must attend to the cached keys and values AND its own":
+        [[[1, 0, 0, 0], [0, 1, 1, 0]]]})
 ### BEGIN HIDDEN TESTS
 TOL = dict(rtol=1e-4, atol=1e-5)  # float32
 for D_, H_, B_, L_ in [(16, 4, 2, 7), (12, 3, 1, 1), (32, 8, 3, 10), (8, 1, 2, 5)]:
@@ -417,12 +432,14 @@ def fit_scaling_exponent(lengths, costs):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_fit_scaling_exponent", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""fit_scaling_exponent: a Python float, an exact power law gives its exponent (named mistakes); hidden: noisy data against numpy's least squares."""
+"""fit_scaling_exponent: a Python float, an exact power law gives its exponent (named mistakes);
+hidden: noisy data against numpy's least squares."""
 p2 = fit_scaling_exponent([1, 2, 4, 8], [3, 12, 48, 192])     # cost = 3 L^2
 assert isinstance(p2, float), f"return a Python float (float(...)), got {type(p2).__name__}"
 assert_close(p2, 2.0, rtol=0, atol=1e-9, name="exponent of cost = 3 L^2", mistakes={
     "axes swapped: fit log(cost) against log(length), not log(length) against log(cost)": 0.5,
-    "no logarithms: the slope of cost against length is not the exponent; fit log(cost) against log(length)": 27.782608695652186})
+    "no logarithms: the slope of cost against length is not the exponent; fit log(cost) against log(length)":
+        27.782608695652186})
 ### BEGIN HIDDEN TESTS
 import numpy as np
 rng = np.random.default_rng(7)
@@ -457,7 +474,8 @@ def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, b
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_kv_cache_bytes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""kv_cache_bytes: an int, two small cases (named mistakes); hidden: equals the cache a Hugging Face GPT-2 and a GQA Llama actually allocate, and the default 16-bit values."""
+"""kv_cache_bytes: an int, two small cases (named mistakes); hidden: equals the cache a Hugging Face
+GPT-2 and a GQA Llama actually allocate, and the default 16-bit values."""
 kv1 = kv_cache_bytes(n_layers=1, n_kv_heads=1, head_dim=1, seq_len=1, bytes_per_value=1)
 assert isinstance(kv1, int), f"return an int number of bytes, got {type(kv1).__name__}"
 assert_close(kv1, 2, name="one layer, one head of width 1, one token, 1 byte each", mistakes={
@@ -576,7 +594,8 @@ explorer
 # answer your instructor grades. Two or three sentences are enough.
 #
 # ### Question 1
-# - What are the main advantages of **Self-Attention** in Transformer? Also, where does the **inference bottleneck** occur?
+# - What are the main advantages of **Self-Attention** in Transformer? Also, where does the
+#   **inference bottleneck** occur?
 #
 # Autograded part: where is the bottleneck when a trained decoder generates text? Set `q1_choice`
 # to one letter.
@@ -600,7 +619,8 @@ q1_choice = "C"
 """Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "C", "q1_choice is not the right letter: which of the four costs grows as a conversation gets longer?"
+assert q1_choice == "C", \
+    "q1_choice is not the right letter: which of the four costs grows as a conversation gets longer?"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -681,7 +701,8 @@ q3_generate_uncached_exponent = 3
 # %% nbgrader={"grade": true, "grade_id": "test_q3_exponents", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 3, autograded part: three integer exponents (hidden: the right ones)."""
 for _name in ("q3_decode_step_exponent", "q3_generate_cached_exponent", "q3_generate_uncached_exponent"):
-    assert isinstance(globals()[_name], int), f"{_name} must be an int (a whole number such as 3), got {globals()[_name]!r}"
+    assert isinstance(globals()[_name], int), \
+        f"{_name} must be an int (a whole number such as 3), got {globals()[_name]!r}"
 ### BEGIN HIDDEN TESTS
 assert q3_decode_step_exponent == 1, "q3_decode_step_exponent: how many cached keys does ONE new query read?"
 assert q3_generate_cached_exponent == 2, ("q3_generate_cached_exponent: step t reads t cached keys; "

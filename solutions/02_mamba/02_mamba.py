@@ -157,7 +157,9 @@ def discretize(A, delta, B):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_discretize", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""discretize: a worked example with two channels and two state entries (named mistakes: the Euler step for A_bar, Δ broadcast over the wrong axis, B_bar without Δ or with the exact rule), then shapes; hidden: every entry against a loop written here, random shapes with batch > 1."""
+"""discretize: a worked example with two channels and two state entries (named mistakes: the Euler
+step for A_bar, Δ broadcast over the wrong axis, B_bar without Δ or with the exact rule), then
+shapes; hidden: every entry against a loop written here, random shapes with batch > 1."""
 e = math.exp
 # Worked example: D = N = 2. Channel 0 takes a step 0.5, channel 1 a step 0.25; B = (3, 4).
 A_ex = torch.tensor([[-1.0, -2.0], [-3.0, -4.0]])    # (D=2, N=2): row d = the diagonal of channel d
@@ -247,7 +249,9 @@ def selective_scan(u, delta, A, B, C, D=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_selective_scan", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""selective_scan: a one-channel worked example of five steps (named mistakes: D forgotten, state reset, output read before the update, ...), D=None, shapes; hidden: a loop written here over random shapes and batches, D=None, large Δ, no reference called."""
+"""selective_scan: a one-channel worked example of five steps (named mistakes: D forgotten, state
+reset, output read before the update, ...), D=None, shapes; hidden: a loop written here over random
+shapes and batches, D=None, large Δ, no reference called."""
 ln2 = math.log(2.0)
 # Worked example, one channel and N = 1: A = -1 and Δ = ln 2, so A_bar = exp(-ln 2) = 1/2 and
 # B_bar = Δ·B = ln 2 (B = C = 1); the skip D = 0.5. Then h_t = h_{t-1}/2 + ln2·x_t, y_t = h_t + 0.5·x_t.
@@ -318,7 +322,8 @@ u_h, dl_h, A_h, B_h, C_h, D_h = _rand_inputs(g, 2, 6, 3, 4, scale=200.0)
 got = selective_scan(u_h, dl_h, A_h, B_h, C_h, D_h)
 assert bool(torch.isfinite(got).all()), \
     "a large delta (about 200) gave inf/nan: exp(delta * A) may underflow to 0, which must simply forget the state"
-assert_close(got, _loop_scan(u_h, dl_h, A_h, B_h, C_h, D_h), rtol=1e-4, atol=1e-3, name="y with a large delta (about 200)")
+assert_close(got, _loop_scan(u_h, dl_h, A_h, B_h, C_h, D_h), rtol=1e-4, atol=1e-3,
+             name="y with a large delta (about 200)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -370,7 +375,10 @@ def selective_scan_parallel(u, delta, A, B, C, D=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_selective_scan_parallel", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""selective_scan_parallel: the five-step worked example of selective_scan (named mistakes: the new a used for b, too few rounds, D forgotten), D=None, shapes at a length that is not a power of two; hidden: a loop written here over random shapes (L = 1, non-powers of two), large Δ, no Python loop over L, no reference called."""
+"""selective_scan_parallel: the five-step worked example of selective_scan (named mistakes: the new
+a used for b, too few rounds, D forgotten), D=None, shapes at a length that is not a power of two;
+hidden: a loop written here over random shapes (L = 1, non-powers of two), large Δ, no Python loop
+over L, no reference called."""
 ln2 = math.log(2.0)
 # The worked example of selective_scan (A_bar = 1/2, B_bar = ln 2, D = 0.5): y_t = ln2·h_t + 0.5·x_t with
 # h_t / ln 2 = 1, 2.5, 5.25, 0.625, 3.3125. L = 5 needs the rounds with reach 1, 2 and 4.
@@ -473,7 +481,8 @@ if not scan_bench:
     print("bench/results/ is not in this course folder: no benchmark figures to read (§7 times your scans)")
 for path in scan_bench:
     res = json.loads(path.read_text())
-    print(f"{path.name}: device {res['device']}, {res['machine']['cpu_model']}, {res['machine']['logical_cores']} cores, "
+    print(f"{path.name}: device {res['device']}, {res['machine']['cpu_model']}, "
+          f"{res['machine']['logical_cores']} cores, "
           f"D = {res['d_inner']}, N = {res['state']}, batch {res['batch']}")
     for r in res["scans"]:
         times = {k: r[k]["median_s"] for k in ("reference", "sequential", "parallel", "fused") if k in r}
@@ -541,7 +550,9 @@ def selective_scan_fused(u, delta, A, B, C, D=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_selective_scan_fused", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""selective_scan_fused: the five-step worked example of selective_scan (named mistakes: the Euler step inside the kernel, D forgotten), D=None, shapes and dtype; hidden: a loop written here (L = 1, N = 16, large Δ, D=None), peak memory far below B·L·D·N floats, no reference called."""
+"""selective_scan_fused: the five-step worked example of selective_scan (named mistakes: the Euler
+step inside the kernel, D forgotten), D=None, shapes and dtype; hidden: a loop written here (L = 1,
+N = 16, large Δ, D=None), peak memory far below B·L·D·N floats, no reference called."""
 ln2 = math.log(2.0)
 # The worked example of selective_scan (A_bar = 1/2, B_bar = ln 2, D = 0.5): y_t = ln2·h_t + 0.5·x_t with
 # h_t / ln 2 = 1, 2.5, 5.25, 0.625, 3.3125.
@@ -736,7 +747,12 @@ class MambaBlock(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_MambaBlock", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""MambaBlock: a worked example with one channel and hand-set weights (named mistakes: the convolution sees the future, no softplus, gate without SiLU, ...), step by step = forward on it, shapes and causality at random weights (all with your sequential scan); hidden: Hugging Face's MambaMixer with copied weights for every scan choice, step by step, no reference called. The hidden tests run the block with a scan written in the test in place of yours (so only the block is graded) and check that it picks the scan self.scan names."""
+"""MambaBlock: a worked example with one channel and hand-set weights (named mistakes: the
+convolution sees the future, no softplus, gate without SiLU, ...), step by step = forward on it,
+shapes and causality at random weights (all with your sequential scan); hidden: Hugging Face's
+MambaMixer with copied weights for every scan choice, step by step, no reference called. The hidden
+tests run the block with a scan written in the test in place of yours (so only the block is graded)
+and check that it picks the scan self.scan names."""
 # Worked example: d_model = d_inner = 1 (expand 1), N = 1, d_conv = 2, every weight set by hand:
 #   in_proj (1 -> 2) = (1, 2):           SSM branch x_t, gate z_t = 2 x_t
 #   conv1d taps (0.5, 1), bias 0:        xc_t = SiLU(0.5 x_{t-1} + x_t)        (x_0 = 0)
@@ -763,7 +779,8 @@ assert_close(y1.flatten(), [1.7649049, 0.054451402, 10.344634], rtol=1e-5, atol=
              name="forward of the worked example", mistakes={
     "the convolution sees the future: conv1d pads both ends, keep its FIRST L outputs ([..., :L])":
         [-0.34075031, -0.60077065, 5.449965],
-    "no softplus on delta: delta = softplus(dt_proj(...)) keeps every step size positive": [1.2878284, 0.045003951, 4.8172159],
+    "no softplus on delta: delta = softplus(dt_proj(...)) keeps every step size positive":
+        [1.2878284, 0.045003951, 4.8172159],
     "gate without SiLU: multiply the scan's output by SiLU(z), not by z": [2.0037589, 0.45679587, 10.534103],
     "A = exp(A_log) without the minus: A = -exp(A_log) < 0, so the state decays": [1.7649049, 0.079458982, 17.215132],
     "x and z swapped: the FIRST half of in_proj's output is the SSM branch x, the second half the gate z":
@@ -860,10 +877,12 @@ try:
             _ran.clear()
             with torch.no_grad(), no_reference(*REFERENCES, who="MambaBlock"):
                 out_h = mine(xh)
-            assert set(_ran) <= {scan_name}, (f"MambaBlock(scan={scan_name!r}) ran the {sorted(set(_ran) - {scan_name})} "
+            assert set(_ran) <= {scan_name}, (f"MambaBlock(scan={scan_name!r}) ran the "
+                                              f"{sorted(set(_ran) - {scan_name})} "
                                               f"scan: choose the scan with SCAN_FUNCTIONS[self.scan]")
             assert_shape(out_h, (2, Lh, dm), "forward output")
-            assert_close(out_h, ref, rtol=1e-4, atol=1e-4, name=f"forward (scan={scan_name}) vs HF MambaMixer, {case}")  # float32
+            assert_close(out_h, ref, rtol=1e-4, atol=1e-4,
+                         name=f"forward (scan={scan_name}) vs HF MambaMixer, {case}")  # float32
         st, outs = None, []
         with torch.no_grad(), no_reference(*REFERENCES, who="MambaBlock.step"):
             for t in range(Lh):
@@ -1101,7 +1120,8 @@ if curves:
 # Each question has an autograded part and a written answer your instructor grades.
 #
 # ### Question 1
-# - What is the biggest advantage of Mamba **compared to Transformer**? Explain how Mamba can avoid the **$O(n^2)$ bottleneck of attention**.
+# - What is the biggest advantage of Mamba **compared to Transformer**? Explain how Mamba can avoid
+#   the **$O(n^2)$ bottleneck of attention**.
 #
 # Autograded part: when a Mamba model generates token $L+1$ after $L$ tokens, how do the work
 # and the memory of that one step grow with $L$? Set `q1_choice` to one letter.
@@ -1145,7 +1165,8 @@ assert q1_choice == "A", ("q1_choice is not the right letter: look at MambaBlock
 
 # %% [markdown]
 # ### Question 2
-# - What does the **"selective"** operation mean in Mamba's Selective SSM? What effects can be obtained in language models as a result?
+# - What does the **"selective"** operation mean in Mamba's Selective SSM? What effects can be
+#   obtained in language models as a result?
 #
 # Autograded part: which parameters of Mamba's SSM are functions of the current input token?
 # Set `q2_choice`.
@@ -1190,7 +1211,8 @@ assert q2_choice == "B", ("q2_choice is not the right letter: look at MambaBlock
 
 # %% [markdown]
 # ### Question 3
-# - Mention the performance-related characteristics shown by the Mamba-3B model (e.g., comparison with same-size Transformer, comparison with 2x larger Transformer, etc.).
+# - Mention the performance-related characteristics shown by the Mamba-3B model (e.g., comparison
+#   with same-size Transformer, comparison with 2x larger Transformer, etc.).
 #
 # Autograded part: which statement matches the abstract of the Mamba paper (Gu & Dao 2023,
 # arXiv:2312.00752)? Set `q3_choice`.

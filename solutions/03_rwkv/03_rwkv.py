@@ -129,7 +129,9 @@ def token_shift(x):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_token_shift", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""token_shift: shape kept, a worked example (named mistakes: the wrong direction, a roll that wraps around, a shift along the channels), T = 1; hidden: the ZeroPad2d the Hugging Face blocks use over random shapes, the input left unchanged, dtypes and gradients."""
+"""token_shift: shape kept, a worked example (named mistakes: the wrong direction, a roll that wraps
+around, a shift along the channels), T = 1; hidden: the ZeroPad2d the Hugging Face blocks use over
+random shapes, the input left unchanged, dtypes and gradients."""
 xs = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])     # (B=1, T=3, C=2): tokens (1, 2), (3, 4), (5, 6)
 shifted = token_shift(xs)
 assert_shape(shifted, (1, 3, 2), "token_shift(x)")
@@ -140,7 +142,8 @@ assert_close(shifted, [[[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]]], name="token_shift 
         [[[5.0, 6.0], [1.0, 2.0], [3.0, 4.0]]],
     "shifted along the channels (dim -1): shift along time, dim 1 of (B, T, C)": [[[0.0, 1.0], [0.0, 3.0], [0.0, 5.0]]],
     "not shifted: the output must be the sequence delayed by one step": [[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]})
-assert_close(token_shift(torch.ones(2, 1, 3)), torch.zeros(2, 1, 3), name="token_shift of a single token (T = 1): zeros")
+assert_close(token_shift(torch.ones(2, 1, 3)), torch.zeros(2, 1, 3),
+             name="token_shift of a single token (T = 1): zeros")
 ### BEGIN HIDDEN TESTS
 pad = nn.ZeroPad2d((0, 0, 1, -1))                              # what RwkvSelfAttention.time_shift does
 g = torch.Generator().manual_seed(31)
@@ -252,7 +255,12 @@ def wkv_recurrent(w, u, k, v, state=None, return_state=False):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_wkv_recurrent", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""wkv_recurrent: a worked example of three tokens (named mistakes: the decay e^w or e^{+e^w} instead of e^{-e^w}, the bonus u missing or given to past tokens, the decay one step too early, the state updated before the output), the same with keys of 100 (no running max overflows), the state carried from one call to the next; hidden: Hugging Face's CPU wkv with and without state, a float64 loop of the plain formula, keys large enough to overflow exp(), the empty state, float64 in and out, no reference called."""
+"""wkv_recurrent: a worked example of three tokens (named mistakes: the decay e^w or e^{+e^w}
+instead of e^{-e^w}, the bonus u missing or given to past tokens, the decay one step too early, the
+state updated before the output), the same with keys of 100 (no running max overflows), the state
+carried from one call to the next; hidden: Hugging Face's CPU wkv with and without state, a float64
+loop of the plain formula, keys large enough to overflow exp(), the empty state, float64 in and out,
+no reference called."""
 ln2 = math.log(2.0)
 # Worked example, one channel: w = log(log 2), so one step back multiplies a weight by e^{-e^w} = e^{-ln 2} = 1/2;
 # u = ln 3, so the current token weighs e^{u + k} = 3; every key is 0; the values are 1, 10, 100.
@@ -288,7 +296,8 @@ for _s in st:
     assert_shape(_s, (1, 1), "each state tensor (B, C)")
 out_b = wkv_recurrent(w1, u1, k1[:, 2:], v1[:, 2:], state=st)
 assert_close(out_b, [[[69.0]]], name="the third token from the state after the first two", rtol=1e-5, atol=1e-5,
-             mistakes={"state ignored: start from the state you are given (num, den, max), not from the empty one": [[[100.0]]],
+             mistakes={"state ignored: start from the state you are given (num, den, max), not from the empty one":
+                           [[[100.0]]],
                        "state one token behind: return the state after the LAST token's update": [[[75.25]]]})
 ### BEGIN HIDDEN TESTS
 from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu
@@ -328,7 +337,8 @@ for trial, (B_, T_, C_) in enumerate([(1, 1, 1), (2, 7, 5), (3, 12, 8), (1, 20, 
     assert_shape(got, (B_, T_, C_), "wkv")
     ref, _ = rwkv_linear_attention_cpu(w, u, k, v)
     assert_close(got, ref, name=f"wkv vs Hugging Face (trial {trial})", **TOL32)
-    assert_close(got.double(), _wkv_loop64(w, u, k, v), name=f"wkv vs the plain formula in float64 (trial {trial})", **TOL32)
+    assert_close(got.double(), _wkv_loop64(w, u, k, v), name=f"wkv vs the plain formula in float64 (trial {trial})",
+                 **TOL32)
     # split the sequence: the state carries everything the second half needs
     cut = T_ // 2
     first, st1 = wkv_recurrent(w, u, k[:, :cut], v[:, :cut], return_state=True)
@@ -336,7 +346,8 @@ for trial, (B_, T_, C_) in enumerate([(1, 1, 1), (2, 7, 5), (3, 12, 8), (1, 20, 
     assert_close(torch.cat([first, second], 1), got, name=f"wkv in two chunks with the state (trial {trial})", **TOL32)
     _, ref_state = rwkv_linear_attention_cpu(w, u, k, v, return_state=True)
     for name_, mine_, theirs_ in zip(("num", "den"), _real(st2, ref_state[2]), ref_state[:2]):
-        assert_close(mine_, theirs_.double(), name=f"state {name_} after T tokens vs Hugging Face (trial {trial})", **TOL32)
+        assert_close(mine_, theirs_.double(), name=f"state {name_} after T tokens vs Hugging Face (trial {trial})",
+                     **TOL32)
 # the first position with the empty state: the bonus token alone, whatever w, u, k
 w = torch.randn(6, generator=g)
 k = torch.randn(2, 1, 6, generator=g) * 30
@@ -361,7 +372,8 @@ for w_val in (3.0, -12.0):
     assert_close(wkv_recurrent(w, u, k, v).double(), _wkv_loop64(w, u, k, v), name=f"wkv with w = {w_val}", **TOL32)
 # float64 in, float64 out, with float64 accuracy
 w, u = torch.randn(5, dtype=torch.float64, generator=g), torch.randn(5, dtype=torch.float64, generator=g)
-k, v = torch.randn(2, 8, 5, dtype=torch.float64, generator=g) * 3, torch.randn(2, 8, 5, dtype=torch.float64, generator=g)
+k, v = (torch.randn(2, 8, 5, dtype=torch.float64, generator=g) * 3,
+        torch.randn(2, 8, 5, dtype=torch.float64, generator=g))
 got64 = wkv_recurrent(w, u, k, v)
 assert got64.dtype == torch.float64, (f"float64 inputs gave a {got64.dtype} result: compute in "
                                       f"torch.promote_types(k.dtype, torch.float32) and return the input's dtype")
@@ -423,7 +435,10 @@ def wkv_parallel(w, u, k, v):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_wkv_parallel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""wkv_parallel: the worked example of wkv_recurrent (named mistakes: future tokens not masked, the decay e^w or e^{+e^w}, the bonus u missing or given to past tokens, the decay one step too early), the same with keys of 100 (overflow); hidden: equals Hugging Face's wkv and a float64 loop over random shapes, large keys stay finite, no Python loop over T, no reference called."""
+"""wkv_parallel: the worked example of wkv_recurrent (named mistakes: future tokens not masked, the
+decay e^w or e^{+e^w}, the bonus u missing or given to past tokens, the decay one step too early),
+the same with keys of 100 (overflow); hidden: equals Hugging Face's wkv and a float64 loop over
+random shapes, large keys stay finite, no Python loop over T, no reference called."""
 ln2 = math.log(2.0)
 # The worked example of wkv_recurrent: decay factor 1/2 a step, bonus 3, keys 0, values 1, 10, 100 -> 1, 7.75, 69.
 w1, u1 = torch.tensor([math.log(ln2)]), torch.tensor([math.log(3.0)])
@@ -475,7 +490,8 @@ for scale in (60.0, 500.0):
     k = torch.randn(2, 9, 4, generator=g) * scale
     v = torch.randn(2, 9, 4, generator=g)
     got = wkv_parallel(w, u, k, v)
-    assert bool(torch.isfinite(got).all()), f"wkv_parallel is not finite for keys of size ~{scale}: let softmax (or a max) normalise"
+    assert bool(torch.isfinite(got).all()), \
+        f"wkv_parallel is not finite for keys of size ~{scale}: let softmax (or a max) normalise"
     ref64, _ = rwkv_linear_attention_cpu(w.double(), u.double(), k.double(), v.double())
     assert_close(got.double(), ref64, name=f"wkv_parallel with keys of size ~{scale} vs float64", **TOL32)
 # no Python loop over T: the number of torch calls must not grow with T
@@ -598,14 +614,21 @@ class TimeMix(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_TimeMix", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""TimeMix: parameter names, a worked example with one channel and hand-set weights (named mistakes: no token shift, the shift the wrong way, the mixing weights reversed, no sigmoid on the receptance, no receptance gate), step by step on it (named mistakes: the previous token or the WKV state not carried) and the state's shapes, all with your token_shift and WKV functions; hidden: Hugging Face's RwkvSelfAttention with copied weights, in parallel mode and step by step with its state, with a token shift and WKV written in the test in place of yours (so only the block is graded), no reference called."""
+"""TimeMix: parameter names, a worked example with one channel and hand-set weights (named mistakes:
+no token shift, the shift the wrong way, the mixing weights reversed, no sigmoid on the receptance,
+no receptance gate), step by step on it (named mistakes: the previous token or the WKV state not
+carried) and the state's shapes, all with your token_shift and WKV functions; hidden: Hugging Face's
+RwkvSelfAttention with copied weights, in parallel mode and step by step with its state, with a
+token shift and WKV written in the test in place of yours (so only the block is graded), no
+reference called."""
 tm = TimeMix(8)
 names = {n for n, _ in tm.named_parameters()}
 want_names = {"time_decay", "time_first", "time_mix_key", "time_mix_value", "time_mix_receptance",
               "key.weight", "value.weight", "receptance.weight", "output.weight"}
 assert names == want_names, f"TimeMix parameters must be exactly {sorted(want_names)}; got {sorted(names)}"
 # Worked example, C = 1: time_decay = log(ln 2) (one step back multiplies by 1/2), time_first = ln 2 (bonus 2),
-# mu_k = 0.75, mu_v = 0.5, mu_r = 0.25, every weight matrix = 1. For x = (1, 2, -1) the previous tokens are x' = (0, 1, 2):
+# mu_k = 0.75, mu_v = 0.5, mu_r = 0.25, every weight matrix = 1.
+# For x = (1, 2, -1) the previous tokens are x' = (0, 1, 2):
 #   k_t = 0.75 x_t + 0.25 x'_t = (0.75, 1.75, -0.25),  v_t = 0.5 x_t + 0.5 x'_t = (0.5, 1.5, 0.5),
 #   r_t = sigmoid(0.25 x_t + 0.75 x'_t) = sigmoid(0.25, 1.25, 1.25),  y_t = r_t · wkv_t (the WKV of §3 with these k, v)
 ln2 = math.log(2.0)
@@ -696,7 +719,8 @@ def _randomise(module, g):
 
 # the block is graded with the stand-ins in place of your token shift and WKV, in the namespace it was defined in
 _ns = TimeMix.forward.__globals__
-_stand_ins = {"token_shift": _shift_ref, "wkv_parallel": lambda w, u, k, v: _wkv_ref(w, u, k, v), "wkv_recurrent": _wkv_ref}
+_stand_ins = {"token_shift": _shift_ref, "wkv_parallel": lambda w, u, k, v: _wkv_ref(w, u, k, v),
+              "wkv_recurrent": _wkv_ref}
 _saved = {n: _ns[n] for n in _stand_ins if n in _ns}
 try:
     _ns.update(_stand_ins)
@@ -728,14 +752,17 @@ try:
                 with no_reference(*REFERENCES, who="TimeMix.step"):
                     y_t, state = mine.step(x[:, t:t + 1], state)
                 assert_shape(y_t, (B_, 1, C_), f"step {t} output")
-                assert isinstance(state, tuple) and len(state) == 4, "TimeMix.step returns (y_t, (x_prev, num, den, max))"
+                assert isinstance(state, tuple) and len(state) == 4, \
+                    "TimeMix.step returns (y_t, (x_prev, num, den, max))"
                 r_t = torch.cat([ref(x[b:b + 1, t:t + 1], state=hf_states[b], use_cache=True)[0] for b in range(B_)])
                 hf_state = [torch.cat([hf_states[b][i] for b in range(B_)]) for i in range(5)]
                 assert_close(y_t, r_t, name=f"TimeMix step {t} vs RwkvSelfAttention with state", **TOL32)
                 assert_close(state[0], hf_state[1][:, :, 0], name=f"x_prev after step {t}", **TOL32)
                 scale = torch.exp(state[3].double() - hf_state[4][:, :, 0].double())
-                assert_close(state[1].double() * scale, hf_state[2][:, :, 0].double(), name=f"num after step {t}", **TOL32)
-                assert_close(state[2].double() * scale, hf_state[3][:, :, 0].double(), name=f"den after step {t}", **TOL32)
+                assert_close(state[1].double() * scale, hf_state[2][:, :, 0].double(), name=f"num after step {t}",
+                             **TOL32)
+                assert_close(state[2].double() * scale, hf_state[3][:, :, 0].double(), name=f"den after step {t}",
+                             **TOL32)
                 ys.append(y_t)
         assert_close(torch.cat(ys, 1), y, name="TimeMix step by step vs forward", **TOL32)
 finally:
@@ -777,7 +804,11 @@ class ChannelMix(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_ChannelMix", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""ChannelMix: parameter names, a worked example with one channel and hand-set weights (named mistakes: no token shift, the mixing weights reversed, ReLU not squared, no sigmoid, no receptance gate), step by step on it (named mistake: the previous token not carried), shapes, all with your token_shift; hidden: Hugging Face's RwkvFeedForward with copied weights, parallel and step by step with its state, with a token shift written in the test in place of yours, no reference called."""
+"""ChannelMix: parameter names, a worked example with one channel and hand-set weights (named
+mistakes: no token shift, the mixing weights reversed, ReLU not squared, no sigmoid, no receptance
+gate), step by step on it (named mistake: the previous token not carried), shapes, all with your
+token_shift; hidden: Hugging Face's RwkvFeedForward with copied weights, parallel and step by step
+with its state, with a token shift written in the test in place of yours, no reference called."""
 cm = ChannelMix(8, 32)
 names = {n for n, _ in cm.named_parameters()}
 want_names = {"time_mix_key", "time_mix_receptance", "key.weight", "receptance.weight", "value.weight"}
@@ -847,7 +878,8 @@ try:
             y_ref, _ = ref(x)
         assert_shape(y, (B_, T_, C_), "ChannelMix forward")
         assert_close(y, y_ref, name=f"ChannelMix forward vs RwkvFeedForward, shape {(B_, T_, C_)}", **TOL32)
-        hf_states = [[torch.zeros(1, C_, 1) for _ in range(5)] for b in range(B_)]   # one per sequence, as in TimeMix's test
+        hf_states = [[torch.zeros(1, C_, 1) for _ in range(5)]
+                     for b in range(B_)]   # one per sequence, as in TimeMix's test
         state, ys = None, []
         with torch.no_grad():
             for t in range(T_):
@@ -1141,7 +1173,8 @@ decay_explorer
 # answer your instructor grades. Two or three sentences are enough.
 #
 # ### Question 1
-# - Explain what **limitations of Transformer** RWKV architecture was designed to solve. Also, how did it combine the **advantages of Transformer and RNN** respectively?
+# - Explain what **limitations of Transformer** RWKV architecture was designed to solve. Also, how
+#   did it combine the **advantages of Transformer and RNN** respectively?
 #
 # Autograded part: which statement is right? Set `q1_choice` to one letter.
 #
@@ -1193,7 +1226,8 @@ assert q1_choice == "A", ("q1_choice is not the right letter: what does RWKV kee
 
 # %% [markdown]
 # ### Question 2
-# - How does **RWKV's inference method** differ from Transformer, and what benefits does this provide (hint: KV cache vs hidden state)?
+# - How does **RWKV's inference method** differ from Transformer, and what benefits does this
+#   provide (hint: KV cache vs hidden state)?
 #
 # Autograded part: what the fixed-size state buys, in numbers (float32 throughout; integers).
 # Set `q2_crossover_tokens` to the smallest number of tokens $T$ after which the tiny GPT-2 of

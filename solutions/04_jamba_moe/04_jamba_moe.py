@@ -147,26 +147,34 @@ def jamba_layer_schedule(n_layers=32, attn_period=8, attn_offset=4, expert_perio
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_jamba_layer_schedule", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""jamba_layer_schedule: a list of (mixer, ffn) tuples; Jamba-v0.1's attention and MoE layers and a 6-layer example, with the usual slips named; hidden: equals the layer types transformers' JambaConfig lists, for random periods and offsets (without asking the config)."""
+"""jamba_layer_schedule: a list of (mixer, ffn) tuples; Jamba-v0.1's attention and MoE layers and a
+6-layer example, with the usual slips named; hidden: equals the layer types transformers'
+JambaConfig lists, for random periods and offsets (without asking the config)."""
 s = jamba_layer_schedule()
 assert isinstance(s, list), f"return a list of (mixer, ffn) tuples; got {type(s).__name__}"
 assert len(s) == 32, f"jamba_layer_schedule() must have one entry per layer, 32; got {len(s)}"
 assert all(isinstance(p, tuple) and len(p) == 2 for p in s), "every entry must be a (mixer, ffn) tuple of two strings"
 kinds = {m for m, _ in s}, {f for _, f in s}
-assert not kinds[0] & {"moe", "mlp"}, "pairs in the wrong order: each entry is (mixer, ffn), the mixer ('attention'/'mamba') first"
+assert not kinds[0] & {"moe", "mlp"}, \
+    "pairs in the wrong order: each entry is (mixer, ffn), the mixer ('attention'/'mamba') first"
 assert kinds[0] <= {"attention", "mamba"} and kinds[1] <= {"moe", "mlp"}, \
-    f"mixer must be 'attention' or 'mamba' and ffn 'moe' or 'mlp'; got mixers {sorted(kinds[0])}, ffns {sorted(kinds[1])}"
+    ("mixer must be 'attention' or 'mamba' and ffn 'moe' or 'mlp'; "
+     f"got mixers {sorted(kinds[0])}, ffns {sorted(kinds[1])}")
 attn_idx = torch.tensor([i for i, (m, _) in enumerate(s) if m == "attention"], dtype=torch.long)
 assert_close(attn_idx, torch.tensor([4, 12, 20, 28]), name="indices of Jamba-v0.1's attention layers", mistakes={
-    "layers counted from 1: layer i (i = 0, 1, ...) uses attention when i % attn_period == attn_offset": torch.tensor([3, 11, 19, 27]),
-    "offset ignored: attention where i % attn_period == attn_offset, not where i % attn_period == 0": torch.tensor([0, 8, 16, 24]),
+    "layers counted from 1: layer i (i = 0, 1, ...) uses attention when i % attn_period == attn_offset":
+        torch.tensor([3, 11, 19, 27]),
+    "offset ignored: attention where i % attn_period == attn_offset, not where i % attn_period == 0":
+        torch.tensor([0, 8, 16, 24]),
     "attention and Mamba swapped: the layers where the rule holds use attention, the others Mamba":
         (lambda got: len(got) == 28)})
 moe_idx = torch.tensor([i for i, (_, f) in enumerate(s) if f == "moe"], dtype=torch.long)
 assert_close(moe_idx, torch.arange(1, 32, 2), name="indices of Jamba-v0.1's MoE layers", mistakes={
-    "expert offset ignored (or MoE and dense MLP swapped): MoE where i % expert_period == expert_offset": torch.arange(0, 32, 2)})
+    "expert offset ignored (or MoE and dense MLP swapped): MoE where i % expert_period == expert_offset":
+        torch.arange(0, 32, 2)})
 s6 = jamba_layer_schedule(6, attn_period=3, attn_offset=1, expert_period=2, expert_offset=0)
-want6 = [("mamba", "moe"), ("attention", "mlp"), ("mamba", "moe"), ("mamba", "mlp"), ("attention", "moe"), ("mamba", "mlp")]
+want6 = [("mamba", "moe"), ("attention", "mlp"), ("mamba", "moe"), ("mamba", "mlp"), ("attention", "moe"),
+         ("mamba", "mlp")]
 assert s6 == want6, ("jamba_layer_schedule(6, attn_period=3, attn_offset=1, expert_period=2, expert_offset=0):\n"
                      f"  yours    {s6}\n  expected {want6}\n  use the arguments, not Jamba-v0.1's numbers")
 ### BEGIN HIDDEN TESTS
@@ -187,7 +195,8 @@ with no_reference("transformers.models.jamba", who="jamba_layer_schedule"):
     answers = [jamba_layer_schedule(*case) for case in cases]
 for (n, ap, ao, ep, eo), mine in zip(cases, answers):
     where = f"n_layers={n}, attn period/offset {ap}/{ao}, expert period/offset {ep}/{eo}"
-    assert len(mine) == n, f"{where}: you returned {len(mine)} layers; there must be one (mixer, ffn) pair for each of the n_layers"
+    assert len(mine) == n, \
+        f"{where}: you returned {len(mine)} layers; there must be one (mixer, ffn) pair for each of the n_layers"
     ref = reference_schedule(n, ap, ao, ep, eo)
     bad = next((i for i in range(n) if mine[i] != ref[i]), None)
     assert bad is None, (f"{where}: layer {bad} is {mine[bad]} in yours, which the rules do not give; "
@@ -247,7 +256,10 @@ def top_k_routing(router_logits, k, normalize=True):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_top_k_routing", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""top_k_routing: shapes and dtypes; a worked example of two tokens and three experts, without and with renormalising (mistakes named); each token's weights sum to 1; hidden: equals the Mixtral (renormalised) and Jamba (not) routers of transformers, float32 weights for 16-bit logits, without calling them."""
+"""top_k_routing: shapes and dtypes; a worked example of two tokens and three experts, without and
+with renormalising (mistakes named); each token's weights sum to 1; hidden: equals the Mixtral
+(renormalised) and Jamba (not) routers of transformers, float32 weights for 16-bit logits, without
+calling them."""
 # Worked example: token 0 has router probabilities (1, 2, 5) / 8, token 1 (4, 3, 1) / 8; the
 # logits are their logarithms (a softmax turns log p back into p).
 logits_ex = torch.tensor([[0.0, math.log(2), math.log(5)],
@@ -257,17 +269,21 @@ assert_shape(w_raw, (2, 2), "weights")
 assert_shape(e_raw, (2, 2), "experts")
 assert e_raw.dtype == torch.long, f"experts must be a long tensor of expert indices, got {e_raw.dtype}"
 assert w_raw.dtype == torch.float32, f"weights must be float32, got {w_raw.dtype}"
-assert_close(w_raw, [[5 / 8, 2 / 8], [4 / 8, 3 / 8]], name="weights with normalize=False (the kept softmax probabilities)", mistakes={
+assert_close(w_raw, [[5 / 8, 2 / 8], [4 / 8, 3 / 8]],
+             name="weights with normalize=False (the kept softmax probabilities)", mistakes={
     "softmax over the tokens (dim=0): each token's probabilities must sum to 1 over the experts, softmax(..., dim=-1)":
         [[5 / 6, 2 / 5], [4 / 5, 3 / 5]],
     "renormalised although normalize=False (a softmax over the kept logits only): keep the probabilities of the "
     "softmax over ALL experts": [[5 / 7, 2 / 7], [4 / 7, 3 / 7]],
     "no softmax: the weights are the raw logits; take the softmax over the experts first":
         [[math.log(5), math.log(2)], [math.log(4), math.log(3)]]})
-assert_close(e_raw, torch.tensor([[2, 1], [0, 1]]), name="experts of the worked example (largest weight first)", mistakes={
-    "experts in increasing index order: keep torch.topk's order, the largest weight first": torch.tensor([[1, 2], [0, 1]])})
+assert_close(e_raw, torch.tensor([[2, 1], [0, 1]]),
+             name="experts of the worked example (largest weight first)", mistakes={
+    "experts in increasing index order: keep torch.topk's order, the largest weight first":
+        torch.tensor([[1, 2], [0, 1]])})
 w_n, _ = top_k_routing(logits_ex, 2)
-assert_close(w_n, [[5 / 7, 2 / 7], [4 / 7, 3 / 7]], name="weights with normalize=True (renormalised over the kept k)", mistakes={
+assert_close(w_n, [[5 / 7, 2 / 7], [4 / 7, 3 / 7]],
+             name="weights with normalize=True (renormalised over the kept k)", mistakes={
     "top-k without renormalisation: with normalize=True divide each token's k kept probabilities by their sum":
         [[5 / 8, 2 / 8], [4 / 8, 3 / 8]],
     "softmax over the tokens (dim=0): each token's probabilities must sum to 1 over the experts, softmax(..., dim=-1)":
@@ -302,7 +318,8 @@ for trial in range(12):
         w, e = top_k_routing(logits_ref, k_)
         w_j, e_j = top_k_routing(logits_ref, k_, normalize=False)
     assert_shape(w, (T_, k_), "weights")
-    assert torch.equal(e, e_mix), f"experts differ from Mixtral's router (T={T_}, E={E_}, k={k_}): top k of the softmax, largest first"
+    assert torch.equal(e, e_mix), \
+        f"experts differ from Mixtral's router (T={T_}, E={E_}, k={k_}): top k of the softmax, largest first"
     assert_close(w, w_mix, name=f"weights vs Mixtral's router (T={T_}, E={E_}, k={k_})", **TOL)
     assert torch.equal(e_j, e_jam), f"experts differ from Jamba's router (T={T_}, E={E_}, k={k_}) with normalize=False"
     assert_close(w_j, w_jam, name=f"weights vs Jamba's router, not renormalised (T={T_}, E={E_}, k={k_})", **TOL)
@@ -387,10 +404,14 @@ class MoE(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_MoE", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""MoE: attribute names and shapes; router_logits are the raw (B·L, E) logits; a worked example of two tokens, three experts, top-2 (mistakes named); hidden: equals transformers' MixtralSparseMoeBlock given the same weights (both copy directions) and a per-token loop, each expert runs only on its tokens, gradients reach the router, without calling Mixtral's code."""
+"""MoE: attribute names and shapes; router_logits are the raw (B·L, E) logits; a worked example of
+two tokens, three experts, top-2 (mistakes named); hidden: equals transformers'
+MixtralSparseMoeBlock given the same weights (both copy directions) and a per-token loop, each
+expert runs only on its tokens, gradients reach the router, without calling Mixtral's code."""
 torch.manual_seed(0)
 moe_v = MoE(8, 16, 4, 2)
-assert isinstance(moe_v.router, nn.Linear) and tuple(moe_v.router.weight.shape) == (4, 8) and moe_v.router.bias is None, \
+assert (isinstance(moe_v.router, nn.Linear) and tuple(moe_v.router.weight.shape) == (4, 8)
+        and moe_v.router.bias is None), \
     "self.router must be nn.Linear(d_model, n_experts, bias=False)"
 assert isinstance(moe_v.experts, nn.ModuleList) and len(moe_v.experts) == 4, \
     "self.experts must be an nn.ModuleList of n_experts moelib.expert_mlp(d_model, d_ff)"
@@ -399,7 +420,8 @@ assert all(hasattr(ex, "gate_proj") and hasattr(ex, "up_proj") and hasattr(ex, "
 xv = torch.randn(2, 5, 8)
 yv, lv = moe_v(xv)
 assert_shape(yv, (2, 5, 8), "y")
-assert_close(lv, xv.reshape(10, 8) @ moe_v.router.weight.T, name="router_logits for x of shape (B=2, L=5, D=8)", mistakes={
+assert_close(lv, xv.reshape(10, 8) @ moe_v.router.weight.T,
+             name="router_logits for x of shape (B=2, L=5, D=8)", mistakes={
     "router_logits of shape (B, L, E): flatten the tokens first, router_logits must be (B·L, E)":
         (lambda got: tuple(got.shape) == (2, 5, 4)),
     "router_logits are probabilities: return the router's raw logits, before the softmax":
@@ -409,7 +431,8 @@ assert_close(lv, xv.reshape(10, 8) @ moe_v.router.weight.T, name="router_logits 
 # so expert e outputs (c_e silu(1), 0) with c = (1, 10, 100).
 moe_ex = MoE(2, 1, 3, 2)
 with torch.no_grad():
-    moe_ex.router.weight.copy_(torch.tensor([[0.0, math.log(4)], [math.log(2), math.log(3)], [math.log(5), 0.0]]))  # (E, D)
+    moe_ex.router.weight.copy_(torch.tensor([[0.0, math.log(4)], [math.log(2), math.log(3)],
+                                             [math.log(5), 0.0]]))  # (E, D)
     for e, c in enumerate([1.0, 10.0, 100.0]):
         moe_ex.experts[e].gate_proj.weight.fill_(1.0)                     # (F=1, D=2)
         moe_ex.experts[e].up_proj.weight.fill_(1.0)                       # (1, 2)
@@ -420,12 +443,14 @@ with torch.no_grad():
 silu1 = 1 / (1 + math.exp(-1))                                             # silu(1) = 1 * sigmoid(1)
 assert_close(logits_ex, [[0.0, math.log(2), math.log(5)], [math.log(4), math.log(3), 0.0]], rtol=1e-5, atol=1e-6,
              name="router_logits of the worked example")
-assert_close(y_ex, [[[silu1 * (5 / 7 * 100 + 2 / 7 * 10), 0.0], [silu1 * (4 / 7 * 1 + 3 / 7 * 10), 0.0]]], rtol=1e-5, atol=1e-5,
+assert_close(y_ex, [[[silu1 * (5 / 7 * 100 + 2 / 7 * 10), 0.0], [silu1 * (4 / 7 * 1 + 3 / 7 * 10), 0.0]]],
+             rtol=1e-5, atol=1e-5,
              name="y of the worked example (token 0: experts 2 and 1, token 1: experts 0 and 1)", mistakes={
     "weights not renormalised: route with top_k_routing(..., normalize=True), so each token's k weights sum to 1":
         [[[silu1 * (5 / 8 * 100 + 2 / 8 * 10), 0.0], [silu1 * (4 / 8 * 1 + 3 / 8 * 10), 0.0]]],
     "dense mixture: every expert weighted by the full softmax; use only the k routed experts of each token":
-        [[[silu1 * (1 / 8 * 1 + 2 / 8 * 10 + 5 / 8 * 100), 0.0], [silu1 * (4 / 8 * 1 + 3 / 8 * 10 + 1 / 8 * 100), 0.0]]],
+        [[[silu1 * (1 / 8 * 1 + 2 / 8 * 10 + 5 / 8 * 100), 0.0],
+          [silu1 * (4 / 8 * 1 + 3 / 8 * 10 + 1 / 8 * 100), 0.0]]],
     "expert outputs added without their weights: scale each expert's output by the token's routing weight":
         [[[silu1 * 110, 0.0], [silu1 * 11, 0.0]]],
     "only the first routed expert used: add the outputs of all k routed experts":
@@ -443,7 +468,8 @@ MIXTRAL = ("transformers.models.mixtral", "transformers.models.jamba")
 _student_routing = top_k_routing
 top_k_routing = _reference_routing
 try:
-    for D_, F_, E_, k_, B_, L_ in [(8, 16, 4, 2, 2, 5), (16, 8, 8, 2, 3, 7), (8, 12, 6, 3, 1, 9), (4, 8, 3, 1, 2, 4), (8, 8, 5, 5, 1, 6)]:
+    for D_, F_, E_, k_, B_, L_ in [(8, 16, 4, 2, 2, 5), (16, 8, 8, 2, 3, 7), (8, 12, 6, 3, 1, 9), (4, 8, 3, 1, 2, 4),
+                                   (8, 8, 5, 5, 1, 6)]:
         torch.manual_seed(D_ * 100 + E_)
         mine = MoE(D_, F_, E_, k_)
         with torch.no_grad():
@@ -452,7 +478,8 @@ try:
         ref = moelib.copy_moe_to_hf(mine, moelib.mixtral_moe_block(D_, F_, E_, k_, seed=1))
         x = torch.randn(B_, L_, D_)
         rows = [0] * E_                                              # rows of input each expert computes on
-        hooks = [ex.register_forward_hook(lambda mod, inp, out, e=e: rows.__setitem__(e, rows[e] + inp[0].reshape(-1, D_).shape[0]))
+        hooks = [ex.register_forward_hook(lambda mod, inp, out, e=e:
+                                          rows.__setitem__(e, rows[e] + inp[0].reshape(-1, D_).shape[0]))
                  for e, ex in enumerate(mine.experts)]
         with torch.no_grad(), no_reference(*MIXTRAL, who="MoE"):
             y, logits = mine(x)
@@ -464,17 +491,20 @@ try:
         assert_shape(y, (B_, L_, D_), "y")
         assert_shape(logits, (B_ * L_, E_), "router_logits")
         assert_close(logits, logits_ref, name=f"router_logits vs Mixtral (D={D_}, E={E_}, k={k_})", **TOL)
-        assert_close(y, y_ref, name=f"y vs MixtralSparseMoeBlock with the same weights (D={D_}, E={E_}, k={k_})", **TOL)
+        assert_close(y, y_ref, name=f"y vs MixtralSparseMoeBlock with the same weights (D={D_}, E={E_}, k={k_})",
+                     **TOL)
         routed = torch.bincount(_reference_routing(logits_ref, k_)[1].reshape(-1), minlength=E_).tolist()
-        assert rows == routed, (f"(E={E_}, k={k_}, {B_ * L_} tokens) your experts computed on {rows} rows, but the router "
-                                f"sent {routed} tokens to them: compute each expert only on the tokens routed to it")
+        assert rows == routed, \
+            (f"(E={E_}, k={k_}, {B_ * L_} tokens) your experts computed on {rows} rows, but the router "
+             f"sent {routed} tokens to them: compute each expert only on the tokens routed to it")
         # the other direction: weights from a Mixtral block into yours
         block = moelib.mixtral_moe_block(D_, F_, E_, k_, seed=2, std=2.0)
         other = moelib.copy_hf_to_moe(block, MoE(D_, F_, E_, k_))
         with torch.no_grad():
             with no_reference(*MIXTRAL, who="MoE"):
                 y_other = other(x)[0]
-            assert_close(y_other, block(x), name=f"y vs MixtralSparseMoeBlock, weights copied from it (E={E_}, k={k_})", **TOL)
+            assert_close(y_other, block(x),
+                         name=f"y vs MixtralSparseMoeBlock, weights copied from it (E={E_}, k={k_})", **TOL)
         # an independent per-token loop
         flat = x.reshape(-1, D_)
         with torch.no_grad():
@@ -491,7 +521,8 @@ try:
     y.square().sum().backward()
     assert mine.router.weight.grad is not None and mine.router.weight.grad.abs().sum() > 0, \
         "no gradient reaches the router: multiply the expert outputs by the routing weights (do not detach them)"
-    assert any(ex.down_proj.weight.grad is not None and ex.down_proj.weight.grad.abs().sum() > 0 for ex in mine.experts), \
+    assert any(ex.down_proj.weight.grad is not None and ex.down_proj.weight.grad.abs().sum() > 0
+               for ex in mine.experts), \
         "no gradient reaches the experts: compute their outputs inside the graph (no torch.no_grad, no detach)"
 finally:
     top_k_routing = _student_routing
@@ -558,7 +589,10 @@ def load_balancing_loss(router_logits, k, n_experts):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_load_balancing_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""load_balancing_loss: a 0-d tensor; the worked example of two tokens and three experts for k = 1 and 2 (mistakes named); = k for a uniform router, about E when every token goes to the same k experts; hidden: equals transformers' load_balancing_loss_func for random logits and several layers, and its gradient, without calling it."""
+"""load_balancing_loss: a 0-d tensor; the worked example of two tokens and three experts for k = 1
+and 2 (mistakes named); = k for a uniform router, about E when every token goes to the same k
+experts; hidden: equals transformers' load_balancing_loss_func for random logits and several layers,
+and its gradient, without calling it."""
 # Worked example: the router probabilities of token 0 are (1, 2, 5) / 8, of token 1 (4, 3, 1) / 8,
 # so P = (5, 5, 6) / 16. Top-1 picks experts 2 and 0: f = (1/2, 0, 1/2); top-2 picks {2, 1} and
 # {0, 1}: f = (1/2, 1, 1/2).
@@ -566,9 +600,11 @@ logits_lb = torch.tensor([[0.0, math.log(2), math.log(5)], [math.log(4), math.lo
 lb2 = load_balancing_loss(logits_lb, 2, 3)
 assert isinstance(lb2, torch.Tensor) and lb2.dim() == 0, \
     f"return a 0-d tensor (a scalar tensor), got {type(lb2).__name__} {tuple(getattr(lb2, 'shape', ()))}"
-assert_close(lb2, torch.tensor(3 * (1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16)), name="loss of the worked example, k = 2", mistakes={
+assert_close(lb2, torch.tensor(3 * (1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16)),
+             name="loss of the worked example, k = 2", mistakes={
     "no factor E: the loss is E * sum_e f_e P_e": torch.tensor(1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16),
-    "factor E squared, or E applied twice: the loss is E * sum_e f_e P_e": torch.tensor(9 * (1 / 2 * 5 / 16 + 5 / 16 + 1 / 2 * 6 / 16)),
+    "factor E squared, or E applied twice: the loss is E * sum_e f_e P_e":
+        torch.tensor(9 * (1 / 2 * 5 / 16 + 5 / 16 + 1 / 2 * 6 / 16)),
     "only the top-1 expert counted: with k > 1 count every one of the k slots (the f_e sum to k)":
         torch.tensor(3 * (1 / 2 * 5 / 16 + 1 / 2 * 6 / 16)),
     "f divided by T * k (shares summing to 1): divide the counts by T only, so the f_e sum to k":
@@ -580,9 +616,11 @@ assert_close(lb2, torch.tensor(3 * (1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16
 assert_close(load_balancing_loss(logits_lb, 1, 3), torch.tensor(3 * (1 / 2 * 5 / 16 + 1 / 2 * 6 / 16)),
              name="loss of the worked example, k = 1", mistakes={
     "no factor E: the loss is E * sum_e f_e P_e": torch.tensor(1 / 2 * 5 / 16 + 1 / 2 * 6 / 16)})
-assert_close(load_balancing_loss(torch.zeros(10, 4), 2, 4), torch.tensor(2.0), name="loss of a uniform router (every P_e = 1/E): k")
+assert_close(load_balancing_loss(torch.zeros(10, 4), 2, 4), torch.tensor(2.0),
+             name="loss of a uniform router (every P_e = 1/E): k")
 skew = torch.tensor([[20.0, 20.0, 0.0, 0.0]]).repeat(6, 1)            # all tokens to experts 0 and 1
-assert_close(load_balancing_loss(skew, 2, 4), torch.tensor(4.0), rtol=1e-4, name="all tokens to the same 2 of 4 experts: about E")
+assert_close(load_balancing_loss(skew, 2, 4), torch.tensor(4.0), rtol=1e-4,
+             name="all tokens to the same 2 of 4 experts: about E")
 ### BEGIN HIDDEN TESTS
 from transformers.models.mixtral.modeling_mixtral import load_balancing_loss_func
 
@@ -707,7 +745,10 @@ def count_params(config):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_count_params", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""count_params: two ints; hand-sized Mixtral, tied Llama and Jamba configs (mistakes named); Llama-2-7B equals the model built on the meta device (dense: active = total); hidden: Mixtral-8x7B, Jamba-v0.1 and random small Llama/Mistral/Mixtral/Jamba configs against meta-device models, active from their expert tensors, without building a model."""
+"""count_params: two ints; hand-sized Mixtral, tied Llama and Jamba configs (mistakes named);
+Llama-2-7B equals the model built on the meta device (dense: active = total); hidden: Mixtral-8x7B,
+Jamba-v0.1 and random small Llama/Mistral/Mixtral/Jamba configs against meta-device models, active
+from their expert tensors, without building a model."""
 from transformers import JambaConfig, LlamaConfig, MixtralConfig
 
 # Hand-sized Mixtral: V=10, D=4, F=6, H=2 heads of d=2, H_kv=1, 1 layer, E=4 experts, top-2, untied.
@@ -731,7 +772,8 @@ assert_close(torch.tensor(count_params(tiny_tied)), torch.tensor([188, 188]), rt
              name="(total, active) of the hand-sized tied Llama", mistakes={
     "output layer counted although tie_word_embeddings=True: a tied lm_head adds nothing": torch.tensor([228, 228])})
 # Hand-sized Jamba: 4 layers, attention only in layer 2, MoE (4 experts, top-2) in layers 1 and 3.
-tiny_jamba_cfg = JambaConfig(vocab_size=10, hidden_size=4, intermediate_size=6, num_hidden_layers=4, num_attention_heads=2,
+tiny_jamba_cfg = JambaConfig(vocab_size=10, hidden_size=4, intermediate_size=6,
+                             num_hidden_layers=4, num_attention_heads=2,
                              num_key_value_heads=1, num_experts=4, num_experts_per_tok=2, attn_layer_period=4,
                              attn_layer_offset=2, expert_layer_period=2, expert_layer_offset=1, mamba_d_state=2,
                              mamba_d_conv=2, mamba_expand=2, mamba_dt_rank=1, tie_word_embeddings=False)
@@ -739,7 +781,8 @@ assert_close(torch.tensor(count_params(tiny_jamba_cfg)), torch.tensor([1531, 124
              name="(total, active) of the hand-sized Jamba (its total is the meta-device model's)", mistakes={
     "every layer counted as attention: Jamba's Mamba layers (config.layers_block_type) have mamba_mixer_params instead":
         torch.tensor([1060, 772]),
-    "every layer counted as MoE: only the layers with config.layers_num_experts > 1 carry experts": torch.tensor([1995, 1419]),
+    "every layer counted as MoE: only the layers with config.layers_num_experts > 1 carry experts":
+        torch.tensor([1995, 1419]),
     "all experts counted as active: a token uses only k of the E experts of an MoE layer": torch.tensor([1531, 1531])})
 # A published model: Llama-2-7B against the model transformers builds on the meta device.
 llama_cfg = llms.published_config("Llama-2-7B")
@@ -752,7 +795,8 @@ from transformers import MistralConfig
 
 BUILDERS = ("transformers.modeling_utils", "transformers.models.auto.modeling_auto",
             "transformers.models.llama.modeling_llama", "transformers.models.mistral.modeling_mistral",
-            "transformers.models.mixtral.modeling_mixtral", "transformers.models.jamba.modeling_jamba", "archlab.models")
+            "transformers.models.mixtral.modeling_mixtral", "transformers.models.jamba.modeling_jamba",
+            "archlab.models")
 
 
 def meta_reference(cfg):
@@ -779,8 +823,9 @@ def _compare(cfg, label):
     with no_reference(*BUILDERS, who="count_params"):
         got = count_params(cfg)
     ref = meta_reference(cfg)
-    notes = ", ".join(f"{key}={getattr(cfg, key)}" for key in ("tie_word_embeddings", "head_dim", "attention_bias", "mlp_bias",
-                                                                 "num_key_value_heads", "num_attention_heads") if hasattr(cfg, key))
+    notes = ", ".join(f"{key}={getattr(cfg, key)}"
+                      for key in ("tie_word_embeddings", "head_dim", "attention_bias", "mlp_bias",
+                                  "num_key_value_heads", "num_attention_heads") if hasattr(cfg, key))
     for i, what in enumerate(("total", "active")):
         if got[i] != ref[i]:
             raise AssertionError(f"{label}: your {what} count is too {'high' if got[i] > ref[i] else 'low'} ({notes}); "
@@ -834,7 +879,8 @@ for name, cfg in published.items():
     print(f"{name:13s} total {total / 1e9:6.2f}B   active per token {active / 1e9:6.2f}B")
 
 mix = published["Mixtral-8x7B"]
-D_, F_, H_kv_, d_ = mix.hidden_size, mix.intermediate_size, mix.num_key_value_heads, mix.hidden_size // mix.num_attention_heads
+D_, F_, H_kv_, d_ = (mix.hidden_size, mix.intermediate_size, mix.num_key_value_heads,
+                     mix.hidden_size // mix.num_attention_heads)
 expert = 3 * D_ * F_
 print(f"\nMixtral, one expert of one layer: {expert / 1e6:.1f}M parameters")
 print(f"  8 experts x 32 layers = {8 * 32 * expert / 1e9:.2f}B of the total; 2 experts x 32 layers = "
@@ -868,7 +914,8 @@ else:
 for name, nbytes in cache_256k.items():
     cfg = published[name]
     n_attn = cfg.layers_block_type.count("attention") if cfg.model_type == "jamba" else cfg.num_hidden_layers
-    print(f"{name:13s} attention in {n_attn:2d} of {cfg.num_hidden_layers} layers, {cfg.num_key_value_heads:2d} KV heads: "
+    print(f"{name:13s} attention in {n_attn:2d} of {cfg.num_hidden_layers} layers, "
+          f"{cfg.num_key_value_heads:2d} KV heads: "
           f"{nbytes / 2**30:6.2f} GiB of cache after 256K tokens (16-bit, transformers' cache)")
 print("Jamba paper, Table 1 (Lieber et al. 2024), KV cache at 256K tokens: Llama-2 6.7B 128GB, Mixtral 32GB, Jamba 4GB")
 
@@ -945,7 +992,8 @@ class TinyHybrid(nn.Module):
     def forward(self, ids):
         """ids (B, L) -> (logits (B, L, vocab), router_logits: one (B·L, E) tensor per MoE layer)."""
         h = self.embed(ids)                                                          # (B, L, D)
-        future = nn.Transformer.generate_square_subsequent_mask(ids.shape[1], device=ids.device)  # (L, L), -inf above the diagonal
+        future = nn.Transformer.generate_square_subsequent_mask(ids.shape[1],
+                                                                device=ids.device)  # (L, L), -inf above the diagonal
         router_logits = []
         for i, (mixer, ffn) in enumerate(zip(self.mixers, self.ffns)):
             z = self.norms[2 * i](h)                                                 # (B, L, D)
@@ -1002,7 +1050,8 @@ for step in range(train_steps):
     (task + 0.01 * balance).backward()
     opt.step()
     if step % 20 == 0 or step == train_steps - 1:
-        print(f"step {step:3d}: next-token loss {task.item():.3f}, balancing loss {balance.item():.3f} (even routing: 2)")
+        print(f"step {step:3d}: next-token loss {task.item():.3f}, balancing loss {balance.item():.3f} "
+              "(even routing: 2)")
 if not train_steps:
     print("skipped while grading: no graded test reads it")
 hybrid.eval();
@@ -1020,7 +1069,8 @@ cache_vs_length = {"Jamba, 1 attention : 7 Mamba": [], "Jamba, attention in ever
 for L_ in lengths:
     ids = torch.randint(0, 256, (1, L_), device=device)
     with torch.no_grad():
-        cache_vs_length["Jamba, 1 attention : 7 Mamba"].append(measure.tensor_bytes(tiny_jamba(ids, use_cache=True).past_key_values))
+        cache_vs_length["Jamba, 1 attention : 7 Mamba"].append(
+            measure.tensor_bytes(tiny_jamba(ids, use_cache=True).past_key_values))
         cache_vs_length["Jamba, attention in every layer"].append(
             measure.tensor_bytes(hf_all_attention(ids, use_cache=True).past_key_values))
 if lengths:
@@ -1132,7 +1182,8 @@ plt.show()
 # answer your instructor grades. Two or three sentences are enough.
 #
 # ### Question 1
-# - What ratio are **Transformer layers and Mamba layers** arranged in Jamba architecture? Explain what advantages this design provides in terms of **memory and speed**.
+# - What ratio are **Transformer layers and Mamba layers** arranged in Jamba architecture? Explain
+#   what advantages this design provides in terms of **memory and speed**.
 #
 # Autograded part: Jamba's ratio is one choice among many. Take a Jamba-style stack of 40
 # layers in which attention sits where `i % 5 == 2` (`attn_period=5, attn_offset=2`) and Mamba
@@ -1153,7 +1204,8 @@ q1_kv_ratio = 5
 """Question 1, autograded part: two ints (hidden: the right ones)."""
 for _name in ("q1_attention_layers", "q1_kv_ratio"):
     _v = globals()[_name]
-    assert isinstance(_v, int) and not isinstance(_v, bool), f"{_name} must be an int (a whole number such as 3), got {_v!r}"
+    assert isinstance(_v, int) and not isinstance(_v, bool), \
+        f"{_name} must be an int (a whole number such as 3), got {_v!r}"
 ### BEGIN HIDDEN TESTS
 assert q1_attention_layers == 8, "q1_attention_layers: count the layers i = 0 .. 39 with i % 5 == 2"
 assert q1_kv_ratio == 5, ("q1_kv_ratio: only attention layers keep keys and values, all with the same widths; "
@@ -1222,7 +1274,8 @@ assert q2_choice == "C", ("q2_choice is not the right letter: which statement se
 
 # %% [markdown]
 # ### Question 3
-# - What is the maximum context length that Jamba model supports, and what practical meaning does this have (e.g., application cases)?
+# - What is the maximum context length that Jamba model supports, and what practical meaning does
+#   this have (e.g., application cases)?
 #
 # Autograded part: set `q3_max_context_tokens` to Jamba-v0.1's maximum context in tokens as its
 # configuration states it (an int; the reading names the field to look at, and `archlab.llms`

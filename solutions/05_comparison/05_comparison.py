@@ -99,7 +99,8 @@ for fam, m in MODELS.items():
 _jc = MODELS["jamba"].config
 print(f"(Jamba's MoE layers hold {_jc.num_experts} experts and send each token to {_jc.num_experts_per_tok} of them.)")
 _kernels = device.type == "cuda" and all(importlib.util.find_spec(p) for p in ("mamba_ssm", "causal_conv1d"))
-print("Mamba scan:", "mamba-ssm CUDA kernels" if _kernels else "transformers' pure-PyTorch path (no mamba-ssm kernels here)")
+print("Mamba scan:",
+      "mamba-ssm CUDA kernels" if _kernels else "transformers' pure-PyTorch path (no mamba-ssm kernels here)")
 
 # %% [markdown]
 # ## 2. Two costs, measured separately
@@ -266,7 +267,10 @@ def measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_prefill", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""measure_prefill: a positive float on the CPU; on the simulated GPU, 1 warm-up + 3 timed forwards of the whole prompt and the median of the timed ones (named mistakes: warm-up timed, no synchronisation, mean or sum); hidden: random costs, warm-up and repeat counts, the batch, and no timing library."""
+"""measure_prefill: a positive float on the CPU; on the simulated GPU, 1 warm-up + 3 timed forwards
+of the whole prompt and the median of the timed ones (named mistakes: warm-up timed, no
+synchronisation, mean or sum); hidden: random costs, warm-up and repeat counts, the batch, and no
+timing library."""
 _tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_prefill(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_prefill must return a positive float of seconds; got {_t!r}"
@@ -278,7 +282,8 @@ _res, _ev = _spy_run(lambda: measure_prefill(_tiny, 16, warmup=1, repeat=3), _ti
 _fwd = _forwards(_ev)
 assert len(_fwd) == 4, (f"warmup=1, repeat=3 needs 4 forwards (1 untimed warm-up, then 3 timed); yours ran {len(_fwd)}"
                         + (": is the warm-up missing?" if len(_fwd) == 3 else ""))
-assert all(e[2] == 16 for e in _fwd), f"every prefill reads the whole prompt of 16 tokens; yours fed {[e[2] for e in _fwd]}"
+assert all(e[2] == 16 for e in _fwd), \
+    f"every prefill reads the whole prompt of 16 tokens; yours fed {[e[2] for e in _fwd]}"
 assert_close(_res, 0.026, name="measure_prefill on the simulated GPU (seconds)", mistakes={
     "no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right "
     "before starting AND right before stopping the clock": 0.0,
@@ -397,7 +402,10 @@ def measure_decode(model, context_len, n_tokens=4, batch=1, device=None, warmup=
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_decode", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-"""measure_decode: a positive float on the CPU; on the simulated GPU, one prefill then single tokens with the cache and the median of the timed steps (named mistakes: decode without the cache, warm-up timed, no synchronisation, mean or sum); hidden: GPT-2 and Mamba with random costs and counts, and no timing library."""
+"""measure_decode: a positive float on the CPU; on the simulated GPU, one prefill then single tokens
+with the cache and the median of the timed steps (named mistakes: decode without the cache, warm-up
+timed, no synchronisation, mean or sum); hidden: GPT-2 and Mamba with random costs and counts, and
+no timing library."""
 _tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_decode(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_decode must return a positive float of seconds; got {_t!r}"
@@ -425,7 +433,8 @@ assert_close(_res, 0.011, name="measure_decode on the simulated GPU (seconds)", 
     "your clock did not read the simulated time: time with time.perf_counter()": (lambda t: 0 < t < 0.005)})
 _steps = [e[2] for e in _fwd[1:]]
 assert all(n == 1 for n in _steps), f"each decode step feeds ONE token (with the cache); yours fed {_steps} tokens"
-assert all(e[3] for e in _fwd[1:]), "every decode step must receive the cache of the step before (decode without the cache?)"
+assert all(e[3] for e in _fwd[1:]), \
+    "every decode step must receive the cache of the step before (decode without the cache?)"
 ### BEGIN HIDDEN TESTS
 import random as _random
 
@@ -444,7 +453,8 @@ for _fam in ("gpt2", "mamba"):
         assert all(e[2] == 1 and e[3] for e in _fwd[1:]), (f"{_fam}: every step after the prefill must feed ONE token "
                                                             f"with the cache of the step before")
         _want = statistics.median(_costs[1 + _w:])
-        assert abs(_res - _want) <= 1e-9, (f"{_fam}, warmup={_w}, n_tokens={_k} on the simulated GPU with random costs: "
+        assert abs(_res - _want) <= 1e-9, (f"{_fam}, warmup={_w}, n_tokens={_k} "
+                                           "on the simulated GPU with random costs: "
                                            f"{_res:.4f} s is not the median of the {_k} timed steps (warm-up untimed, "
                                            f"synchronize before starting and before stopping the clock)")
 ### END HIDDEN TESTS
@@ -471,7 +481,10 @@ def state_bytes(model, context_len, batch=1, device=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_state_bytes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""state_bytes: an int; a one-layer GPT-2 and a one-layer Mamba of width 8 at 3 and 6 tokens and batch 2, worked by hand (named mistakes: weights or logits counted, values instead of bytes, float16, the KV formula for Mamba, batch ignored); hidden: all four families at several n and B against the configuration, without a byte formula."""
+"""state_bytes: an int; a one-layer GPT-2 and a one-layer Mamba of width 8 at 3 and 6 tokens and
+batch 2, worked by hand (named mistakes: weights or logits counted, values instead of bytes,
+float16, the KV formula for Mamba, batch ignored); hidden: all four families at several n and B
+against the configuration, without a byte formula."""
 # GPT-2 with 1 layer of width 8 keeps a key and a value of 8 float32 numbers per token:
 # 2 (K, V) x 1 layer x 3 tokens x 8 x 4 bytes = 192 bytes. Its weights: 4,984 parameters
 # (19,936 bytes); its logits: 3 tokens x 256 words x 4 bytes = 3,072 bytes.
@@ -492,7 +505,8 @@ assert_close(state_bytes(_g8, 6), 384, name="state_bytes of the GPT-2 after 6 to
 # window of 4 inputs and a state of N = 4 numbers: 16 x (4 + 4) x 4 bytes = 512 bytes, at any n.
 _m8 = models.build_model("mamba", "tiny", hidden_size=8, num_hidden_layers=1, state_size=4)
 for _n in (3, 6):
-    assert_close(state_bytes(_m8, _n), 512, name=f"state_bytes of a 1-layer Mamba of width 8 after {_n} tokens", mistakes={
+    assert_close(state_bytes(_m8, _n), 512,
+                 name=f"state_bytes of a 1-layer Mamba of width 8 after {_n} tokens", mistakes={
         "a KV-cache formula: Mamba keeps no keys and values but a fixed-size state; measure the cache "
         "the model returned": 2 * 1 * _n * 8 * 4,
         "the weights counted: count the cache equal_size.forward returned": 11136,
@@ -651,13 +665,18 @@ def facts(meas):
 print(facts(MEAS))
 
 # %% nbgrader={"grade": true, "grade_id": "test_facts", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""facts: a dict with the five keys and types for your MEAS; a hand-made measurement with exact power laws (named mistakes: decode exponent fitted on prefill times, linear axes, the theory typed in, Jamba counted as flat, an unsorted list, fastest on average or at the shortest n); hidden: noisy random measurements against an independent least-squares fit, and your own MEAS (measured at two context lengths while grading)."""
+"""facts: a dict with the five keys and types for your MEAS; a hand-made measurement with exact
+power laws (named mistakes: decode exponent fitted on prefill times, linear axes, the theory typed
+in, Jamba counted as flat, an unsorted list, fastest on average or at the shortest n); hidden: noisy
+random measurements against an independent least-squares fit, and your own MEAS (measured at two
+context lengths while grading)."""
 _keys = {"gpt2_kv_exponent", "gpt2_decode_exponent", "mamba_state_exponent", "flat_state_models",
          "fastest_decode_at_longest"}
 _f = facts(MEAS)
 assert isinstance(_f, dict) and set(_f) == _keys, f"facts must return a dict with the keys {sorted(_keys)}"
 assert isinstance(_f["flat_state_models"], list), "flat_state_models is a list of family names"
-assert _f["fastest_decode_at_longest"] in MEAS["models"], f"fastest_decode_at_longest must be one of {list(MEAS['models'])}"
+assert _f["fastest_decode_at_longest"] in MEAS["models"], \
+    f"fastest_decode_at_longest must be one of {list(MEAS['models'])}"
 for _name in ("gpt2_kv_exponent", "gpt2_decode_exponent", "mamba_state_exponent"):
     assert isinstance(_f[_name], float), f"{_name} must be a float"
 # A measurement made by hand at n = 1, 4, 16, 64 (each 4x the one before). GPT-2: its cache grows
@@ -675,7 +694,8 @@ _toy = {"contexts": _n, "models": {
 _t = facts(_toy)
 assert_close(_t["gpt2_kv_exponent"], 1.0, rtol=1e-6, name="gpt2_kv_exponent of the hand-made measurement", mistakes={
     "a slope on linear axes (bytes per token): fit log(bytes) against log(n), fits.fit_power_law": 100.0})
-assert_close(_t["gpt2_decode_exponent"], 0.5, rtol=1e-6, name="gpt2_decode_exponent of the hand-made measurement", mistakes={
+assert_close(_t["gpt2_decode_exponent"], 0.5, rtol=1e-6,
+             name="gpt2_decode_exponent of the hand-made measurement", mistakes={
     "fitted on GPT-2's prefill times: the decode exponent reads decode_s": 2.0,
     "1.0 is not what these decode times show (the cache's exponent, or the theory typed in): fit "
     "fits.fit_power_law(contexts, decode_s).exponent on the data": 1.0,
@@ -782,7 +802,8 @@ display(Markdown(verdicts.verdict_table(MEAS)))
 # %%
 _results = course_file("bench", "results")
 _files = [] if GRADING or _results is None else sorted(
-    f for f in _results.glob("*.json") if not f.name.startswith(("grading", "selective_scan")) and "-quick" not in f.name)
+    f for f in _results.glob("*.json")
+    if not f.name.startswith(("grading", "selective_scan")) and "-quick" not in f.name)
 for _file in _files:
     _bench = json.loads(_file.read_text())
     if "contexts" in _bench and "models" in _bench:
@@ -828,8 +849,10 @@ else:
     _L = 256 * 1024
     for _name in ("Jamba-v0.1", "Mixtral-8x7B"):
         _cfg = llms.published_config(_name)
-        _attn = sum(t == "attention" for t in _cfg.layers_block_type) if _cfg.model_type == "jamba" else _cfg.num_hidden_layers
-        print(f"{_name:13s} attention in {_attn:2d} of {_cfg.num_hidden_layers} layers: cache at {_L:,} tokens in 16-bit = "
+        _attn = (sum(t == "attention" for t in _cfg.layers_block_type) if _cfg.model_type == "jamba"
+                 else _cfg.num_hidden_layers)
+        print(f"{_name:13s} attention in {_attn:2d} of {_cfg.num_hidden_layers} layers: "
+              f"cache at {_L:,} tokens in 16-bit = "
               f"{models.cache_bytes(_cfg, _L) / 2**30:5.1f} GiB")
 
 # %% [markdown]

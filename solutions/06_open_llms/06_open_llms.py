@@ -129,7 +129,8 @@ llama3_405b_tokens, llama2_tokens = 15.6e12, 2.0e12       # Llama 3 paper §1; L
 llama3_405b_flops = 3.8e25                                 # Llama 3 paper §1
 llama2_70b_flops = 6 * 70e9 * llama2_tokens                # 6 x parameters x tokens
 print(f"data: {llama3_405b_tokens / llama2_tokens:.1f}x the 2T tokens of Llama 2")
-print(f"compute: {llama3_405b_flops / llama2_70b_flops:.0f}x Llama-2-70B's 6 x 70e9 x 2e12 = {llama2_70b_flops:.1e} FLOPs")
+print(f"compute: {llama3_405b_flops / llama2_70b_flops:.0f}x Llama-2-70B's "
+      f"6 x 70e9 x 2e12 = {llama2_70b_flops:.1e} FLOPs")
 
 # %% [markdown]
 # ## 2. Exercise: RMSNorm
@@ -161,14 +162,18 @@ def rms_norm(x, weight, eps=1e-6):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_rms_norm", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""rms_norm: shape and a worked example of two vectors with eps = 0.25 (mistakes named: eps placement, the axis of the mean, LayerNorm, the L2 norm, the weight); hidden: equals transformers' LlamaRMSNorm over random shapes, eps and dtypes (float16 squares that overflow), without calling an RMSNorm."""
+"""rms_norm: shape and a worked example of two vectors with eps = 0.25 (mistakes named: eps
+placement, the axis of the mean, LayerNorm, the L2 norm, the weight); hidden: equals transformers'
+LlamaRMSNorm over random shapes, eps and dtypes (float16 squares that overflow), without calling an
+RMSNorm."""
 # Worked example: rows (3, 4) and (0, 2), weight (1, 2), eps = 0.25. Mean squares 12.5 and 2, so
 # the rows are divided by sqrt(12.75) and sqrt(2.25) = 1.5.
 x1 = torch.tensor([[3.0, 4.0], [0.0, 2.0]])                                  # (2, D=2)
 y1 = rms_norm(x1, torch.tensor([1.0, 2.0]), eps=0.25)
 assert_shape(y1, (2, 2), "rms_norm output")
 r0, r1 = math.sqrt(12.5 + 0.25), math.sqrt(2.0 + 0.25)
-assert_close(y1, [[3 / r0, 2 * 4 / r0], [0.0, 2 * 2 / r1]], name="rms_norm of rows (3, 4), (0, 2), weight (1, 2), eps 0.25", mistakes={
+assert_close(y1, [[3 / r0, 2 * 4 / r0], [0.0, 2 * 2 / r1]],
+             name="rms_norm of rows (3, 4), (0, 2), weight (1, 2), eps 0.25", mistakes={
     "eps added outside the square root: divide by sqrt(mean(x^2) + eps)":
         [[3 / (math.sqrt(12.5) + 0.25), 8 / (math.sqrt(12.5) + 0.25)], [0.0, 4 / (math.sqrt(2.0) + 0.25)]],
     "eps ignored: add eps to the mean square, inside the square root":
@@ -216,8 +221,10 @@ for trial, (shape, eps, scale) in enumerate([((2, 5, 8), 1e-6, 3.0), ((7, 16), 1
             expected = ref_d(x.to(dtype))
             with no_reference(*REFERENCES, who="rms_norm"), _NoTorchRMSNorm():
                 got = rms_norm(x.to(dtype), ref_d.weight.detach(), eps=eps)
-        hint = " (16-bit squares overflow or round: normalise in float32, then cast back)" if dtype != torch.float32 else ""
-        assert_close(got, expected, name=f"rms_norm vs LlamaRMSNorm (shape {shape}, eps {eps}, |x| ~ {scale:g}, {dtype}){hint}",
+        hint = (" (16-bit squares overflow or round: normalise in float32, then cast back)"
+                if dtype != torch.float32 else "")
+        assert_close(got, expected,
+                     name=f"rms_norm vs LlamaRMSNorm (shape {shape}, eps {eps}, |x| ~ {scale:g}, {dtype}){hint}",
                      **TOLS[dtype])
 ### END HIDDEN TESTS
 
@@ -283,7 +290,10 @@ def apply_rope(x, positions, base=10000.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_apply_rope", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""apply_rope: shape; a worked example with d = 4 at position 3 (mistakes named: interleaved pairs, the theta exponent, the direction, positions ignored); position 0 is the identity, lengths kept, q.k depends only on the offset; hidden: equals transformers' LlamaRotaryEmbedding + apply_rotary_pos_emb for (L,) and (B, L) positions and bfloat16, without calling them."""
+"""apply_rope: shape; a worked example with d = 4 at position 3 (mistakes named: interleaved pairs,
+the theta exponent, the direction, positions ignored); position 0 is the identity, lengths kept, q.k
+depends only on the offset; hidden: equals transformers' LlamaRotaryEmbedding + apply_rotary_pos_emb
+for (L,) and (B, L) positions and bfloat16, without calling them."""
 # Worked example: x = (1, 2, 3, 4) at position m = 3, base 100. Two pairs, theta = (100^0, 100^(-2/4))
 # = (1, 0.1), so the angles are 3 and 0.3; rotate-half pairs x0 with x2 and x1 with x3.
 x4 = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 1, 4)                   # (B=1, H=1, L=1, d=4)
@@ -296,9 +306,11 @@ assert_close(y4.reshape(4), [1 * c0 - 3 * s0, 2 * c1 - 4 * s1, 3 * c0 + 1 * s0, 
     "interleaved pairs (x0, x1), (x2, x3): Llama's convention pairs coordinate j with j + d/2 (rotate half)":
         [1 * c0 - 2 * s0, 2 * c0 + 1 * s0, 3 * c1 - 4 * s1, 4 * c1 + 3 * s1],
     "theta exponent -i/d: the frequencies are theta_i = base^(-2i/d) for pairs i = 0 .. d/2 - 1":
-        [1 * c0 - 3 * s0, 2 * math.cos(a_w) - 4 * math.sin(a_w), 3 * c0 + 1 * s0, 4 * math.cos(a_w) + 2 * math.sin(a_w)],
+        [1 * c0 - 3 * s0, 2 * math.cos(a_w) - 4 * math.sin(a_w),
+         3 * c0 + 1 * s0, 4 * math.cos(a_w) + 2 * math.sin(a_w)],
     "theta exponent -4i/d (2i doubled, e.g. 2 * arange(0, d, 2) / d): theta_i = base^(-2i/d)":
-        [1 * c0 - 3 * s0, 2 * math.cos(0.03) - 4 * math.sin(0.03), 3 * c0 + 1 * s0, 4 * math.cos(0.03) + 2 * math.sin(0.03)],
+        [1 * c0 - 3 * s0, 2 * math.cos(0.03) - 4 * math.sin(0.03),
+         3 * c0 + 1 * s0, 4 * math.cos(0.03) + 2 * math.sin(0.03)],
     "theta exponent without the minus sign: theta_i = base^(-2i/d) gets slower, not faster, for later pairs":
         [1 * c0 - 3 * s0, 2 * math.cos(30) - 4 * math.sin(30), 3 * c0 + 1 * s0, 4 * math.cos(30) + 2 * math.sin(30)],
     "rotation in the wrong direction: rope(x) = x cos + [-x2, x1] sin, the minus on the second half":
@@ -337,7 +349,8 @@ for trial, (B_, H_, L_, d_, base_) in enumerate([(2, 3, 7, 8, 10000.0), (1, 4, 1
         with no_reference(*ROTARY, who="apply_rope"):
             got = apply_rope(x, pos, base=base_)
         assert_shape(got, (B_, H_, L_, d_), "apply_rope output")
-        assert_close(got, expected, name=f"apply_rope vs transformers' Llama RoPE (d={d_}, base={base_:g}, {which})", **TOL)
+        assert_close(got, expected, name=f"apply_rope vs transformers' Llama RoPE (d={d_}, base={base_:g}, {which})",
+                     **TOL)
 # bfloat16: the angles in float32, cos and sin cast to x's dtype (as transformers does)
 xb = torch.randn(2, 2, 6, 8, generator=g).to(torch.bfloat16)
 pos_b = torch.randint(0, 600, (6,), generator=g)
@@ -360,7 +373,8 @@ assert_close(got_b, apply_rotary_pos_emb(xb, xb, cos, sin)[0], rtol=2e-2, atol=2
 d_demo = 128
 i = torch.arange(0, d_demo, 2, dtype=torch.float64)
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for base_demo, label in [(1e4, "base 10 000 (Llama 2)"), (5e5, "base 500 000 (Llama 3)"), (1e6, "base 1e6 (Mixtral, Qwen2)")]:
+for base_demo, label in [(1e4, "base 10 000 (Llama 2)"), (5e5, "base 500 000 (Llama 3)"),
+                         (1e6, "base 1e6 (Mixtral, Qwen2)")]:
     ax.plot(i / 2, 2 * math.pi * base_demo ** (i / d_demo), label=label)
 ax.axhline(131072, color="gray", linestyle=":", label="128K tokens")
 ax.set_yscale("log")
@@ -399,15 +413,19 @@ def repeat_kv(k, n_rep):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_repeat_kv", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""repeat_kv: the shape and the head order of a small example (mistakes named: heads tiled, the wrong axis); hidden: equals transformers' repeat_kv over random shapes, without calling it."""
-k2 = torch.tensor([10.0, 20.0]).view(1, 2, 1, 1).expand(1, 2, 3, 4)   # (B=1, H_kv=2, L=3, d=4), head h filled with 10(h+1)
+"""repeat_kv: the shape and the head order of a small example (mistakes named: heads tiled, the
+wrong axis); hidden: equals transformers' repeat_kv over random shapes, without calling it."""
+k2 = torch.tensor([10.0, 20.0]).view(1, 2, 1, 1).expand(1, 2, 3, 4)   # (B=1, H_kv=2, L=3, d=4),
+                                                                      # head h filled with 10(h+1)
 r2 = repeat_kv(k2, 3)
 assert isinstance(r2, torch.Tensor), f"repeat_kv must return a tensor, got {type(r2).__name__}"
-assert_close(torch.tensor(r2.shape), [1, 6, 3, 4], rtol=0, atol=0, name="shape of repeat_kv(k, 3) for k of shape (1, 2, 3, 4)", mistakes={
+assert_close(torch.tensor(r2.shape), [1, 6, 3, 4], rtol=0, atol=0,
+             name="shape of repeat_kv(k, 3) for k of shape (1, 2, 3, 4)", mistakes={
     "repeated along the sequence axis (dim 2): repeat the heads, dim 1": [1, 2, 9, 4],
     "repeated along the head width (last dim): repeat the heads, dim 1": [1, 2, 3, 12],
     "repeated along the batch axis (dim 0): repeat the heads, dim 1": [3, 2, 3, 4]})
-assert_close(r2[0, :, 0, 0], [10.0, 10.0, 10.0, 20.0, 20.0, 20.0], name="which KV head each of the 6 query heads reads", mistakes={
+assert_close(r2[0, :, 0, 0], [10.0, 10.0, 10.0, 20.0, 20.0, 20.0],
+             name="which KV head each of the 6 query heads reads", mistakes={
     "heads tiled (k.repeat or torch.cat of copies): query heads 0-2 must read KV head 0 and heads 3-5 KV head 1; "
     "put the copies of a head side by side (repeat_interleave, or expand a new axis after the head axis)":
         [10.0, 20.0, 10.0, 20.0, 10.0, 20.0]})
@@ -423,7 +441,8 @@ for B_, H_kv, L_, d_, n_rep in [(2, 4, 5, 8, 2), (1, 8, 3, 16, 8), (3, 2, 1, 4, 
         got = repeat_kv(kk, n_rep)
     assert_shape(got, (B_, H_kv * n_rep, L_, d_), f"repeat_kv output (H_kv={H_kv}, n_rep={n_rep})")
     assert torch.equal(got, hf_repeat_kv(kk, n_rep)), \
-        f"repeat_kv differs from transformers' (B={B_}, H_kv={H_kv}, n_rep={n_rep}): output head h must be input head h // n_rep"
+        (f"repeat_kv differs from transformers' (B={B_}, H_kv={H_kv}, n_rep={n_rep}): "
+         "output head h must be input head h // n_rep")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -459,7 +478,9 @@ def swiglu_mlp(x, w_gate, w_up, w_down):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_swiglu_mlp", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""swiglu_mlp: shape and a one-unit worked example (mistakes named: gate and up swapped, GELU, sigmoid, no gate, no down projection); hidden: equals transformers' LlamaMLP with copied weights, without calling it."""
+"""swiglu_mlp: shape and a one-unit worked example (mistakes named: gate and up swapped, GELU,
+sigmoid, no gate, no down projection); hidden: equals transformers' LlamaMLP with copied weights,
+without calling it."""
 # D = I = 1: w_gate = 2, w_up = 3, w_down = 0.5, so MLP(x) = 0.5 * silu(2x) * 3x.
 xs = torch.tensor([[1.0], [-2.0]])
 ys = swiglu_mlp(xs, torch.tensor([[2.0]]), torch.tensor([[3.0]]), torch.tensor([[0.5]]))
@@ -467,15 +488,19 @@ assert_shape(ys, (2, 1), "swiglu_mlp output")
 sigmoid = lambda z: 1 / (1 + math.exp(-z))
 silu = lambda z: z * sigmoid(z)
 gelu = lambda z: z * 0.5 * (1 + math.erf(z / math.sqrt(2)))
-assert_close(ys, [[0.5 * silu(2.0) * 3.0], [0.5 * silu(-4.0) * -6.0]], name="the one-unit example 0.5 * silu(2x) * 3x at x = 1, -2", mistakes={
+assert_close(ys, [[0.5 * silu(2.0) * 3.0], [0.5 * silu(-4.0) * -6.0]],
+             name="the one-unit example 0.5 * silu(2x) * 3x at x = 1, -2", mistakes={
     "gate and up swapped (SiLU on the up projection): the SiLU goes on W_gate x, which multiplies W_up x":
         [[0.5 * silu(3.0) * 2.0], [0.5 * silu(-6.0) * -4.0]],
-    "GELU instead of SiLU: Llama's gate is SiLU(z) = z * sigmoid(z)": [[0.5 * gelu(2.0) * 3.0], [0.5 * gelu(-4.0) * -6.0]],
-    "sigmoid instead of SiLU (that is GLU): SiLU(z) = z * sigmoid(z)": [[0.5 * sigmoid(2.0) * 3.0], [0.5 * sigmoid(-4.0) * -6.0]],
+    "GELU instead of SiLU: Llama's gate is SiLU(z) = z * sigmoid(z)":
+        [[0.5 * gelu(2.0) * 3.0], [0.5 * gelu(-4.0) * -6.0]],
+    "sigmoid instead of SiLU (that is GLU): SiLU(z) = z * sigmoid(z)":
+        [[0.5 * sigmoid(2.0) * 3.0], [0.5 * sigmoid(-4.0) * -6.0]],
     "no gate: SiLU(W_gate x) multiplies W_up x": [[0.5 * silu(3.0)], [0.5 * silu(-6.0)]],
     "no down projection: multiply the gated product by w_down (transposed) at the end":
         [[silu(2.0) * 3.0], [silu(-4.0) * -6.0]]})
-assert_shape(swiglu_mlp(torch.randn(2, 5, 8), torch.randn(12, 8), torch.randn(12, 8), torch.randn(8, 12)), (2, 5, 8), "output")
+assert_shape(swiglu_mlp(torch.randn(2, 5, 8), torch.randn(12, 8), torch.randn(12, 8), torch.randn(8, 12)),
+             (2, 5, 8), "output")
 ### BEGIN HIDDEN TESTS
 from transformers import LlamaConfig
 from transformers.models.llama.modeling_llama import LlamaMLP
@@ -582,11 +607,16 @@ def decoder_layer(x, p, n_heads, n_kv_heads, eps=1e-6, base=10000.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_decoder_layer", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""decoder_layer: shape, and the first token ignores later ones; a hand-sized layer of one token whose head width d = 2 is not D/H = 1 (mistakes named: residuals, which norm goes where, post-norm, the head width); hidden: equals transformers' LlamaDecoderLayer and Qwen2DecoderLayer (QKV bias, GQA, head_dim != D/H) with copied weights, with reference parts in place of yours, without calling transformers' layers or torch's fused attention."""
+"""decoder_layer: shape, and the first token ignores later ones; a hand-sized layer of one token
+whose head width d = 2 is not D/H = 1 (mistakes named: residuals, which norm goes where, post-norm,
+the head width); hidden: equals transformers' LlamaDecoderLayer and Qwen2DecoderLayer (QKV bias,
+GQA, head_dim != D/H) with copied weights, with reference parts in place of yours, without calling
+transformers' layers or torch's fused attention."""
 # 1. Shape and causality on a random layer (D = 32, 4 query heads, 2 KV heads, d = 8, I = 64).
 g_v = torch.Generator().manual_seed(9)
 shapes_v = {"input_layernorm.weight": (32,), "self_attn.q_proj.weight": (32, 32), "self_attn.k_proj.weight": (16, 32),
-            "self_attn.v_proj.weight": (16, 32), "self_attn.o_proj.weight": (32, 32), "post_attention_layernorm.weight": (32,),
+            "self_attn.v_proj.weight": (16, 32), "self_attn.o_proj.weight": (32, 32),
+            "post_attention_layernorm.weight": (32,),
             "mlp.gate_proj.weight": (64, 32), "mlp.up_proj.weight": (64, 32), "mlp.down_proj.weight": (32, 64)}
 p_v = {name: torch.randn(*shape, generator=g_v) * 0.3 for name, shape in shapes_v.items()}
 xl = torch.randn(2, 6, 32, generator=g_v)
@@ -595,8 +625,8 @@ assert_shape(yl, (2, 6, 32), "decoder_layer output")
 xl2 = xl.clone()
 xl2[:, 1:] = torch.randn(2, 5, 32, generator=g_v)                           # change every token but the first
 assert_close(decoder_layer(xl2, p_v, 4, 2)[:, 0], yl[:, 0], rtol=1e-5, atol=1e-5,
-             name="output at position 0 after changing tokens 1-5 (causal: it must not see later tokens; mask the scores "
-                  "where key j > query i with -inf before the softmax)")
+             name="output at position 0 after changing tokens 1-5 (causal: it must not see later tokens; "
+                  "mask the scores where key j > query i with -inf before the softmax)")
 # 2. Hand-sized layer: D = 2, H = 2 query heads of width d = 2 (so d is NOT D / H = 1), one KV head,
 #    I = 1, one token x = (3, 4), eps = 0. With one token, each query reads only itself, so attention
 #    returns its value; v_proj = identity and o_proj picks (head 0, coordinate 0) and (head 1,
@@ -613,10 +643,13 @@ r1 = math.sqrt((3 ** 2 + 4 ** 2) / 2)                                       # rm
 h1 = [3 + 1 * 3 / r1, 4 + 2 * 4 / r1]                                       # x + attention = x + rms_norm(x) * (1, 2)
 r2 = math.sqrt((h1[0] ** 2 + h1[1] ** 2) / 2)                               # rms of h1
 n2 = [2 * h1[0] / r2, 1 * h1[1] / r2]                                       # post_attention_layernorm, weight (2, 1)
-m = n2[0] / (1 + math.exp(-n2[0])) * n2[1]                                  # silu(gate) * up; down_proj copies it to both
+m = n2[0] / (1 + math.exp(-n2[0])) * n2[1]                                  # silu(gate) * up;
+                                                                            # down_proj copies it to both
 # decoder_layer uses your parts: first check the two this example needs (each has its own test above)
-assert_close(rms_norm(x_hand, p_hand["input_layernorm.weight"], 0.0), [[[3 / r1, 2 * 4 / r1]]], rtol=1e-5, atol=1e-6,
-             name="your rms_norm on the hand-sized layer's input (decoder_layer uses it: make test_rms_norm pass first)")
+assert_close(rms_norm(x_hand, p_hand["input_layernorm.weight"], 0.0), [[[3 / r1, 2 * 4 / r1]]],
+             rtol=1e-5, atol=1e-6,
+             name="your rms_norm on the hand-sized layer's input "
+                  "(decoder_layer uses it: make test_rms_norm pass first)")
 assert_close(swiglu_mlp(torch.tensor([n2]), p_hand["mlp.gate_proj.weight"], p_hand["mlp.up_proj.weight"],
                         p_hand["mlp.down_proj.weight"]), [[m, m]], rtol=1e-5, atol=1e-6,
              name="your swiglu_mlp on the hand-sized layer (decoder_layer uses it: make test_swiglu_mlp pass first)")
@@ -627,20 +660,25 @@ except RuntimeError as err:
                          f"The head width may differ from D / H: take it from the weights, "
                          f"d = rows of self_attn.q_proj.weight // n_heads") from None
 assert_shape(y_hand, (1, 1, 2), "decoder_layer output of the hand-sized layer")
-assert_close(y_hand, [[[h1[0] + m, h1[1] + m]]], rtol=1e-5, atol=1e-5, name="the hand-sized layer (one token x = (3, 4))", mistakes={
-    "no residual connections: add the attention output to x, then the MLP output to that": [[[0.9596122308059941, 0.9596122308059941]]],
+assert_close(y_hand, [[[h1[0] + m, h1[1] + m]]], rtol=1e-5, atol=1e-5,
+             name="the hand-sized layer (one token x = (3, 4))", mistakes={
+    "no residual connections: add the attention output to x, then the MLP output to that":
+        [[[0.9596122308059941, 0.9596122308059941]]],
     "no first residual: the MLP's input is x + attention output, not the attention output alone":
         [[[1.8081403682298511, 3.2223539306029463]]],
-    "no second residual: return h + swiglu_mlp(...), not the MLP output alone": [[[1.4536407654248251, 1.4536407654248251]]],
+    "no second residual: return h + swiglu_mlp(...), not the MLP output alone":
+        [[[1.4536407654248251, 1.4536407654248251]]],
     "norms swapped: input_layernorm goes before attention, post_attention_layernorm before the MLP":
         [[[6.135617513478595, 6.569932088529356]]],
     "input_layernorm used twice: the MLP's input is normalised with post_attention_layernorm.weight":
         [[[5.056632765576852, 7.470846327949947]]],
-    "post-norm (normalised after each residual): Llama normalises each sub-layer's input (pre-norm) and adds the raw output":
+    "post-norm (normalised after each residual): Llama normalises each sub-layer's input (pre-norm) "
+    "and adds the raw output":
         [[[1.4693188351069104, 1.208418611326397]]],
     "no norm before the MLP: apply rms_norm with post_attention_layernorm.weight, then swiglu_mlp":
         [[[27.447936890424387, 29.86215045279748]]],
-    "no norm before attention: apply rms_norm with input_layernorm.weight first": [[[7.622687762514234, 9.622687762514234]]]})
+    "no norm before attention: apply rms_norm with input_layernorm.weight first":
+        [[[7.622687762514234, 9.622687762514234]]]})
 ### BEGIN HIDDEN TESTS
 from transformers import LlamaConfig, Qwen2Config
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRotaryEmbedding
@@ -675,7 +713,8 @@ LAYERS = ("transformers.models.llama", "transformers.models.qwen2", "transformer
           "transformers.models.mixtral", "transformers.integrations.sdpa_attention")
 TOL = dict(rtol=1e-4, atol=1e-4)  # float32, about 10 matmuls in a different order
 _students_parts = dict(rms_norm=rms_norm, apply_rope=apply_rope, repeat_kv=repeat_kv, swiglu_mlp=swiglu_mlp)
-globals().update(rms_norm=_ref_rms_norm, apply_rope=_ref_apply_rope, repeat_kv=_ref_repeat_kv, swiglu_mlp=_ref_swiglu_mlp)
+globals().update(rms_norm=_ref_rms_norm, apply_rope=_ref_apply_rope,
+                 repeat_kv=_ref_repeat_kv, swiglu_mlp=_ref_swiglu_mlp)
 try:
     for trial, (cls, Layer, Rotary, D_, H_, H_kv, d_, L_, theta) in enumerate([
             (LlamaConfig, LlamaDecoderLayer, LlamaRotaryEmbedding, 32, 4, 2, 8, 7, 10000.0),
@@ -777,10 +816,12 @@ for name in ([] if GRADING else llms.FOUR):
 
 GiB = 2**30
 if table:
-    rows = ["| model | parameters | active per token | H / H_kv | KV bytes per token | KV cache 8K | KV cache 128K | 128K without GQA (MHA) |",
+    rows = ["| model | parameters | active per token | H / H_kv | KV bytes per token | KV cache 8K | KV cache 128K "
+            "| 128K without GQA (MHA) |",
             "|---|---|---|---|---|---|---|---|"]
     for name, t in table.items():
-        rows.append(f"| {name} | {t['total'] / 1e9:.2f}B | {t['active'] / 1e9:.2f}B | {t['heads'][0]} / {t['heads'][1]} "
+        rows.append(f"| {name} | {t['total'] / 1e9:.2f}B | {t['active'] / 1e9:.2f}B "
+                    f"| {t['heads'][0]} / {t['heads'][1]} "
                     f"| {t['kv']:,} | {t['kv'] * 8192 / GiB:.2f} GiB | {t['kv'] * 131072 / GiB:.1f} GiB "
                     f"| {t['kv_mha'] * 131072 / GiB:.0f} GiB |")
     display(Markdown("\n".join(rows)))
@@ -915,7 +956,8 @@ with tempfile.TemporaryDirectory() as folder:
 # compare the cache of one sequence with your choice against multi-head attention (every query
 # head keeps its own keys and values) and multi-query attention (one KV head for all, Shazeer
 # 2019). Each bar is measured: transformers' cache of the model with that many KV heads, on the
-# meta device (`cache_bytes_per_token` above). Try Llama-3-70B at 128K: which choice brings one sequence's cache under the 16 GiB that
+# meta device (`cache_bytes_per_token` above). Try Llama-3-70B at 128K: which choice brings one
+# sequence's cache under the 16 GiB that
 # a single consumer GPU might spare? What does that do to the number of parameters? (Hint: which
 # projections have $H_{kv}$ heads?)
 
@@ -932,12 +974,16 @@ explorer
 #
 # ### Checkpoint Questions
 #
-# - Why does **Mixtral 8×7B** hold about 47B parameters but use only about 13B for each token, and which parts of the model are **shared** by all experts?
-# - What is **Grouped Query Attention (GQA)**, and how much does it shrink the **KV cache** of Llama-3-70B compared with ordinary multi-head attention?
-# - How does **RoPE** encode a token's position, and why does the attention score between two tokens depend only on their **relative distance**?
+# - Why does **Mixtral 8×7B** hold about 47B parameters but use only about 13B for each token, and
+#   which parts of the model are **shared** by all experts?
+# - What is **Grouped Query Attention (GQA)**, and how much does it shrink the **KV cache** of
+#   Llama-3-70B compared with ordinary multi-head attention?
+# - How does **RoPE** encode a token's position, and why does the attention score between two tokens
+#   depend only on their **relative distance**?
 #
 # ### Question 1
-# - Why does **Mixtral 8×7B** hold about 47B parameters but use only about 13B for each token, and which parts of the model are **shared** by all experts?
+# - Why does **Mixtral 8×7B** hold about 47B parameters but use only about 13B for each token, and
+#   which parts of the model are **shared** by all experts?
 #
 # Autograded part: suppose Mixtral sent every token to 4 of its 8 experts instead of 2, with
 # nothing else changed. Which statement is right? Set `q1_choice` to one letter.
@@ -982,7 +1028,8 @@ assert q1_choice == "A", ("q1_choice is not the right letter: which parts of Mix
 
 # %% [markdown]
 # ### Question 2
-# - What is **Grouped Query Attention (GQA)**, and how much does it shrink the **KV cache** of Llama-3-70B compared with ordinary multi-head attention?
+# - What is **Grouped Query Attention (GQA)**, and how much does it shrink the **KV cache** of
+#   Llama-3-70B compared with ordinary multi-head attention?
 #
 # Autograded part: set `q2_kv_shrink_factor` to the integer by which Llama-3-70B's KV cache
 # (any context length) is smaller than that of the same model with one KV head per query head.
@@ -1023,7 +1070,8 @@ assert q2_kv_shrink_factor == _c70.num_attention_heads // _c70.num_key_value_hea
 
 # %% [markdown]
 # ### Question 3
-# - How does **RoPE** encode a token's position, and why does the attention score between two tokens depend only on their **relative distance**?
+# - How does **RoPE** encode a token's position, and why does the attention score between two tokens
+#   depend only on their **relative distance**?
 #
 # Autograded part: which statement answers it? Set `q3_choice` to one letter.
 #
@@ -1046,8 +1094,8 @@ q3_choice = "B"
 """Question 3, autograded part: q3_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q3_choice, "q3_choice")
 ### BEGIN HIDDEN TESTS
-assert q3_choice == "B", ("q3_choice is not the right letter: where does apply_rope act (embeddings, scores, or queries "
-                          "and keys), and what does it do there?")
+assert q3_choice == "B", ("q3_choice is not the right letter: where does apply_rope act "
+                          "(embeddings, scores, or queries and keys), and what does it do there?")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q3_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}

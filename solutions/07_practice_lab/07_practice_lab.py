@@ -281,7 +281,10 @@ def max_context_in_budget(cache_bytes_at, budget_bytes, weight_bytes):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_max_context_in_budget", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-"""max_context_in_budget: hand-made caches (a budget filled exactly, one byte short, nothing fits, a cache that does not grow) and a tiny Jamba's cache from archlab.models.cache_bytes, with named mistakes; hidden: random caches and budgets against a brute-force search, every model family at two sizes and batch sizes, and at most a few dozen calls of cache_bytes_at."""
+"""max_context_in_budget: hand-made caches (a budget filled exactly, one byte short, nothing fits, a
+cache that does not grow) and a tiny Jamba's cache from archlab.models.cache_bytes, with named
+mistakes; hidden: random caches and budgets against a brute-force search, every model family at two
+sizes and batch sizes, and at most a few dozen calls of cache_bytes_at."""
 def _affine(fixed, per_token):
     """A hand-made cache: fixed bytes plus per_token bytes for each token (n >= 1)."""
     def cache_bytes_at(n):
@@ -349,7 +352,8 @@ class _Counted:
         assert self.calls <= self.limit, (f"max_context_in_budget called cache_bytes_at more than {self.limit} times: "
                                           f"do not try every n; two calls give the fixed part and the bytes per token")
         if not (isinstance(n, int) and n >= 1):
-            raise ValueError(f"cache_bytes_at({n!r}): a cache helper needs an int n >= 1 (archlab.models.cache_bytes does)")
+            raise ValueError(f"cache_bytes_at({n!r}): a cache helper needs an int n >= 1 "
+                             "(archlab.models.cache_bytes does)")
         return self.f(n)
 
 
@@ -375,7 +379,8 @@ for _trial in range(30):
     _fixed = _rng.choice([0, 0, _rng.randrange(1, 10**7)])
     _pt = _rng.choice([0, 1, 3, _rng.randrange(1, 10**6)])
     _w = _rng.randrange(0, 10**9)
-    _budget = _w + _fixed + _pt * _rng.choice([0, 1, 2, _rng.randrange(3, 10**7)]) + _rng.choice([-1, 0, 0, 1, _pt // 2])
+    _budget = (_w + _fixed + _pt * _rng.choice([0, 1, 2, _rng.randrange(3, 10**7)])
+               + _rng.choice([-1, 0, 0, 1, _pt // 2]))
     _cases.append((f"a cache of {_fixed:,} B + {_pt:,} B a token", (lambda fx, p: lambda n: fx + p * n)(_fixed, _pt),
                    max(_budget, 0), _w))
 _cases.append(("a cache of 0 B + 1 B a token, 80 GB", lambda n: n, 80 * 10**9, 0))
