@@ -52,8 +52,10 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def run(job):
-    """Grade one submission and write its result; returns the record (autograder.results)."""
+def run(job, save=True):
+    """Grade one submission and write its result; returns the record (autograder.results).
+
+    save=False: the caller writes the result (autograder.pool, grading in a thread of the batch)."""
     t0 = time.perf_counter()
     limits = job.limits
     if limits.threads is None:
@@ -68,26 +70,27 @@ def run(job):
         record.update(status="failed", flags=[], tests=[], retry=True,
                       reason=f"grader error: this worker's course files differ from the instructor's "
                              f"({here[:12]} != {job.course_sha256[:12]}); update its checkout")
-        return _finish(ws, record, t0)
+        return _finish(ws, record, t0, save)
     prepared = submission.prepare(data, job.assignment)
     if prepared.notebook is None:
         record.update(status="failed", reason=prepared.problem, flags=[], tests=[])
-        return _finish(ws, record, t0)
+        return _finish(ws, record, t0, save)
     try:
         result, nb = runner.run(prepared, ws / "run" / f"{job.student}--{job.assignment}", limits, job.isolate)
     except Exception as e:  # the grader itself must never take the batch down
         record.update(status="failed", reason=f"grader error: {type(e).__name__}: {e}"[:300],
                       flags=prepared.flags, tests=[], retry=True)
-        return _finish(ws, record, t0)
+        return _finish(ws, record, t0, save)
     out = executed_path(ws, job.student, job.assignment)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)
     os.chmod(out, 0o640)   # the grader and the workspace's group (a hub's instructors), never students
     record.update(asdict(result), executed=str(out), recorded=result.status != "graded")
-    return _finish(ws, record, t0)
+    return _finish(ws, record, t0, save)
 
 
-def _finish(ws, record, t0):
+def _finish(ws, record, t0, save=True):
     record["seconds"] = time.perf_counter() - t0
-    results.save(ws, record)
+    if save:
+        results.save(ws, record)
     return record
