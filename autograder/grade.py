@@ -20,16 +20,22 @@ def prepare_workspace(ws, assignments=None):
 def grade(submissions, out_csv, workspace=None, workers=1, isolate=None, limits=None, settings=None, **options):
     """collect + autograde + feedback + export; `options` are autograde.Settings fields."""
     ws = Path(workspace or paths.BUILD / "grading").resolve()
-    count, problems = collect.collect(submissions, ws)
-    if not count and not problems:
-        raise SystemExit(f"no submissions found under {submissions}")
-    autograde.autograde(ws, isolate=isolate, limits=limits,
-                        settings=settings or autograde.Settings(workers=workers, **options))
-    for student, assignment, why in problems:
-        results.save(ws, results.failed(student, assignment, why))
-    feedback.generate(ws)
-    rows = export.rows(ws)
-    export.write(rows, out_csv)
+    with autograde.stopped_by_signals():   # SIGINT, SIGTERM: as in autograde, in every step
+        try:
+            count, problems = collect.collect(submissions, ws)
+            if not count and not problems:
+                raise SystemExit(f"no submissions found under {submissions}")
+            autograde.autograde(ws, isolate=isolate, limits=limits,
+                                settings=settings or autograde.Settings(workers=workers, **options))
+            for student, assignment, why in problems:
+                results.save(ws, results.failed(student, assignment, why))
+            feedback.generate(ws)
+            rows = export.rows(ws)
+            export.write(rows, out_csv)
+        except autograde.Interrupted as e:   # while collecting, writing feedback or the CSV
+            print(f"\ninterrupted: {e.name}: the results written so far are kept; the same command "
+                  f"goes on from there", flush=True)
+            raise SystemExit(e.status) from None
     return [SimpleNamespace(**r) for r in rows]
 
 
