@@ -302,7 +302,7 @@ def main(argv=None):
         args.run(args)
     except autograde.Interrupted as stop:
         print(f"\ninterrupted: {stop}", flush=True)
-        sys.exit(stop.exit_status)
+        sys.exit(stop.status)
     except CourseError as e:
         print(f"python -m autograder {args.verb}: {e}", file=sys.stderr, flush=True)
         sys.exit(1)

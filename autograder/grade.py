@@ -24,13 +24,20 @@ def grade(submissions, out_csv, workspace=None, settings=None, *, limits=None, i
 
     `settings` is an autograde.Settings (default: one local worker)."""
     ws = Path(workspace or paths.BUILD / "grading").resolve()
-    count, problems = collect.collect(submissions, ws)
-    if not count and not problems:
-        raise CourseError(f"no submissions found under {submissions}")
-    autograde.autograde(ws, settings or autograde.Settings(), limits=limits, isolate=isolate)
-    for student, assignment, why in problems:
-        results.save(ws, results.failed(student, assignment, why))
-    feedback.generate(ws)
-    rows = export.rows(ws)
-    export.write(rows, out_csv)
+    with autograde.stopped_by_signals():   # SIGINT, SIGTERM: as in autograde, in every step
+        try:
+            count, problems = collect.collect(submissions, ws)
+            if not count and not problems:
+                raise CourseError(f"no submissions found under {submissions}")
+            autograde.autograde(ws, settings or autograde.Settings(), limits=limits, isolate=isolate)
+            for student, assignment, why in problems:
+                results.save(ws, results.failed(student, assignment, why))
+            feedback.generate(ws)
+            rows = export.rows(ws)
+            export.write(rows, out_csv)
+        except autograde.Interrupted as e:   # while collecting, writing feedback or the CSV
+            if e.detail:
+                raise                        # autograde said where it stopped
+            raise autograde.Interrupted(e.signum, "the results written so far are kept; the same command "
+                                                  "goes on from there") from None
     return [SimpleNamespace(**r) for r in rows]

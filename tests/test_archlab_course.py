@@ -12,7 +12,8 @@ import torch
 import nbtools
 from archlab import course, fastpaths
 from autograder.paths import present_assignments
-from autograder.submission import defined_names
+from autograder import contract
+from autograder.grading.submission import defined_names
 
 
 @pytest.mark.parametrize("env, quick, expected", [(None, False, (False, False)), (None, True, (True, False)),
@@ -49,7 +50,7 @@ def test_tuple_targets_count_as_given_names():
 @pytest.mark.parametrize("assignment", present_assignments())
 def test_every_setup_cell_is_the_one_call_and_gives_its_names(assignment):
     cell = nbtools.cell(nbtools.release_nb(assignment), "setup")
-    assert cell.metadata["nbgrader"]["locked"], "the setup cell is locked"
+    assert contract.is_locked(cell), "the setup cell is locked"
     assert "device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)" in cell.source
     assert {"device", "QUICK", "GRADING", "setup"} <= set(defined_names(cell.source))
     assert "NBGRADER_EXECUTION" not in cell.source and "manual_seed" not in cell.source, "setup does these"

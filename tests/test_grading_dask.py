@@ -85,8 +85,11 @@ def _gradebook_rows(ws):
 
 
 def _wait_idle(client, timeout=300):
+    """Until no worker runs a task. Not the scheduler's `processing()`: it forgets the tasks of a
+    client that went away (the interrupted command's), while their workers still run them and
+    write their results."""
     deadline = time.monotonic() + timeout
-    while any(client.processing().values()):
+    while any(client.run(lambda dask_worker: dask_worker.state.executing_count).values()):
         assert time.monotonic() < deadline, "the cluster never went idle"
         time.sleep(0.5)
 

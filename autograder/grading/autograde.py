@@ -20,6 +20,13 @@ OpenMP, MKL and numba (cores / kernels at once, at least 1; `threads_per_kernel`
 Recording a submission is one gradebook session (autograder.grading.gradebook): its scores, its
 time against the due date and the late penalty the course's policy gives it
 (autograder.grading.late); then its record is written, once (autograder.grading.results).
+
+SIGINT (Ctrl-C) and SIGTERM (what JupyterHub, systemd and Kubernetes send to stop a service)
+stop a batch in any phase within seconds: the kernels that are running are killed (a local
+pool's or LocalCluster's worker processes too), the results already written are kept, and
+`autograde` raises Interrupted, which the command line reports as "interrupted: ..." with exit
+status 130 (SIGINT) or 143 (SIGTERM). On a running Dask scheduler the tasks already started
+finish on their workers and are graded again by the next run.
 """
 
 import contextlib
@@ -27,6 +34,7 @@ import logging
 import signal
 import statistics
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -40,19 +48,6 @@ from autograder import nbg
 
 log = logging.getLogger(__name__)
 from autograder.errors import CourseError
-
-
-class Interrupted(Exception):
-    """The batch was stopped by a signal; results finished so far are kept."""
-
-    def __init__(self, signum, recorded, total):
-        self.signum, self.recorded, self.total = signal.Signals(signum), recorded, total
-        super().__init__(f"{self.signum.name}: {recorded} of {total} recorded; the same command grades the rest "
-                         f"(results that workers finished are kept)")
-
-    @property
-    def exit_status(self):
-        return 128 + int(self.signum)
 
 
 @dataclass
@@ -108,6 +103,7 @@ def prepare_assignments(ws, assignments):
             continue
         result = api.generate_assignment(assignment, force=True, create=True)
         if not result["success"]:
+            check_interrupted()      # nbgrader's log capture catches everything, a signal included
             raise CourseError(f"nbgrader could not prepare {assignment}:\n{result.get('log')}")
         marker.write_text(sha)
     return api
@@ -118,8 +114,22 @@ def autograde(ws, settings=None, *, limits=None, isolate=None, students=None):
 
     `settings` is a Settings (default: one local worker); `limits` the jail's (sandbox.Limits);
     `isolate` False grades without the jail (None: whenever the jail can be made); `students`
-    limits the batch to those student ids. Raises Interrupted on SIGINT or SIGTERM."""
+    limits the batch to those student ids. SIGINT or SIGTERM stops it: Interrupted is raised once
+    its kernels are killed (its `status` is 130 or 143)."""
     settings = settings or Settings()
+    jobs, records = [], []
+    with stopped_by_signals():
+        try:
+            return _autograde(ws, limits, isolate, students, settings, jobs, records)
+        except Interrupted as e:
+            running = ("tasks already running on the cluster finish there and are graded again next run"
+                       if settings.scheduler else "running kernels killed")
+            raise Interrupted(e.signum, f"{len(records)} of {len(jobs)} recorded; {running}; "
+                                        f"the same command grades the rest") from None
+
+
+def _autograde(ws, limits, isolate, students, settings, jobs, records):
+    """autograde's work; `jobs` and `records` fill up as it goes (an interruption counts them)."""
     ws = Path(ws).resolve()
     if isolate is None:
         isolate, why = sandbox.available()
@@ -127,7 +137,7 @@ def autograde(ws, settings=None, *, limits=None, isolate=None, students=None):
             log.warning(f"WARNING: submissions run WITHOUT isolation: {why}")
     limits = replace(limits or sandbox.Limits(), threads=settings.threads_per_kernel)
     cfg = nbg.config(ws)
-    fingerprints, jobs, skipped = {}, [], 0
+    fingerprints, skipped = {}, 0
     for student, assignment, path in submitted(ws):
         if students is not None and student not in students:
             continue
@@ -141,7 +151,6 @@ def autograde(ws, settings=None, *, limits=None, isolate=None, students=None):
                              fingerprints[assignment], sha, kernels_at_once=settings.workers))
     prepare_assignments(ws, {j.assignment for j in jobs})
     t0 = time.perf_counter()
-    records = []
     if not jobs:
         log.info(summary(records, skipped, 0.0))
         return records
@@ -150,18 +159,16 @@ def autograde(ws, settings=None, *, limits=None, isolate=None, students=None):
         bar = tqdm(total=len(jobs), unit="submission", disable=_no_bar(settings), file=sys.stderr,
                    desc="grading", dynamic_ncols=True)
         counts = Counter()
-        try:
-            with bar:
-                for r in finished:
-                    _record(ws, cfg, r)
-                    records.append(r)
-                    counts[r.status] += 1
-                    counts["flagged"] += bool(r.flags)
-                    bar.set_postfix(graded=counts["graded"], failed=counts["failed"], flagged=counts["flagged"],
-                                    refresh=False)
-                    bar.update()
-        except KeyboardInterrupt:
-            raise Interrupted(signal.SIGINT, len(records), len(jobs)) from None
+        with bar:
+            for r in finished:
+                _record(ws, cfg, r)
+                records.append(r)
+                check_interrupted()   # a signal that came while a library (nbgrader, SQLAlchemy) ran
+                counts[r.status] += 1
+                counts["flagged"] += bool(r.flags)
+                bar.set_postfix(graded=counts["graded"], failed=counts["failed"], flagged=counts["flagged"],
+                                refresh=False)
+                bar.update()
     log.info(summary(records, skipped, time.perf_counter() - t0))
     return records
 
@@ -172,13 +179,84 @@ def _no_bar(settings):
 
 @contextlib.contextmanager
 def _backend(settings, jobs):
-    """(iterator of records, kernels at once per machine, starts allowed) on the chosen backend."""
+    """(iterator of records, kernels at once per machine, starts allowed) on the chosen backend.
+
+    Left early (the batch interrupted), the iterator is closed first: that kills what it runs."""
     if not (settings.cluster or settings.scheduler):
-        yield pool.grade(jobs, settings.workers, settings.max_tries), {"this machine": settings.workers}, \
-            settings.max_tries
+        records = pool.grade(jobs, settings.workers, settings.max_tries, check_interrupted)
+        with contextlib.closing(records):
+            yield records, {"this machine": settings.workers}, settings.max_tries
         return
     with cluster.connect(settings.scheduler, settings.cluster, settings.max_tries) as client:
-        yield cluster.grade(client, jobs), cluster.kernels_per_host(client), cluster.tries_allowed(client)
+        records = cluster.grade(client, jobs, check_interrupted)
+        with contextlib.closing(records):
+            yield records, cluster.kernels_per_host(client), cluster.tries_allowed(client)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM reached the batch; raised in its main thread by `stopped_by_signals`.
+
+    A KeyboardInterrupt, so that libraries take it for the user stopping them (Dask cancels what
+    it waited for, SQLAlchemy drops the connection it interrupted) and pass it on."""
+
+    def __init__(self, signum, detail=""):
+        super().__init__(signum)
+        self.signum, self.detail = signum, detail   # detail: where the batch stopped, what is kept
+
+    @property
+    def name(self):
+        return signal.Signals(self.signum).name
+
+    @property
+    def status(self):
+        return 128 + self.signum       # as a shell reports a command a signal ended: 130, 143
+
+    def __str__(self):
+        return f"{self.name}: {self.detail}" if self.detail else self.name
+
+
+_signalled = []   # the signal that stopped this process's batch, once one has
+
+
+def _on_signal(signum, frame):
+    if not _signalled:     # a second signal while the batch stops changes nothing
+        _signalled.append(signum)
+        raise Interrupted(signum)
+
+
+def check_interrupted():
+    """Raise Interrupted again if a signal has stopped the batch. The handler raises it wherever the
+    main thread is, and code there may drop it (nbgrader's log capture catches everything; an
+    exception in a finalizer is only printed): the batch calls this after such code, and its
+    backends between their waits for results."""
+    if _signalled:
+        raise Interrupted(_signalled[0])
+
+
+@contextlib.contextmanager
+def stopped_by_signals():
+    """While this lasts, SIGINT and SIGTERM raise Interrupted in the main thread.
+
+    Whatever this process inherited is replaced: a batch started with SIGINT ignored (a
+    background job of a shell script: `... &`) or with the signals blocked stops all the same.
+    Outside the main thread (a hub's request, a test's thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    if before[signal.SIGINT] is not _on_signal:   # the outermost: a new batch
+        _signalled.clear()
+    try:
+        for s in STOP_SIGNALS:
+            signal.signal(s, _on_signal)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)   # one pending since a blocked start arrives now
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 def _threads_line(settings, limits, kernels_at_once, tries):

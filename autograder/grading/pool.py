@@ -7,12 +7,24 @@ that dies (killed, out of memory) breaks the whole `ProcessPoolExecutor`, and wh
 it was running is unknown: each submission that was in flight then runs again alone in a fresh
 process, up to `max_tries` starts in all; one that still kills its process is failed with the
 reason, the others are graded, and a new pool takes the rest of the batch.
+
+Stopping (SIGINT, SIGTERM: autograder.autograde): between its waits for results `grade` calls
+`check`, which raises once a signal has stopped the batch; left that way (or closed), it kills
+its worker processes at once, and their kernels die with them, instead of waiting for the
+submissions they grade. A worker process that gets SIGINT or SIGTERM itself (Ctrl-C reaches the
+whole process group) exits at once without saving anything.
 """
 
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import contextlib
+import os
+import signal
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from autograder.grading import task
+from autograder.grading import sandbox, task
+
+POLL_S = 0.5      # how often a wait for results looks whether a signal has stopped the batch
 
 
 def died(job, tries):
@@ -25,15 +37,19 @@ def crashed(job, error):
     return job.failed(f"grader error: {type(error).__name__}: {error}"[:300], retry=True)
 
 
-def grade(jobs, workers=1, max_tries=3):
+def _no_check():
+    pass
+
+
+def grade(jobs, workers=1, max_tries=3, check=_no_check):
     todo = list(reversed(list(jobs)))
     if workers <= 1:
         while todo:
-            yield task.run(todo.pop())
+            yield _in_this_process(todo.pop(), check)
         return
     while todo:
         suspects = []
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with _pool(workers) as pool:
             running = {}
 
             def refill():
@@ -43,7 +59,7 @@ def grade(jobs, workers=1, max_tries=3):
 
             refill()
             while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done = _wait(running, check)
                 if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
                     break
                 finished = [_result(f, running.pop(f)) for f in done]
@@ -57,21 +73,89 @@ def grade(jobs, workers=1, max_tries=3):
         # which one killed its worker is unknown: each runs again alone, in a fresh process, so
         # an innocent one is graded and the culprit alone uses up its tries
         for job in suspects:
-            yield _alone(job, max_tries)
+            check()             # the pool broke because Ctrl-C killed its workers: stop
+            yield _alone(job, max_tries, check)
 
 
-def _alone(job, max_tries):
+def _alone(job, max_tries, check=_no_check):
     tries = 1 + max(1, max_tries - 1)     # the start that broke the pool, then alone
     for _ in range(tries - 1):
-        with ProcessPoolExecutor(max_workers=1) as solo:
+        with _pool(1) as solo:
             future = solo.submit(task.run, job)
+            _wait([future], check)
             try:
                 return future.result()
             except BrokenProcessPool:
+                check()
                 continue
             except Exception as error:
                 return crashed(job, error)
     return died(job, tries)
+
+
+def _wait(futures, check):
+    """The futures that are done, once one is; `check` between looks (it raises to stop)."""
+    while True:
+        done, _ = wait(futures, timeout=POLL_S, return_when=FIRST_COMPLETED)
+        if done:
+            return done
+        check()
+
+
+@contextlib.contextmanager
+def _pool(workers):
+    """A process pool whose workers leave SIGINT and SIGTERM to the batch. Left by an exception
+    (the batch interrupted) or closed, it kills its worker processes, kernels and all, at once:
+    shutting it down would wait for the submissions they grade."""
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_signals)
+    try:
+        yield pool
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(OSError):
+                process.kill()    # SIGKILL; its kernel follows (setpriv --pdeathsig, autograder.sandbox)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _worker_signals():
+    """In a worker process: SIGINT and SIGTERM end it at once, before it saves anything about the
+    submission it grades (its kernel dies with it). They come from the batch's own signal sent to
+    the whole process group: the batch stops too, and kills what is left."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, _worker_exit)
+
+
+def _worker_exit(signum, frame):
+    os._exit(128 + signum)
+
+
+def _in_this_process(job, check):
+    """One worker: the submission is graded by a thread of this process while the main thread
+    waits for it and for signals. In the main thread, nbclient would take SIGINT and SIGTERM for
+    itself (it shuts the kernel down, the submission is recorded as "the kernel died", and the
+    batch goes on). When the batch is interrupted, the kernel is killed and the record is never
+    returned, so nothing is recorded for it."""
+    outcome = Future()
+
+    def work():
+        try:
+            outcome.set_result(task.run(job))
+        except BaseException as error:
+            outcome.set_exception(error)
+
+    thread = threading.Thread(target=work, name=f"grading {job.student} {job.assignment}", daemon=True)
+    try:
+        thread.start()
+        _wait([outcome], check)
+    except BaseException:
+        sandbox.kill_kernels()
+        if thread.ident is not None:
+            thread.join(timeout=2)    # it sees its kernel die and lets go of the client's sockets
+        sandbox.kill_kernels()        # one it was starting meanwhile
+        raise
+    return outcome.result()
 
 
 def _result(future, job):

@@ -9,6 +9,7 @@ back what student code changed and reports it. A test cell passes when its execu
 
 import asyncio
 import ast
+import atexit
 import json
 import time
 from dataclasses import dataclass, field
@@ -113,6 +114,9 @@ async def _execute(prepared, workdir, limits, isolate):
     result = RunResult()
     try:
         async with client.async_setup_kernel():
+            # nbclient's exit hook would shut this kernel down from the main thread at exit, while the
+            # thread that grades may still use its sockets; the grader kills its own kernels
+            atexit.unregister(client._cleanup_kernel)
             try:
                 await asyncio.wait_for(_run_all(client), timeout=limits.notebook_seconds)
             except CellTimeoutError:   # a subclass of TimeoutError: catch it first
@@ -130,6 +134,19 @@ async def _execute(prepared, workdir, limits, isolate):
     return client, result
 
 
+class _GradingLoop(asyncio.SelectorEventLoop):
+    """The grading client's event loop takes no signal handlers. nbclient asks it for SIGINT and
+    SIGTERM, and its handler only shuts the kernel down: the cell then fails as "the kernel died"
+    and the batch goes on. The process that grades decides what a signal does (autograder.pool,
+    autograder.autograde); refused, nbclient goes on as it does outside the main thread."""
+
+    def add_signal_handler(self, sig, callback, *args):
+        raise RuntimeError("signals are the grader's to handle, not the notebook client's")
+
+    def remove_signal_handler(self, sig):
+        return False
+
+
 async def _run_all(client):
     for index, cell in enumerate(client.nb.cells):
         await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
@@ -140,7 +157,8 @@ def run(prepared, workdir, limits=None, isolate=True):
     limits = limits or sandbox.Limits()
     t0 = time.perf_counter()
     workdir = sandbox.prepare_workdir(workdir, isolate)
-    client, result = asyncio.run(_execute(prepared, workdir, limits, isolate))
+    with asyncio.Runner(loop_factory=_GradingLoop) as loop:
+        client, result = loop.run(_execute(prepared, workdir, limits, isolate))
     nb = client.nb
     result.flags = list(prepared.flags)
     for gid, report in client.guard_reports.items():

@@ -6,11 +6,15 @@ The kernel talks to the grader over Unix sockets in the submission folder (IPC t
 which is why it needs no network at all.
 """
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -110,6 +114,30 @@ class PlainKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         kw["env"], kw["cwd"] = kernel_env(self.workdir, self.limits.threads), str(self.workdir)
         await super()._async_launch_kernel(self.command(kernel_cmd), **kw)
+        process = getattr(self.provisioner, "process", None)   # jupyter_client's Popen of the kernel
+        if process is not None:
+            with _launched_lock:
+                _launched.add(process)
+
+
+_launched = weakref.WeakSet()    # the kernels this process started (their Popen), while referenced
+_launched_lock = threading.Lock()
+
+
+def kill_kernels():
+    """SIGKILL every kernel this process started that still runs, with its process group
+    (jupyter_client starts each in a session of its own). Only SIGKILL stops a jailed kernel:
+    `unshare` ignores SIGINT and SIGTERM while it waits, and the kernel, its pid namespace's init,
+    gets no signal it has no handler for; the namespace dies with it. The batch calls this when it
+    is interrupted (autograder.pool)."""
+    with _launched_lock:
+        processes = list(_launched)
+    for p in processes:
+        if p.poll() is None:      # not reaped yet: its pid, and its group's, are still its own
+            with contextlib.suppress(OSError):
+                os.killpg(p.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                p.kill()
 
 
 class JailedKernelManager(PlainKernelManager):
