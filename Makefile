@@ -32,7 +32,7 @@ $(VENV)/.installed-gpu: $(VENV)/.installed pyproject.toml
 	touch $@
 
 
-# The browser that tests/test_browser.py drives: Debian's Chromium from apt (never a
+# The browser that tests/notebooks/test_browser.py drives: Debian's Chromium from apt (never a
 # browser download by Playwright).
 browser:
 	bash scripts/install_browser.sh

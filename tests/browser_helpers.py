@@ -1,4 +1,4 @@
-"""What tests/test_browser.py needs around the browser: a throw-away course folder, a JupyterLab
+"""What tests/notebooks/test_browser.py needs around the browser: a throw-away course folder, a JupyterLab
 server on a free port (stopped by its own process group), and JupyterLab's DOM conventions.
 
 The browser is Debian's Chromium (/usr/bin/chromium, installed by scripts/install_browser.sh),

@@ -9,7 +9,7 @@ instructor moves the due date between A's and B's submissions, collects, grades 
 releases feedback, exports the Canvas CSV; A and B fetch their feedback. Last, nbgrader's own
 autograde (its command and the formgrader's API call) must refuse to grade.
 
-tests/test_hub.py runs the same loop through JupyterHub in a real browser, on PostgreSQL.
+tests/classroom/test_hub.py runs the same loop through JupyterHub in a real browser, on PostgreSQL.
 """
 
 import json

@@ -11,15 +11,14 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from archlab import parity
 from autograder.course import execute
+from autograder.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 NB = "01_self_attention"   # the quickest notebook
 
 
