@@ -89,6 +89,8 @@ def two_cpu_runs(tmp_path_factory):
     return runs
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_two_cpu_runs_agree_and_the_report_says_what_ran(two_cpu_runs, tmp_path):
     a, b = two_cpu_runs
     proc = _parity(a, b, tmp_path)
@@ -103,6 +105,8 @@ def test_two_cpu_runs_agree_and_the_report_says_what_ran(two_cpu_runs, tmp_path)
     assert "torch " in md and "cores" in md, "the report names the machines"
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_an_altered_record_fails(two_cpu_runs, tmp_path):
     a, b = two_cpu_runs
     altered = tmp_path / "altered"
@@ -119,6 +123,8 @@ def test_an_altered_record_fails(two_cpu_runs, tmp_path):
     assert "Result: **FAIL**" in md and f"`{name}` (exact)" in md
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_a_missing_record_fails(two_cpu_runs, tmp_path):
     a, b = two_cpu_runs
     missing = tmp_path / "missing"

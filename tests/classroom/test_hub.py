@@ -39,7 +39,8 @@ from autograder import nbg, paths
 
 A1 = hh.ASSIGNMENT
 SHOTS = paths.BUILD / "hub"
-pytestmark = pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments")
+pytestmark = [pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments"),
+              pytest.mark.hub, pytest.mark.browser, pytest.mark.root, pytest.mark.notebooks, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

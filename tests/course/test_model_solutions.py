@@ -21,6 +21,8 @@ def released(tmp_path_factory):
     return nbformat.read(path, as_version=4)
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_solutions_and_model_answers_are_kept_and_executed(released):
     text = json.dumps([c.source for c in released.cells])
     for gid, answer in nbtools.solution_answers(NB).items():
@@ -32,6 +34,8 @@ def test_solutions_and_model_answers_are_kept_and_executed(released):
     assert not errors
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_no_hidden_test_rubric_or_marker_survives(released, tmp_path):
     text = json.dumps([c.source for c in released.cells])
     for marker in ("BEGIN HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION", "**Rubric"):

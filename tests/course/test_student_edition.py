@@ -129,6 +129,8 @@ def _kernelspec(python, data_dir):
     return "student-edition"
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", IDS)
 def test_every_student_notebook_runs_but_for_the_exercises(assignment, installed, edition, tmp_path, monkeypatch):
     import papermill
@@ -180,6 +182,8 @@ def graded_pasted(edition, tmp_path_factory):
     return {r.assignment: r for r in rows}
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", IDS)
 def test_pasted_solutions_get_full_automatic_marks(graded_pasted, assignment):
     r = graded_pasted[assignment]
@@ -188,6 +192,8 @@ def test_pasted_solutions_get_full_automatic_marks(graded_pasted, assignment):
         {k: v for k, v in r.cells.items() if v[0] != v[1]}
 
 
+@pytest.mark.root
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="this checks the root case (as in CI and containers)")
 def test_the_editions_make_lab_serves_its_notebooks(installed, edition, tmp_path):
     listing = bh.make_lab_contents(edition, log_path=tmp_path / "lab.log")

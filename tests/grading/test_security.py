@@ -20,7 +20,8 @@ from autograder import grade, nbg, paths
 from hostile import corpus, probe
 
 NB = corpus.NB
-pytestmark = pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01")
+pytestmark = [pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01"),
+              pytest.mark.root, pytest.mark.notebooks, pytest.mark.slow]
 LIMITS = sandbox.Limits(cell_seconds=30, notebook_seconds=240, output_bytes=1_000_000)
 
 

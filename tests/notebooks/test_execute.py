@@ -13,6 +13,8 @@ from archlab import fastpaths
 from autograder.course import execute
 from autograder import paths
 
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
+
 
 @pytest.mark.parametrize("assignment", paths.present_assignments())
 def test_solution_executes_quick(assignment, tmp_path):
