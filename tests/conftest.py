@@ -47,6 +47,25 @@ def executed():
 
 
 @pytest.fixture(scope="session")
+def solution_run(tmp_path_factory):
+    """solution_run(assignment) -> (folder, seconds): the solution notebook executed by papermill
+    (`autograder.course.execute.execute(assignment, QUICK=True)`, a real kernel) once per session;
+    the folder holds <id>.ipynb and its parity record <id>.parity.json. Shared by the tests that
+    need that run (test_execute, test_parity, test_model_solutions); they must not change the folder."""
+    from autograder.course import execute
+    run = execute.execute      # the real one, even where a test has replaced it since
+    cache = {}
+
+    def get(assignment):
+        if assignment not in cache:
+            folder = tmp_path_factory.mktemp(f"run_{assignment}")
+            _, seconds = run(assignment, out_dir=folder, QUICK=True)
+            cache[assignment] = folder, seconds
+        return cache[assignment]
+    return get
+
+
+@pytest.fixture(scope="session")
 def autograde_batch(tmp_path_factory):
     """One batch through the real grader (local pool, two workers), shared by the tests that
     need it: per notebook a correct submission (alice), the untouched release (bob), the first

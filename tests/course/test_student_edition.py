@@ -169,17 +169,28 @@ def test_every_student_notebook_runs_but_for_the_exercises(assignment, installed
 
 
 @pytest.fixture(scope="module")
-def graded_pasted(edition, tmp_path_factory):
-    """The unpacked notebooks with every answer cell's solution pasted in, through the grader."""
+def graded_pasted(edition, autograde_batch, tmp_path_factory):
+    """The unpacked notebooks with every answer cell's solution pasted in, through the grader.
+
+    A pasted notebook that is byte for byte alice's submission in the session's batch (conftest:
+    the committed release with the same solutions pasted, graded with the same settings) has
+    been through the grader already and takes her result; any other is graded here."""
+    batch_rows, _, batch_subs, _ = autograde_batch
     tmp = tmp_path_factory.mktemp("pasted")
     subs = tmp / "submissions"
+    graded = {}
     for a in IDS:
         nb = nbformat.read(edition / "notebooks" / a / f"{a}.ipynb", as_version=4)
         path = subs / "student" / a / f"{a}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nbtools.submission(nb, nbtools.solution_answers(a)), path)
-    rows = grade.grade(subs, tmp / "grades.csv", workspace=tmp / "ws", settings=autograde.Settings(workers=2))
-    return {r.assignment: r for r in rows}
+        if path.read_bytes() == (batch_subs / "alice" / a / f"{a}.ipynb").read_bytes():
+            graded[a] = batch_rows["alice", a]
+            shutil.rmtree(path.parent)
+    if len(graded) < len(IDS):
+        rows = grade.grade(subs, tmp / "grades.csv", workspace=tmp / "ws", settings=autograde.Settings(workers=2))
+        graded.update({r.assignment: r for r in rows})
+    return graded
 
 
 @pytest.mark.notebooks
