@@ -2,13 +2,14 @@
 #   make lab    set everything up, then open the course in JupyterLab (students)
 #   make test   set everything up, then lint and run the whole test suite (CI runs this)
 #   make lint   ruff over the code ([tool.ruff] in pyproject.toml)
+# While working: make test-fast (no browser, hub, whole-notebook runs or slow tests; README "Tests")
 # Instructors: make release | execute | grade SUBMISSIONS=folder | hub ROSTER=roster.csv | bench
 # A CUDA machine: make setup-gpu, then scripts/gpu_check.sh --require-cuda
 
 EXTRAS := [dev]
 include scripts/course.mk
 
-.PHONY: test lint setup-gpu release execute grade figs bench bench-grading browser hub-deps hub clean student solutions
+.PHONY: test test-fast lint setup-gpu release execute grade figs bench bench-grading browser hub-deps hub clean student solutions
 
 # The CUDA run's environment (issue 18), in the same $(VENV), on top of `make setup`:
 #  1. torch 2.13.0's CUDA build. PyPI's Linux x86_64 torch is one (CUDA bundled as nvidia-*
@@ -33,7 +34,7 @@ $(VENV)/.installed-gpu: $(VENV)/.installed pyproject.toml
 	touch $@
 
 
-# The browser that tests/test_browser.py drives: Debian's Chromium from apt (never a
+# The browser that tests/notebooks/test_browser.py drives: Debian's Chromium from apt (never a
 # browser download by Playwright).
 browser:
 	bash scripts/install_browser.sh
@@ -50,6 +51,12 @@ lint: setup
 # lint first: a style slip fails in seconds, not after the whole suite
 test: setup lint browser hub-deps
 	$(PY) -m pytest
+
+# The fast tier (pyproject.toml's markers): what needs no browser, hub or kernel running a whole
+# notebook and takes under ~20 s a test. It installs nothing from apt.
+FAST := not browser and not hub and not notebooks and not slow
+test-fast: setup
+	$(PY) -m pytest -m "$(FAST)"
 
 release: setup
 	$(PY) -m autograder release

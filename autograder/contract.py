@@ -1,7 +1,7 @@
 """The authoring contract: what a course notebook's cells are, where its answers and hidden tests
 lie, the environment its kernels run in, and when a text gives an answer away.
 
-Every other module (and the tests) asks this one; `tests/test_contract.py` fails on a second
+Every other module (and the tests) asks this one; `tests/basics/test_contract.py` fails on a second
 spelling of the cell predicates, the marker regexes or the kernel environment. It imports
 nothing from the project, so any room may use it.
 
@@ -175,7 +175,7 @@ def instructor_only(text):
 # the tests) and every command of the Makefile runs with these: nothing may reach a model hub;
 # two OpenMP threads spin-wait and stall fresh processes unless told to sleep; the tokenizers'
 # thread pool must not fork with the kernel. scripts/course.mk and scripts/gpu_check.sh export
-# the same (the student edition has no `autograder`); tests/test_contract.py compares them.
+# the same (the student edition has no `autograder`); tests/basics/test_contract.py compares them.
 KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE", "TOKENIZERS_PARALLELISM": "false"}
 
 

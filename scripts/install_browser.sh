@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the browser the end-to-end test (tests/test_browser.py) drives: Debian's Chromium.
+# Install the browser the end-to-end test (tests/notebooks/test_browser.py) drives: Debian's Chromium.
 # Playwright's own browser download is never used. Idempotent: does nothing when
 # /usr/bin/chromium is already there. Needs root (CI runs as root); otherwise it prints the
 # command to run and exits 0, so `make test` still runs (the browser test then skips, or fails

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the course hub (python -m autograder hub, tests/test_hub.py) needs from Debian:
+# Install what the course hub (python -m autograder hub, tests/classroom/test_hub.py) needs from Debian:
 #   configurable-http-proxy  JupyterHub's proxy (Debian's node-configurable-http-proxy; npm's
 #                            configurable-http-proxy into build/node when apt is not there)
 #   postgresql               the gradebook server for --db-url postgresql://... (tests start a

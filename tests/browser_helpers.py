@@ -1,4 +1,4 @@
-"""What tests/test_browser.py needs around the browser: a throw-away course folder, a JupyterLab
+"""What tests/notebooks/test_browser.py needs around the browser: a throw-away course folder, a JupyterLab
 server on a free port (stopped by its own process group), and JupyterLab's DOM conventions.
 
 The browser is Debian's Chromium (/usr/bin/chromium, installed by scripts/install_browser.sh),
@@ -11,7 +11,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,8 @@ import nbformat
 
 import nbtools
 from autograder import contract, paths
+from autograder.classroom.hub import free_port
+from nbtools import in_ci
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -46,10 +47,6 @@ c.ServerApp.terminals_enabled = False
 """
 
 
-def in_ci():
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def require_browser(what):
     """Skip `what` (a test's name for itself) when Playwright or Chromium is missing; under CI, fail."""
     import pytest
@@ -66,12 +63,6 @@ def require_browser(what):
         if in_ci():
             pytest.fail(msg + " [CI is set, so this is a failure]", pytrace=False)
         pytest.skip(msg)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_course(root, assignments):

@@ -12,6 +12,25 @@ from autograder import zmqpoll
 
 zmqpoll.install()   # tests that run papermill/nbclient themselves get the same client fix
 
+# The tiers (pyproject.toml's markers, `make test-fast`): a test over SLOW_S seconds, its fixtures'
+# set-up included, belongs to the slow tier. Reading the source cannot tell (tests/project/
+# test_layout.py checks the other markers), so each run lists the unmarked ones it timed.
+SLOW_S = 20
+_unmarked_seconds = {}
+
+
+def pytest_runtest_logreport(report):
+    if "slow" not in report.keywords:
+        _unmarked_seconds[report.nodeid] = _unmarked_seconds.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    over = sorted(((s, n) for n, s in _unmarked_seconds.items() if s > SLOW_S), reverse=True)
+    if over:
+        terminalreporter.write_sep("-", f"over {SLOW_S} s without the slow marker: mark them slow or make them faster")
+        for seconds, nodeid in over:
+            terminalreporter.write_line(f"{seconds:7.1f} s  {nodeid}")
+
 
 @pytest.fixture(scope="session")
 def executed():
@@ -23,6 +42,25 @@ def executed():
         if assignment not in cache:
             nb = nbtools.solution_nb(assignment)
             cache[assignment] = nb, nbtools.run_cells(nb)
+        return cache[assignment]
+    return get
+
+
+@pytest.fixture(scope="session")
+def solution_run(tmp_path_factory):
+    """solution_run(assignment) -> (folder, seconds): the solution notebook executed by papermill
+    (`autograder.course.execute.execute(assignment, QUICK=True)`, a real kernel) once per session;
+    the folder holds <id>.ipynb and its parity record <id>.parity.json. Shared by the tests that
+    need that run (test_execute, test_parity, test_model_solutions); they must not change the folder."""
+    from autograder.course import execute
+    run = execute.execute      # the real one, even where a test has replaced it since
+    cache = {}
+
+    def get(assignment):
+        if assignment not in cache:
+            folder = tmp_path_factory.mktemp(f"run_{assignment}")
+            _, seconds = run(assignment, out_dir=folder, QUICK=True)
+            cache[assignment] = folder, seconds
         return cache[assignment]
     return get
 

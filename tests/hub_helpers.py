@@ -30,14 +30,11 @@ import nbtools
 from autograder.classroom import hub, roster, studentenv
 from autograder import contract, paths
 from autograder.errors import CourseError
+from nbtools import in_ci
 
 ASSIGNMENT = "01_self_attention"
 ENVS = Path(os.environ.get("ARCHLAB_HUB_ENVS", "/var/cache/archlab-hub/envs"))
 COURSE_ID = "architectures-workbook"
-
-
-def in_ci():
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def pg_bin():

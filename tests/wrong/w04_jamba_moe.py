@@ -4,7 +4,7 @@ WRONG[answer grade_id][label] is a whole answer cell, as a student might submit 
 "visible": the keyword its visible test's message must contain (a typical mistake, named before
 grading), or "hidden": what the hidden tests' message must contain (a subtle mistake that passes
 the visible tests). See tests/nbtools.py:wrong_answers. The first "visible" and the first "hidden"
-entry of each exercise are what tests/test_autograde.py submits as students wrong1 and wrong2.
+entry of each exercise are what tests/grading/test_autograde.py submits as students wrong1 and wrong2.
 """
 
 _SCHEDULE_HEAD = '''def jamba_layer_schedule(n_layers=32, attn_period=8, attn_offset=4, expert_period=2, expert_offset=1):

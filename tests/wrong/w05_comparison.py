@@ -4,7 +4,7 @@ WRONG[answer grade_id][label] is a whole answer cell, as a student might submit 
 "visible": the keyword its visible test's message must contain (a typical mistake, named before
 grading), or "hidden": what the hidden tests' message must contain (a subtle mistake that passes
 the visible tests). See tests/nbtools.py:wrong_answers. The first "visible" and the first
-"hidden" entry of each exercise are what tests/test_autograde.py submits.
+"hidden" entry of each exercise are what tests/grading/test_autograde.py submits.
 """
 
 _PREFILL_HEAD = '''def measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3):

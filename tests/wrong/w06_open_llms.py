@@ -5,7 +5,7 @@ WRONG[answer grade_id][label] is a whole answer cell, as a student might submit 
 grading), or "hidden": what the hidden tests' message must contain (a subtle mistake that passes
 the visible tests); a plain string only has to fail somewhere. See tests/nbtools.py:wrong_answers.
 The first "visible" and the first "hidden" entry of each exercise are what
-tests/test_autograde.py submits as students wrong1 and wrong2.
+tests/grading/test_autograde.py submits as students wrong1 and wrong2.
 """
 
 _RMS = '''def rms_norm(x, weight, eps=1e-6):

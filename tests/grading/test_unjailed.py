@@ -20,6 +20,7 @@ from autograder.grading import sandbox
 from hostile import probe
 
 NB = "01_self_attention"
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 
 def test_unjailed_grading_gives_the_same_scores_and_says_so(tmp_path):

@@ -3,11 +3,8 @@ widget changes its plot, the blocks' grades do not depend on the WKV exercises, 
 experiment small, and the experiment's figures hold (flat RWKV state, linear KV cache,
 state-only generation)."""
 
-import hashlib
-import io
 import math
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -74,15 +71,6 @@ def test_decay_widget_redraws_when_a_slider_moves():
     assert w.result["weights"].shape == (8, 51)
 
 
-def _figure_digest():
-    fig = plt.gcf()
-    assert any(line.get_xydata().size for ax in fig.axes for line in ax.lines), "the widget drew an empty plot"
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close("all")
-    return hashlib.sha256(buf.getvalue()).hexdigest()
-
-
 def test_decay_widget_every_control_changes_the_plot():
     """Each slider, moved alone from the defaults (one step either way, and to both ends), redraws a
     different, non-empty plot."""
@@ -92,12 +80,12 @@ def test_decay_widget_every_control_changes_the_plot():
     for control in controls:
         default = control.value
         control.value = default
-        base = _figure_digest()
+        base = nbtools.figure_digest()
         values = [x for x in (default + control.step, default - control.step, control.min, control.max)
                   if control.min <= x <= control.max and x != default]
         for value in values:
             control.value = value
-            assert _figure_digest() != base, f"moving {control.description!r} to {value} left the plot unchanged"
+            assert nbtools.figure_digest() != base, f"moving {control.description!r} to {value} left the plot unchanged"
         control.value = default
 
 

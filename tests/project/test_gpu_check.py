@@ -9,11 +9,11 @@ import os
 import re
 import subprocess
 import tomllib
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from autograder.paths import ROOT
+
 SCRIPT = ROOT / "scripts" / "gpu_check.sh"
 NO_GPU = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}   # hide any GPU, so these hold on GPU runners too
 

@@ -2,6 +2,7 @@
 
 The CUDA side needs a GPU (scripts/gpu_check.sh); here the same notebook runs twice on the CPU,
 which must agree, and a copy of one record with one value moved outside its tolerance must not.
+The first run is the session's (conftest.solution_run, which test_execute checks ran on the CPU).
 """
 
 import copy
@@ -11,15 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from archlab import parity
 from autograder.course import execute
+from autograder.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 NB = "01_self_attention"   # the quickest notebook
 
 
@@ -82,14 +82,17 @@ def _parity(run, reference, out):
 
 
 @pytest.fixture(scope="module")
-def two_cpu_runs(tmp_path_factory):
-    """The same notebook executed twice on the CPU, each run in its own folder (~2 x 30 s)."""
-    runs = [tmp_path_factory.mktemp(name) for name in ("run_a", "run_b")]
-    for folder in runs:
-        execute.execute(NB, out_dir=folder, QUICK=True, DEVICE="cpu")
-    return runs
+def two_cpu_runs(solution_run, tmp_path_factory):
+    """The same notebook executed twice on the CPU, each run in its own folder: the session's run
+    (shared with test_execute and test_model_solutions) and one more here, with the same parameters."""
+    run_a, _ = solution_run(NB)
+    run_b = tmp_path_factory.mktemp("run_b")
+    execute.execute(NB, out_dir=run_b, QUICK=True)
+    return [run_a, run_b]
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_two_cpu_runs_agree_and_the_report_says_what_ran(two_cpu_runs, tmp_path):
     a, b = two_cpu_runs
     proc = _parity(a, b, tmp_path)
@@ -104,6 +107,8 @@ def test_two_cpu_runs_agree_and_the_report_says_what_ran(two_cpu_runs, tmp_path)
     assert "torch " in md and "cores" in md, "the report names the machines"
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_an_altered_record_fails(two_cpu_runs, tmp_path):
     a, b = two_cpu_runs
     altered = tmp_path / "altered"
@@ -120,6 +125,8 @@ def test_an_altered_record_fails(two_cpu_runs, tmp_path):
     assert "Result: **FAIL**" in md and f"`{name}` (exact)" in md
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_a_missing_record_fails(two_cpu_runs, tmp_path):
     a, b = two_cpu_runs
     missing = tmp_path / "missing"

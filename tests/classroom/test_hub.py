@@ -10,7 +10,7 @@ grades (jailed), releases feedback and exports the Canvas CSV with the real comm
 B fetch their feedback in the Assignments tab and open it. The instructor's Formgrader refuses
 to autograde. The test prints its wall time.
 
-tests/test_hub_loop.py runs the same loop without a browser on SQLite, with the checks that do
+tests/classroom/test_hub_loop.py runs the same loop without a browser on SQLite, with the checks that do
 not need one (late policy, forged submissions, nbgrader's own autograde command).
 """
 
@@ -39,7 +39,8 @@ from autograder import contract, nbg, paths
 
 A1 = hh.ASSIGNMENT
 SHOTS = paths.BUILD / "hub"
-pytestmark = pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments")
+pytestmark = [pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments"),
+              pytest.mark.hub, pytest.mark.browser, pytest.mark.root, pytest.mark.notebooks, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ measurement that keeps going when a learner's function fails, verdicts, grading 
 
 The in-process namespace (tests/nbtools.run_cells) runs the notebook as the grader does
 (NBGRADER_EXECUTION set): the small sweep, no plots. The verdict rules themselves are tested on
-synthetic measurements with archlab.verdicts in tests/test_compare_verdicts.py.
+synthetic measurements with archlab.verdicts in tests/archlab/test_compare.py.
 """
 
 import contextlib

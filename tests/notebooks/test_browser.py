@@ -21,6 +21,7 @@ from autograder.paths import BUILD, present_assignments
 
 SHOTS = BUILD / "browser"
 RUN_TIMEOUT = 300       # s for Run All of one notebook (QUICK runs in < 90 s; 2 busy cores)
+pytestmark = [pytest.mark.browser, pytest.mark.notebooks, pytest.mark.slow]
 
 
 

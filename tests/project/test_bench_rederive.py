@@ -5,11 +5,9 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from archlab import verdicts
-
-ROOT = Path(__file__).resolve().parent.parent
+from autograder.paths import ROOT
 
 
 def test_rederive_keeps_the_measurements_and_recomputes_the_rest(tmp_path):

@@ -2,25 +2,40 @@
 notebook executed, its solutions and model answers kept, its hidden tests and rubrics gone."""
 
 import json
+import shutil
 
 import nbformat
 import pytest
 
 import nbtools
-from autograder.course import leaks, model_solutions
 from autograder import contract, paths
+from autograder.course import execute, leaks, model_solutions
 
 NB = "01_self_attention"
 pytestmark = pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01")
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory):
+def released(tmp_path_factory, solution_run):
+    """model_solutions.make(NB): its papermill run (execute.execute(NB, QUICK=True)) is the
+    session's run of that notebook, copied where make() asked for it, instead of a run of its own."""
+    calls = []
+    folder, seconds = solution_run(NB)        # run (or found) before execute.execute is replaced
+
+    def session_run(assignment, out_dir=None, **parameters):
+        calls.append((assignment, parameters))
+        return shutil.copy(folder / f"{assignment}.ipynb", out_dir), seconds
+
     out = tmp_path_factory.mktemp("model_solutions")
-    path = model_solutions.make(NB, out)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(execute, "execute", session_run)
+        path = model_solutions.make(NB, out)
+    assert calls == [(NB, {"QUICK": True})], "make() must execute the notebook, QUICK"
     return nbformat.read(path, as_version=4)
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_solutions_and_model_answers_are_kept_and_executed(released):
     text = json.dumps([c.source for c in released.cells])
     for gid, answer in nbtools.solution_answers(NB).items():
@@ -32,6 +47,8 @@ def test_solutions_and_model_answers_are_kept_and_executed(released):
     assert not errors
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 def test_no_hidden_test_rubric_or_marker_survives(released, tmp_path):
     text = json.dumps([c.source for c in released.cells])
     found = [w for w in contract.instructor_only(text) if w != contract.MODEL_ANSWER_WORD]

@@ -10,13 +10,15 @@ import nbformat
 import pytest
 
 from archlab import fastpaths
-from autograder.course import execute
 from autograder import paths
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("assignment", paths.present_assignments())
-def test_solution_executes_quick(assignment, tmp_path):
-    out, seconds = execute.execute(assignment, out_dir=tmp_path, QUICK=True)
+def test_solution_executes_quick(assignment, solution_run):
+    folder, seconds = solution_run(assignment)     # execute.execute(assignment, QUICK=True), once a session
+    out = folder / f"{assignment}.ipynb"
     print(f"{assignment}: {seconds:.1f} s")
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
@@ -29,6 +31,6 @@ def test_solution_executes_quick(assignment, tmp_path):
     for name in ("Mamba selective scan", "Mamba causal conv1d", "attention", "CUDA graphs"):
         assert f"  {name} " in text, f"no line for the fast path {name!r}"
     # and its parity record lies beside it, with the fast paths of the run (archlab.parity)
-    record = json.loads((tmp_path / f"{assignment}.parity.json").read_text())
+    record = json.loads((folder / f"{assignment}.parity.json").read_text())
     assert record["notebook"] == assignment and record["device"] == "cpu" and record["values"]
     assert set(record["fast_paths"]) == set(fastpaths.report("cpu"))

@@ -15,6 +15,7 @@ import nbtools
 from autograder import contract, paths
 
 IDS = paths.present_assignments()
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]    # the batch: every notebook, five students
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,8 @@ changes its plot, the block's grade does not depend on the stretch exercise, gra
 graded test reads and nothing is cached, and archlab's Mamba block for the reading's example
 (transformers' mixer behind mamba-ssm's constructor)."""
 
-import hashlib
-import io
 import math
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
@@ -68,15 +65,6 @@ def test_delta_widget_redraws_when_a_slider_moves():
     assert bool((w.result["decay"][:, 10] < flat[:, 10]).all()), "a larger |A| forgets faster"
 
 
-def _figure_png():
-    fig = plt.gcf()
-    assert any(line.get_xydata().size for ax in fig.axes for line in ax.lines), "the widget drew an empty plot"
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close("all")
-    return hashlib.sha256(buf.getvalue()).hexdigest()   # a digest keeps a failure's message short
-
-
 def _control_values(control):
     """Values to move a slider to: one step either side of its default, and both ends."""
     v, step = control.value, control.step
@@ -91,10 +79,10 @@ def test_delta_widget_every_control_changes_the_plot():
     for control in controls:
         default = control.value
         control.value = default       # redraw at the defaults
-        base_png, base = _figure_png(), w.result["decay"].clone()
+        base_png, base = nbtools.figure_digest(), w.result["decay"].clone()
         for value in _control_values(control):
             control.value = value
-            assert _figure_png() != base_png, f"moving {control.description!r} to {value} left the plot unchanged"
+            assert nbtools.figure_digest() != base_png, f"moving {control.description!r} to {value} left the plot unchanged"
             assert not torch.equal(w.result["decay"], base), f"{control.description!r} = {value}: same decay curves"
         control.value = default
 

@@ -27,7 +27,8 @@ from hostile import probe
 
 IDS = paths.present_assignments()
 NB = "01_self_attention"
-pytestmark = pytest.mark.skipif(NB not in IDS, reason="needs notebook 01")
+pytestmark = [pytest.mark.skipif(NB not in IDS, reason="needs notebook 01"),
+              pytest.mark.notebooks, pytest.mark.slow]
 # two fast notebooks of the shared batch: correct, untouched, two wrong, not a notebook, each
 SUBSET = [a for a in ("01_self_attention", "06_open_llms") if a in IDS]
 STUDENTS = ("alice", "bob", "wrong1", "wrong2", "broken")

@@ -2,16 +2,15 @@
 helpers in archlab.moe, and the committed Jamba figure matches its script."""
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
 from archlab import llms, models
 from archlab import moe as moelib
+from autograder.paths import ROOT
 
 NB = "04_jamba_moe"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import browser_helpers as bh
 from autograder import paths
 
 
+@pytest.mark.root
 @pytest.mark.skipif(os.geteuid() != 0, reason="this checks the root case (as in CI and containers)")
 def test_make_lab_serves_the_notebooks_as_root_without_a_display(tmp_path):
     listing = bh.make_lab_contents(paths.ROOT, log_path=tmp_path / "lab.log")

@@ -9,7 +9,7 @@ instructor moves the due date between A's and B's submissions, collects, grades 
 releases feedback, exports the Canvas CSV; A and B fetch their feedback. Last, nbgrader's own
 autograde (its command and the formgrader's API call) must refuse to grade.
 
-tests/test_hub.py runs the same loop through JupyterHub in a real browser, on PostgreSQL.
+tests/classroom/test_hub.py runs the same loop through JupyterHub in a real browser, on PostgreSQL.
 """
 
 import json
@@ -29,7 +29,8 @@ from autograder.classroom import hub
 from autograder import contract, nbg, paths
 
 A1 = hh.ASSIGNMENT
-pytestmark = pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments")
+pytestmark = [pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments"),
+              pytest.mark.hub, pytest.mark.root, pytest.mark.notebooks, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
