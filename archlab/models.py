@@ -207,7 +207,7 @@ def _without_experts(config):
     if cfg.model_type == "jamba":
         cfg.num_experts = 1
     elif cfg.model_type == "mixtral":
-        from transformers import MistralConfig    # Mixtral = Mistral with MoE MLPs
+        from transformers import MistralConfig  # Mixtral = Mistral with MoE MLPs
         cfg = MistralConfig(**{k: v for k, v in cfg.to_dict().items() if k not in ("model_type", "architectures")})
     return cfg
 

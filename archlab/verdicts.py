@@ -47,7 +47,8 @@ class Claim:
 CLAIMS = {
     "kv_linear": Claim("Transformer", "KV cache memory O(n)", "exponent p of GPT-2's KV-cache bytes vs n",
                        "abs(p − 1) ≤ 0.1"),
-    "transformer_decode_grows": Claim("Transformer", "O(n) per new token", "exponent p of GPT-2's decode time/token vs n",
+    "transformer_decode_grows": Claim("Transformer", "O(n) per new token",
+                                      "exponent p of GPT-2's decode time/token vs n",
                                       "p ≥ 0.3 (the attention reads grow with n; weights read every step do not)"),
     "transformer_prefill_quadratic": Claim("Transformer", "O(n²) over the whole sequence",
                                            "exponent p of GPT-2's prefill time vs n", "p ≥ 1.5"),

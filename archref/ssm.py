@@ -147,7 +147,10 @@ def selective_scan_fused(u, delta, A, Bm, C, Dskip=None):
     if numba is None:
         raise ImportError("selective_scan_fused needs numba on CPU (pip install numba)")
     dtype = u.dtype
-    f32 = lambda t: t.detach().to(torch.float32).contiguous().numpy()
+
+    def f32(t):
+        return t.detach().to(torch.float32).contiguous().numpy()
+
     nd = u.shape[2]
     Dv = f32(Dskip) if Dskip is not None else np.zeros(nd, np.float32)  # (D,)
     y = np.empty(tuple(u.shape), np.float32)                             # (B, L, D)

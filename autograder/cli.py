@@ -228,7 +228,8 @@ def parser():
     def verb(name, run, help_, workspace=False):
         s = sub.add_parser(name, help=help_)
         if workspace:
-            s.add_argument("--workspace", default=DEFAULT_WORKSPACE, help=f"grading workspace (default {DEFAULT_WORKSPACE})")
+            s.add_argument("--workspace", default=DEFAULT_WORKSPACE,
+                           help=f"grading workspace (default {DEFAULT_WORKSPACE})")
         s.set_defaults(run=run)
         return s
 
@@ -260,7 +261,8 @@ def parser():
         "--release", action="store_true", help="also release it through the exchange (nbgrader release_feedback)")
     x = verb("export", cmd_export, "CSV of scores and status", True)
     x.add_argument("--out", default="build/grades.csv")
-    x.add_argument("--format", choices=("csv", "canvas"), default="csv", help="canvas: a CSV Canvas's gradebook imports")
+    x.add_argument("--format", choices=("csv", "canvas"), default="csv",
+                   help="canvas: a CSV Canvas's gradebook imports")
     verb("status", cmd_status, "counts per assignment", True)
     g = verb("grade", cmd_grade, "collect -> autograde -> feedback -> export", True)
     g.add_argument("source")

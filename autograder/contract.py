@@ -231,7 +231,7 @@ def markdown_line(line):
 
 def runs(lines, markdown=False):
     """Every run of RUN consecutive significant lines, as tuples."""
-    keep = [k for k in ((markdown_line if markdown else significant)(l) for l in lines) if k]
+    keep = [k for k in ((markdown_line if markdown else significant)(line) for line in lines) if k]
     return {tuple(keep[i:i + RUN]) for i in range(len(keep) - RUN + 1)}
 
 

@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+
 from autograder.errors import CourseError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -123,7 +123,8 @@ def _archlab_check_plots():
 
     def print_figure(self, *args, **kwargs):
         fig = self.figure
-        empty = [ax.get_title() or f"axes {i}" for i, ax in enumerate(fig.axes) if ax.get_visible() and not has_data(ax)]
+        empty = [ax.get_title() or f"axes {i}" for i, ax in enumerate(fig.axes)
+                 if ax.get_visible() and not has_data(ax)]
         if empty:
             print(f"EmptyPlotError: a figure has axes with nothing drawn in them: {empty}", file=sys.stderr)
         return original(self, *args, **kwargs)
@@ -321,7 +322,7 @@ def check_notebook(page, lab, rel, n_cells, shot=None, kernel_timeout=120, run_t
     try:
         page.wait_for_selector(".widget-interact .widget-slider", timeout=widget_timeout * 1000)
     except Exception as e:  # playwright's TimeoutError
-        raise AssertionError(f"{name}: no explorer widget with a slider rendered ({e.__class__.__name__})")
+        raise AssertionError(f"{name}: no explorer widget with a slider rendered ({e.__class__.__name__})") from e
     widgets = page.locator(".widget-interact")
     moved = 0
     for w in range(widgets.count()):
@@ -373,7 +374,7 @@ def exercise_widget(page, lab, rel, name, widget, timeout, no_errors):
             current = select.evaluate("s => s.options[s.selectedIndex].text")
             select.select_option(label=next(o for o in options if o != current))
 
-        def redrawn():
+        def redrawn(before=before):   # called only in this iteration, by wait_for below
             # the Output clears, then refills: wait for a new, non-empty drawing and an idle kernel
             now = shown()
             return now.strip() and now != before and lab.kernel_state(rel) == "idle"
@@ -435,7 +436,8 @@ def make_lab_contents(folder, timeout=180, log_path=None):
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"`make lab` exited with {proc.returncode} in {folder}")
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/contents/", headers={"Authorization": f"token {token}"})
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/contents/",
+                                         headers={"Authorization": f"token {token}"})
             try:
                 with urllib.request.urlopen(req, timeout=10) as r:
                     return json.loads(r.read())

@@ -4,11 +4,14 @@ from autograder import contract
 # and no display.
 contract.apply_kernel_env()
 import matplotlib  # noqa: E402
+
 matplotlib.use("Agg")  # in this process only: kernels keep their inline backend
 
-import pytest
+# imported after the kernel environment above is applied, on purpose: nothing they load may
+# read the environment before it is set
+import pytest  # noqa: E402
 
-from autograder import zmqpoll
+from autograder import zmqpoll  # noqa: E402
 
 zmqpoll.install()   # tests that run papermill/nbclient themselves get the same client fix
 
@@ -73,6 +76,7 @@ def autograde_batch(tmp_path_factory):
     (wrong2: only the hidden tests catch it) and a file that is not a notebook (broken).
     Returns (rows by (student, assignment), csv path, submissions folder, workspace)."""
     import nbformat
+
     import nbtools
     from autograder import grade, paths
     from autograder.grading import autograde

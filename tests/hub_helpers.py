@@ -27,8 +27,8 @@ import nbformat
 import pytest
 
 import nbtools
-from autograder.classroom import hub, roster, studentenv
 from autograder import contract, paths
+from autograder.classroom import hub, roster, studentenv
 from autograder.errors import CourseError
 from nbtools import in_ci
 
@@ -174,7 +174,8 @@ def answers(which, assignment=ASSIGNMENT, spy_paths=()):
         return nbtools.solution_answers(assignment)
     if which == "B":   # the solution, but the first wrong answer kept for two exercises: some points lost
         wrong = list(nbtools.wrong_answers(assignment).items())[:2]
-        return {**nbtools.solution_answers(assignment), **{gid: next(iter(labels.values())).code for gid, labels in wrong}}
+        return {**nbtools.solution_answers(assignment),
+                **{gid: next(iter(labels.values())).code for gid, labels in wrong}}
     release = nbtools.release_nb(assignment)
     first = nbtools.answer_ids(release)[0]
     return {first: spy_code(spy_paths) + "\n" + nbtools.cell(release, first).source}
@@ -198,7 +199,8 @@ def spy_result(text):
     """The dict the spy printed, from a process's output or an executed notebook's outputs."""
     if text.lstrip().startswith("{") and '"cells"' in text[:200000]:
         nb = nbformat.reads(text, as_version=4)
-        text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+        text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+                       if o.get("output_type") == "stream")
     line = next(line for line in text.splitlines() if line.startswith(SPY_MARK))
     return ast.literal_eval(line[len(SPY_MARK):].strip())
 

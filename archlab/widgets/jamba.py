@@ -48,13 +48,13 @@ def draw_schedule(schedule, ax, per_row=16, title=""):
         ax.set_title(title, fontsize=10)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def attention_layer_cache_bytes(seq_len):
     """Bytes that ONE attention layer of Jamba-v0.1 keeps for ``seq_len`` tokens of one sequence
     (16-bit): transformers' cache of a one-layer Jamba-v0.1 whose layer is attention, measured
     on the meta device (:func:`archlab.models.cache_bytes`)."""
-    from archlab.models import cache_bytes
     from archlab.llms import published_config
+    from archlab.models import cache_bytes
 
     one_layer = published_config("Jamba-v0.1")
     one_layer.num_hidden_layers, one_layer.attn_layer_period, one_layer.attn_layer_offset = 1, 1, 0

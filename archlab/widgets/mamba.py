@@ -30,7 +30,8 @@ def mamba_delta_explorer(inputs=(-2.0, 0.0, 2.0), steps=50):
         decay = decay_over_time(A, delta, steps)                         # (K, T)
         fig, ax = plt.subplots(figsize=(7, 4))
         for k in range(len(xs)):
-            ax.plot(decay[k].numpy(), label=f"x={xs[k]:+.1f}: Δ={delta[k]:.3f}, Ā=exp(ΔA)={torch.exp(delta[k] * A):.3f}")
+            ax.plot(decay[k].numpy(),
+                    label=f"x={xs[k]:+.1f}: Δ={delta[k]:.3f}, Ā=exp(ΔA)={torch.exp(delta[k] * A):.3f}")
         ax.set(xlabel="steps n with the same input", ylabel="state kept: exp(n Δ A)", ylim=(0, 1.02),
                title=f"A = {A:.3g}: small Δ keeps the state, large Δ resets it")
         ax.legend(fontsize=8)

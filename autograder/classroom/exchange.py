@@ -29,11 +29,11 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from traitlets.config import Config
 
-from autograder.grading import collect as collect_mod
-from autograder.reports import feedback as feedback_mod
 from autograder import nbg, paths
-from autograder.grading import results
 from autograder.errors import CourseError
+from autograder.grading import collect as collect_mod
+from autograder.grading import results
+from autograder.reports import feedback as feedback_mod
 
 
 def course_exchange(ws):
@@ -47,9 +47,9 @@ def parse_due(text):
     try:
         due = datetime.datetime.fromisoformat(text)
     except ValueError:
-        raise CourseError(f"due date {text!r}: use ISO 8601, e.g. 2026-03-01T17:00:00+01:00")
+        raise CourseError(f"due date {text!r}: use ISO 8601, e.g. 2026-03-01T17:00:00+01:00") from None
     if due.tzinfo is not None:
-        due = due.astimezone(datetime.timezone.utc)
+        due = due.astimezone(datetime.UTC)
     return due.replace(tzinfo=None)     # nbgrader stores naive UTC
 
 
@@ -69,7 +69,8 @@ def release(ws, assignment, due=None):
     api.update_config(Config({"ExchangeReleaseAssignment": {"force": True}}))   # re-release replaces
     result = api.release_assignment(assignment)
     if not result["success"]:
-        raise CourseError(f"nbgrader could not release {assignment}:\n{result.get('log', '')}\n{result.get('error', '')}")
+        raise CourseError(f"nbgrader could not release {assignment}:\n{result.get('log', '')}\n"
+                          f"{result.get('error', '')}")
     inbound = root / course / "inbound"
     os.chmod(inbound, os.stat(inbound).st_mode | stat.S_ISVTX)
     return root / course / "outbound" / assignment

@@ -33,6 +33,7 @@ convenience; what protects answers and other students' work is the file permissi
 import csv
 import grp
 import json
+import logging
 import os
 import pwd
 import secrets
@@ -40,18 +41,17 @@ import shutil
 import socket
 import subprocess
 import sys
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
 from autograder import contract, grade, nbg, paths
-from autograder.grading import late
 from autograder.classroom import roster, studentenv
+from autograder.errors import CourseError
+from autograder.grading import late
 
 log = logging.getLogger(__name__)
-from autograder.errors import CourseError
 
 
 @dataclass
@@ -120,7 +120,7 @@ def check_db_url(url):
                 pass
         except Exception as e:  # OperationalError with the server's own words
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise CourseError(f"cannot reach the gradebook at {url}: {first}")
+            raise CourseError(f"cannot reach the gradebook at {url}: {first}") from None
     return url
 
 
@@ -318,13 +318,16 @@ def hub_config(s, layout):
 def setup(s):
     """Everything the hub needs, idempotent; returns the Layout."""
     if os.geteuid() != 0:
-        raise CourseError("the hub runs as root: it creates the roster's accounts and starts each user's server as that user")
+        raise CourseError("the hub runs as root: it creates the roster's accounts and starts each user's server "
+                          "as that user")
     members = roster.read(s.roster)
     prefix = Path(s.prefix).resolve()
     if prefix == paths.ROOT or paths.ROOT in prefix.parents:
-        raise CourseError(f"--prefix {prefix} is inside the repository, which students must not reach; use e.g. /opt/archlab-hub")
+        raise CourseError(f"--prefix {prefix} is inside the repository, which students must not reach; "
+                          f"use e.g. /opt/archlab-hub")
     layout = Layout(prefix=prefix, course=prefix / "course", exchange=prefix / "exchange", edition=prefix / "edition",
-                    env=Path(), etc=prefix / "etc", hub=prefix / "hub", hub_config=prefix / "hub" / "jupyterhub_config.py",
+                    env=Path(), etc=prefix / "etc", hub=prefix / "hub",
+                    hub_config=prefix / "hub" / "jupyterhub_config.py",
                     passwords=prefix / "hub" / "initial-passwords.csv", members=members)
     db_url = check_db_url(s.db_url or f"sqlite:///{layout.course / 'gradebook.db'}")
     proxy_command()

@@ -18,6 +18,7 @@ import pwd
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
 from autograder.errors import CourseError
 
 COLUMNS = ("id", "name", "role", "lms_id")
@@ -53,7 +54,8 @@ def read(path):
         raise CourseError(f"roster {path} has no rows (expected the header {','.join(COLUMNS)} and one row per person)")
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise CourseError(f"roster {path}: missing column(s) {', '.join(missing)}; the header must be {','.join(COLUMNS)}")
+        raise CourseError(f"roster {path}: missing column(s) {', '.join(missing)}; "
+                          f"the header must be {','.join(COLUMNS)}")
     members, problems, seen = [], [], set()
     for n, row in enumerate(rows, start=2):
         row = {k.strip(): (v or "").strip() for k, v in row.items() if k}

@@ -17,20 +17,20 @@ autograder/), and the repository itself is closed to them (`hub` checks). Instea
 
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import stat
 import subprocess
 import sys
-import logging
 import tomllib
 from pathlib import Path
 
-from autograder.course import bundle
 from autograder import paths
+from autograder.course import bundle
+from autograder.errors import CourseError
 
 log = logging.getLogger(__name__)
-from autograder.errors import CourseError
 
 WHEELS = Path(os.environ.get("WHEELS", "/opt/wheels"))   # the CPU torch of the course's machines (Makefile)
 PYTHONS = ("/usr/bin/python3.11", "/usr/local/bin/python3.11", "/usr/bin/python3")
@@ -101,6 +101,6 @@ def environment(envs_dir, python=None):
                 raise OSError(f"pip install failed:\n{pip.stdout[-3000:]}{pip.stderr[-3000:]}")
         except (subprocess.CalledProcessError, OSError) as e:
             shutil.rmtree(env, ignore_errors=True)
-            raise CourseError(f"could not build the students' environment: {e}")
+            raise CourseError(f"could not build the students' environment: {e}") from e
         (env / ".complete").write_text(sys.version)
     return env

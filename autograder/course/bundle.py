@@ -27,8 +27,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import leaks
 from autograder import paths
+from autograder.course import leaks
 from autograder.errors import CourseError
 
 # What a student needs to run the notebooks; the instructor's tools (nbgrader, papermill,

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import build
 from autograder import contract, paths
+from autograder.course import build
+
 
 @dataclass
 class Region:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import build, execute, leaks
 from autograder import contract, paths
+from autograder.course import build, execute, leaks
 from autograder.errors import CourseError
 
 

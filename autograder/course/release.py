@@ -10,9 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import build
 from autograder import nbg, paths
-from autograder.errors import CourseError
+from autograder.course import build
 
 
 def generate(assignment, release_dir, workspace):
@@ -20,7 +19,8 @@ def generate(assignment, release_dir, workspace):
     api = nbg.api(workspace, release_directory=str(release_dir))
     result = api.generate_assignment(assignment, force=True, create=True)
     if not result["success"]:
-        raise RuntimeError(f"nbgrader could not generate {assignment}:\n{result.get('log', '')}\n{result.get('error', '')}")
+        raise RuntimeError(f"nbgrader could not generate {assignment}:\n{result.get('log', '')}\n"
+                           f"{result.get('error', '')}")
     out = Path(release_dir) / assignment / f"{assignment}.ipynb"
     nb = nbformat.read(out, as_version=4)
     out.write_text(build.dumps(nb))

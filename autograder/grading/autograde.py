@@ -43,11 +43,11 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from tqdm import tqdm
 
-from autograder.grading import cluster, gradebook, pool, results, sandbox, submission, task
 from autograder import nbg
+from autograder.errors import CourseError
+from autograder.grading import cluster, gradebook, pool, results, sandbox, submission, task
 
 log = logging.getLogger(__name__)
-from autograder.errors import CourseError
 
 
 @dataclass

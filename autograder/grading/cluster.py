@@ -33,8 +33,8 @@ from collections import Counter
 from dataclasses import replace
 from urllib.parse import urlparse
 
-from autograder.grading import task
 from autograder.errors import CourseError
+from autograder.grading import task
 
 
 def parse_local(spec):

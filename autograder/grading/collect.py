@@ -35,7 +35,7 @@ def _place(ws, student, assignment, data, problems, origin=None):
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     (dest / f"{assignment}.ipynb").write_bytes(data)
-    (dest / "collected.txt").write_text(datetime.datetime.now(datetime.timezone.utc).isoformat())
+    (dest / "collected.txt").write_text(datetime.datetime.now(datetime.UTC).isoformat())
     # an exchange submission's own time (deadlines) and secret (released feedback)
     for name in ("timestamp.txt", "submission_secret.txt"):
         extra = _read_own(origin / name, origin.lstat().st_uid, 4096) if origin is not None else None
@@ -86,15 +86,16 @@ def inbound(course_dir, assignment=None):
                 owner = pwd.getpwuid(uid).pw_name
             except KeyError:
                 owner = f"uid {uid}"
-            problems.append((student, name, f"refused a submission in {student}'s name owned by {owner} ({entry.name})"))
+            problems.append((student, name,
+                             f"refused a submission in {student}'s name owned by {owner} ({entry.name})"))
             continue
         try:
             nb = (entry / f"{name}.ipynb").lstat()
         except OSError:
             nb = None
         if nb is None or not stat.S_ISREG(nb.st_mode) or nb.st_uid != uid:
-            problems.append((student, name, f"refused {entry.name}: its {name}.ipynb is "
-                                            f"{'missing' if nb is None else 'a link or not the account' + chr(39) + 's own file'}"))
+            what = "missing" if nb is None else "a link or not the account's own file"
+            problems.append((student, name, f"refused {entry.name}: its {name}.ipynb is {what}"))
             continue
         stamp_bytes = _read_own(entry / "timestamp.txt", uid, 4096)
         try:
@@ -113,7 +114,8 @@ def collect(source, ws, assignment=None):
     if assignment:
         known &= {assignment}
     problems, count = [], 0
-    courses = [source] if (source / "inbound").is_dir() else sorted(p.parent for p in source.glob("*/inbound") if p.is_dir())
+    courses = ([source] if (source / "inbound").is_dir()
+               else sorted(p.parent for p in source.glob("*/inbound") if p.is_dir()))
     if any(next(Path(c, "inbound").glob("*+*+*"), None) for c in courses) or (source / "inbound").is_dir():
         for course in courses:
             latest, refused = inbound(course, assignment)

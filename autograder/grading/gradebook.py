@@ -9,10 +9,10 @@ submission is one connection and one place.
 `needs_manual(submission)` is that decision, for every caller (the batch summary, the export).
 """
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from nbgrader.preprocessors.base import NbGraderPreprocessor
-import nbformat
 
 from autograder import nbg
 from autograder.grading import late

@@ -50,7 +50,8 @@ def _archlab_guard_install():
         "builtins": dict(vars(builtins)),
         "modules": {n: sys.modules.get(n) for n in watched_modules},
         "attrs": attrs,
-        "tensor": {a: getattr(watched_modules["torch"].Tensor, a) for a in ("__eq__", "allclose", "equal", "item", "tolist")}
+        "tensor": {a: getattr(watched_modules["torch"].Tensor, a)
+                   for a in ("__eq__", "allclose", "equal", "item", "tolist")}
         if "torch" in watched_modules else {},
         "cleanup": list(ip.input_transformers_cleanup),
         "post": list(ip.input_transformers_post),

@@ -54,7 +54,7 @@ def parse_policy(text):
         try:
             value = float(pct)
         except ValueError:
-            raise CourseError(f"late policy {text!r}: {pct!r} is not a number")
+            raise CourseError(f"late policy {text!r}: {pct!r} is not a number") from None
         if not 0 < value <= 100:
             raise CourseError(f"late policy {text!r}: the percentage must be in (0, 100]")
         lines.append(f"c.LatePolicy.percent_per_day = {value!r}")

@@ -52,7 +52,7 @@ def grade(jobs, workers=1, max_tries=3, check=_no_check):
         with _pool(workers) as pool:
             running = {}
 
-            def refill():
+            def refill(pool=pool, running=running):
                 while todo and len(running) < workers:
                     job = todo.pop()
                     running[pool.submit(task.run, job)] = job

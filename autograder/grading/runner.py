@@ -7,8 +7,8 @@ back what student code changed and reports it. A test cell passes when its execu
 "ok" and the guard answered; anything else scores 0.
 """
 
-import asyncio
 import ast
+import asyncio
 import atexit
 import json
 import time
@@ -19,8 +19,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from autograder.grading import sandbox
 from autograder import contract, zmqpoll
+from autograder.grading import sandbox
 from autograder.grading.results import TestResult
 
 zmqpoll.install()
@@ -120,8 +120,9 @@ async def _execute(prepared, workdir, limits, isolate):
             try:
                 await asyncio.wait_for(_run_all(client), timeout=limits.notebook_seconds)
             except CellTimeoutError:   # a subclass of TimeoutError: catch it first
-                result.status, result.reason = "failed", f"a cell ran longer than {limits.cell_seconds} s (infinite loop?)"
-            except asyncio.TimeoutError:
+                result.status = "failed"
+                result.reason = f"a cell ran longer than {limits.cell_seconds} s (infinite loop?)"
+            except TimeoutError:
                 result.status, result.reason = "failed", f"the notebook ran longer than {limits.notebook_seconds} s"
             except DeadKernelError:
                 result.status, result.reason = "failed", "the kernel died (os._exit, a crash, or the CPU/memory limit)"
@@ -167,7 +168,8 @@ def run(prepared, workdir, limits=None, isolate=True):
     if client.truncated:
         result.flags.append(f"output larger than {limits.output_bytes} bytes (truncated)")
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    if result.status == "graded" and any(any(s in f"{o.get('ename')} {o.get('evalue')}" for s in MEMORY_SIGNS) for o in errors):
+    out_of_memory = any(any(s in f"{o.get('ename')} {o.get('evalue')}" for s in MEMORY_SIGNS) for o in errors)
+    if result.status == "graded" and out_of_memory:
         result.status, result.reason = "failed", "the memory limit was reached"
     guard_broken = not client.snapshot_ok and result.status == "graded"
     if guard_broken:

@@ -249,7 +249,8 @@ class Tree:
             return f"{base}.{node.attr}" if base else None
         if isinstance(node, ast.Call) and self.dotted(node.func) == "get_ipython" and not node.args:
             return "get_ipython"
-        if isinstance(node, ast.Call) and self.dotted(node.func) in ("getattr", "builtins.getattr") and len(node.args) >= 2:
+        if (isinstance(node, ast.Call) and self.dotted(node.func) in ("getattr", "builtins.getattr")
+                and len(node.args) >= 2):
             base, name = self.dotted(node.args[0]), self.fold(node.args[1])
             return f"{base}.{name}" if base and name else None
         return self._imported(node)

@@ -71,7 +71,8 @@ def prepare(source, assignment):
     for c in nb.cells:
         gid = contract.grade_id(c)
         if gid is None and "nbgrader" in c.get("metadata", {}):
-            out.flags.append(f"cell metadata edited: an nbgrader entry without grade id ({str(c.metadata.nbgrader)[:80]})")
+            out.flags.append(f"cell metadata edited: an nbgrader entry without grade id "
+                             f"({str(c.metadata.nbgrader)[:80]})")
             c.metadata.pop("nbgrader")
         if gid is None:
             c = copy.deepcopy(c)

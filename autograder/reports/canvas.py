@@ -19,8 +19,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from autograder.reports import export
 from autograder import nbg
+from autograder.reports import export
 
 HEAD = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 

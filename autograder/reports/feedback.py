@@ -24,8 +24,10 @@ def render(record):
     status = record.status + (f": {record.reason}" if record.reason else "")
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Feedback: {html.escape(record.assignment)}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}}
-.ok td:nth-child(3){{color:#070}}td:nth-child(4){{white-space:pre-wrap;font-family:monospace;font-size:90%}}.bad td:nth-child(3){{color:#a00}}</style></head><body>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}
+td,th{{padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}}
+.ok td:nth-child(3){{color:#070}}td:nth-child(4){{white-space:pre-wrap;font-family:monospace;font-size:90%}}
+.bad td:nth-child(3){{color:#a00}}</style></head><body>
 <h1>{html.escape(record.assignment)}: feedback for {html.escape(record.student_id)}</h1>
 <p>Grading: {html.escape(status)}. Hidden tests count towards the grade; their code is not shown.
 Written answers are graded by your instructor.</p>

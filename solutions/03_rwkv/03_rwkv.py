@@ -470,7 +470,7 @@ from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu
 REFERENCES = ("transformers.models.rwkv",)   # must not be called by the answer
 TOL32 = dict(rtol=2e-4, atol=2e-5)
 g = torch.Generator().manual_seed(404)
-for trial in range(8):
+for _trial in range(8):
     B_ = int(torch.randint(1, 4, (1,), generator=g))
     T_ = int(torch.randint(1, 24, (1,), generator=g))
     C_ = int(torch.randint(1, 10, (1,), generator=g))

@@ -74,7 +74,7 @@ device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True whi
 # mixture of 16 experts of which each token uses 2. The figure is drawn by
 # `figs/src/jamba_layers.py` from the Hugging Face config of Jamba-v0.1:
 #
-# ![The 32 layers of Jamba-v0.1: one attention layer in eight, an MoE MLP in every second layer](../../figs/jamba_layers.png)
+# ![Jamba-v0.1's 32 layers: attention in one of eight, an MoE MLP in every second](../../figs/jamba_layers.png)
 #
 # The reading loads the real model with
 # `AutoModelForCausalLM.from_pretrained("ai21labs/Jamba-v0.1", trust_remote_code=True)`. Its
@@ -674,11 +674,13 @@ assert_close(logits_a.grad, logits_b.grad, name="gradient of the loss w.r.t. the
 # | piece | parameters |
 # | --- | --- |
 # | embedding; output layer (`lm_head`) | $VD$ each; the output layer is free when `tie_word_embeddings` |
-# | attention | $D\cdot Hd$ (q) $+\ 2\,D\cdot H_\text{kv}d$ (k, v) $+\ Hd\cdot D$ (o); $d$ = `head_dim` if the config has one, else $D/H$; biases only if `attention_bias` |
+# | attention | $D\cdot Hd$ (q) $+\ 2\,D\cdot H_\text{kv}d$ (k, v) $+\ Hd\cdot D$ (o), biases only if `attention_bias` |
 # | gated MLP / one expert | $3DF$ (gate, up, down; biases only if `mlp_bias`) |
 # | MoE router | $ED$ |
 # | Mamba mixer (Jamba) | `mamba_mixer_params(config)`, given below |
 # | RMSNorm | $D$; two per layer and one final |
+#
+# In the attention row, $d$ is the config's `head_dim` if it has one, else $D/H$.
 #
 # Which layers have attention or Mamba, and which carry experts: every layer has attention and
 # an MoE in Mixtral (`num_local_experts`, `num_experts_per_tok`); Jamba names them
@@ -920,7 +922,7 @@ for name, nbytes in cache_256k.items():
 print("Jamba paper, Table 1 (Lieber et al. 2024), KV cache at 256K tokens: Llama-2 6.7B 128GB, Mixtral 32GB, Jamba 4GB")
 
 # %% [markdown]
-# ![KV cache against context for Llama-2-7B, Mixtral-8x7B and Jamba-v0.1, from their configs](../../figs/kv_cache_vs_context.png)
+# ![KV cache against context: Llama-2-7B, Mixtral-8x7B, Jamba-v0.1 (configs)](../../figs/kv_cache_vs_context.png)
 #
 # *The keys and values of the three models over every context length (made by
 # `figs/src/kv_cache_vs_context.py`; the marks at 256K are the Jamba paper's Table 1). It stands
@@ -1143,7 +1145,7 @@ for label, coef in [("task loss only", 0.0), ("task + 0.1 x balancing loss", 0.1
     student = MoE(D_toy, 32, E_toy, k_toy)
     student.load_state_dict(start.state_dict())
     opt = torch.optim.Adam(student.parameters(), lr=1e-2)
-    for step in range(steps):
+    for _step in range(steps):
         x = make_batch(16)                                                 # (16, 32, D)
         with torch.no_grad():
             target = teacher(x)[0]                                         # (16, 32, D)

@@ -62,7 +62,7 @@ from IPython.display import Markdown, display
 
 import archlab.device
 from archlab import cost, equal_size, fits, measure, models, plots, verdicts, widgets
-from archlab.checks import assert_close, check_shape, no_reference
+from archlab.checks import assert_close, no_reference
 from archlab.course import course_file, setup
 from archlab.device import synchronize
 from archlab.measure import tensor_bytes

@@ -209,7 +209,7 @@ g = torch.Generator().manual_seed(6)
 # float32: same operations, so tight; 16-bit: one rounding of the output, so about one unit in the last place
 TOLS = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.bfloat16: dict(rtol=1.6e-2, atol=1e-2),
         torch.float16: dict(rtol=2e-3, atol=2e-3)}
-for trial, (shape, eps, scale) in enumerate([((2, 5, 8), 1e-6, 3.0), ((7, 16), 1e-5, 3.0), ((3, 1, 4, 6), 0.5, 1.0),
+for _trial, (shape, eps, scale) in enumerate([((2, 5, 8), 1e-6, 3.0), ((7, 16), 1e-5, 3.0), ((3, 1, 4, 6), 0.5, 1.0),
                                              ((32,), 2.0, 1.0), ((4, 64), 1e-6, 300.0)]):
     ref = LlamaRMSNorm(shape[-1], eps=eps)
     with torch.no_grad():
@@ -336,7 +336,7 @@ TOL = dict(rtol=1e-5, atol=1e-5)  # float32; positions < 600 keep float32 angles
 ROTARY = ("transformers.models.llama", "transformers.models.qwen2", "transformers.models.mistral",
           "transformers.modeling_rope_utils")
 g = torch.Generator().manual_seed(66)
-for trial, (B_, H_, L_, d_, base_) in enumerate([(2, 3, 7, 8, 10000.0), (1, 4, 12, 16, 500000.0),
+for _trial, (B_, H_, L_, d_, base_) in enumerate([(2, 3, 7, 8, 10000.0), (1, 4, 12, 16, 500000.0),
                                                   (3, 2, 5, 64, 1e6), (2, 1, 9, 2, 10000.0)]):
     cfg = LlamaConfig(hidden_size=H_ * d_, num_attention_heads=H_, head_dim=d_,
                       rope_parameters=dict(rope_type="default", rope_theta=base_))

@@ -8,9 +8,15 @@ import torch
 import torch.nn.functional as F
 from torch.nn.functional import scaled_dot_product_attention as imported_early
 
-from archlab.checks import (assert_close, assert_shape, check_choice, check_shape, diagnose, no_fused_attention,
-                            no_reference)
-
+from archlab.checks import (
+    assert_close,
+    assert_shape,
+    check_choice,
+    check_shape,
+    diagnose,
+    no_fused_attention,
+    no_reference,
+)
 
 # ---- check_shape -------------------------------------------------------------------------
 
@@ -206,7 +212,8 @@ def test_a_known_mistake_is_named_first_and_the_mismatch_is_kept():
     with pytest.raises(AssertionError) as info:
         assert_close(torch.tensor([[1.0, 1.0]]), [[0.9, 0.1]], name="weights", mistakes=MISTAKES)
     first, *rest = str(info.value).splitlines()
-    assert first == "weights: this looks like a known mistake: softmax over the queries (dim=-2) instead of the keys (dim=-1)?"
+    assert first == ("weights: this looks like a known mistake: "
+                     "softmax over the queries (dim=-2) instead of the keys (dim=-1)?")
     assert any("first mismatch at index" in line for line in rest)
 
 
@@ -252,7 +259,8 @@ def _own_rms(x):
 def test_no_reference_catches_a_call_into_the_reference(target):
     norm = torch.nn.RMSNorm(4)
     x = torch.randn(2, 4)
-    with pytest.raises(AssertionError, match=r"must be your own code: it called the reference implementation torch\.nn"):
+    with pytest.raises(AssertionError,
+                       match=r"must be your own code: it called the reference implementation torch\.nn"):
         with no_reference(target, who="rms_norm"):
             norm(x)
     with no_reference(target, who="rms_norm"):      # own code passes

@@ -11,9 +11,9 @@ import torch
 
 import nbtools
 from archlab import course, fastpaths
-from autograder.paths import present_assignments
 from autograder import contract
 from autograder.grading.submission import defined_names
+from autograder.paths import present_assignments
 
 
 @pytest.mark.parametrize("env, quick, expected", [(None, False, (False, False)), (None, True, (True, False)),

@@ -5,7 +5,6 @@ which must agree, and a copy of one record with one value moved outside its tole
 The first run is the session's (conftest.solution_run, which test_execute checks ran on the CPU).
 """
 
-import copy
 import json
 import math
 import os
@@ -60,7 +59,8 @@ def test_save_record_writes_only_where_the_variable_points(tmp_path, monkeypatch
     assert parity.save_record(ns, "cpu", exact=["counts"]) is None
     target = tmp_path / "nb.parity.json"
     monkeypatch.setenv(parity.ENV, str(target))
-    assert parity.save_record(ns, torch.device("cpu"), exact=["counts", "MEAS.models.a", "inf"], loose=["loss"]) == target
+    assert parity.save_record(ns, torch.device("cpu"), exact=["counts", "MEAS.models.a", "inf"],
+                              loose=["loss"]) == target
     rec = json.loads(target.read_text())
     assert rec["notebook"] == "nb" and rec["seed"] == 3 and rec["device"] == "cpu"
     assert rec["values"]["loss"] == {"kind": "loose", "value": 0.25}

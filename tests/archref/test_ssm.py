@@ -1,6 +1,6 @@
 """The instructor-only references (archref): the scans equal their sequential twin, the block equals
-the Hugging Face mixer, and archref.ssm's fused scan: its polynomial exp against libm, and the scan against a float64 loop
-with steps so large that exp(delta * A) underflows (the fast exp must clamp, not wrap)."""
+the Hugging Face mixer, and archref.ssm's fused scan: its polynomial exp against libm, and the scan against a
+float64 loop with steps so large that exp(delta * A) underflows (the fast exp must clamp, not wrap)."""
 
 import math
 
@@ -13,11 +13,11 @@ from archref import mamba as amamba
 from archref import ssm
 
 
-def _inputs(seed, b, l, d, n, scale=1.0):
+def _inputs(seed, b, length, d, n, scale=1.0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(b, l, d, generator=g), F.softplus(torch.randn(b, l, d, generator=g)) * scale,
-            -torch.rand(d, n, generator=g) * 3 - 0.1, torch.randn(b, l, n, generator=g),
-            torch.randn(b, l, n, generator=g), torch.randn(d, generator=g))
+    return (torch.randn(b, length, d, generator=g), F.softplus(torch.randn(b, length, d, generator=g)) * scale,
+            -torch.rand(d, n, generator=g) * 3 - 0.1, torch.randn(b, length, n, generator=g),
+            torch.randn(b, length, n, generator=g), torch.randn(d, generator=g))
 
 
 def test_fast_exp_matches_libm():

@@ -48,7 +48,8 @@ SELF = {"autograder/contract.py", "tests/basics/test_contract.py"}
 # (rule, file) -> why it may keep its spelling
 ALLOWED = {}
 
-FLAG_READ = re.compile(r"""\.get\(\s*["'](grade|solution|locked)["']|\[\s*["'](grade|solution|locked)["']\s*\](?!\s*=[^=])""")
+FLAG_READ = re.compile(r"""\.get\(\s*["'](grade|solution|locked)["']"""
+                       r"""|\[\s*["'](grade|solution|locked)["']\s*\](?!\s*=[^=])""")
 MARKER_NAME = re.compile(r"(BEGIN|END).{0,15}(SOLUTION|HIDDEN)")
 REGEX_SYNTAX = re.compile(r"\(\?|\[|\\|\.\*|\.\+|\^|\||\$")
 ENV_SIGNS = ("OMP_WAIT_POLICY", "TOKENIZERS_PARALLELISM")
@@ -225,7 +226,8 @@ def test_course_notebooks_hold_only_the_four_kinds():
 # ---------------------------------------------------------------------------------------------
 TEST_CELL = ('"""Checks the mask."""\nassert_close(mask(3), expected)\n'
              '### BEGIN HIDDEN TESTS\nassert_close(mask(7), reference(7))\n### END HIDDEN TESTS\n')
-ANSWER_CELL = 'def mask(T):\n    """A causal mask."""\n    ### BEGIN SOLUTION\n    return torch.tril(ones(T, T))\n    ### END SOLUTION\n'
+ANSWER_CELL = ('def mask(T):\n    """A causal mask."""\n'
+               '    ### BEGIN SOLUTION\n    return torch.tril(ones(T, T))\n    ### END SOLUTION\n')
 
 
 def test_regions_and_what_students_see():

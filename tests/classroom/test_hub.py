@@ -34,8 +34,8 @@ from nbgrader.api import Gradebook
 
 import browser_helpers as bh
 import hub_helpers as hh
-from autograder.classroom import hub, studentenv
 from autograder import contract, nbg, paths
+from autograder.classroom import hub, studentenv
 
 A1 = hh.ASSIGNMENT
 SHOTS = paths.BUILD / "hub"
@@ -161,7 +161,7 @@ def test_a_term_in_real_browsers(course, request):
     started = time.monotonic()
     k, base, pw = course["k"], course["base"], course["passwords"]
     ws = str(k.course)
-    due = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    due = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
     hh.cli("release", A1, "--exchange", "--due", due.isoformat(), "--workspace", ws)
     home = {x: Path(pwd.getpwnam(k.ids[x]).pw_dir) for x in "ABCI"}
     rel = f"{hh.COURSE_ID}/{A1}/{A1}.ipynb"
@@ -206,7 +206,7 @@ def test_a_term_in_real_browsers(course, request):
                 open_assignments(page)
                 click_in_list(page, "submitted", A1, "Fetch Feedback")
                 fb = list(home[x].glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html"))
-                bh.wait_for(lambda: list(home[x].glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html")), 60,
+                bh.wait_for(lambda x=x: list(home[x].glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html")), 60,
                             f"{x}'s fetched feedback")
                 fb = list(home[x].glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html"))
                 page.goto(f"{base}/user/{k.ids[x]}/files/{fb[0].relative_to(home[x]).as_posix()}")

@@ -25,8 +25,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 import hub_helpers as hh
-from autograder.classroom import hub
 from autograder import contract, nbg, paths
+from autograder.classroom import hub
 
 A1 = hh.ASSIGNMENT
 pytestmark = [pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments"),
@@ -63,7 +63,8 @@ def _run_term(k, layout, tmp):
                    k.course / "gradebook.db", paths.SOLUTIONS / A1 / f"{A1}.py"]
     out["spy_targets"] = spy_targets
     # what a student's kernel imports: the edition's archlab, the students' environment
-    r = hh.as_user(k.ids["A"], env["A"], "python", "-c", "import archlab, sys; print(archlab.__file__); print(sys.prefix)")
+    r = hh.as_user(k.ids["A"], env["A"], "python", "-c",
+                   "import archlab, sys; print(archlab.__file__); print(sys.prefix)")
     out["imports"] = r.stdout + r.stderr
     for x in "ABC":
         r = hh.as_user(k.ids[x], env[x], "nbgrader", "fetch_assignment", A1)

@@ -6,8 +6,8 @@ import re
 import pytest
 
 from autograder.classroom import exchange, roster
-from autograder.grading import late
 from autograder.errors import CourseError
+from autograder.grading import late
 
 
 def _roster(tmp_path, text):

@@ -3,8 +3,8 @@ aside, as in a student's first run and in every graded kernel) and warm, and put
 that were there back afterwards. Papermill is replaced by a fake notebook run here: what is
 checked is which caches each run can see."""
 
-from autograder.course import execute
 from autograder import paths
+from autograder.course import execute
 
 NB = "02_mamba"
 

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -22,10 +21,10 @@ import pytest
 
 import browser_helpers as bh
 import nbtools
-from autograder.course import bundle, leaks
 from autograder import contract, grade, paths
-from autograder.grading import autograde
+from autograder.course import bundle, leaks
 from autograder.errors import CourseError
+from autograder.grading import autograde
 
 IDS = paths.present_assignments()
 # What an unanswered notebook may show outside its test cells: the stubs' NotImplementedError

@@ -71,7 +71,8 @@ def test_feedback_names_the_mistake_and_shows_no_hidden_test(graded, assignment)
         if any(e in wrong for e in earlier):   # wrong1 got those wrong too: the test must point at them
             assert keyword.lower() in page.lower(), f"wrong1's feedback of {gid} does not say to fix {earlier} first"
             continue
-        assert w.visible.lower() in page.lower(), f"the feedback of wrong1 does not show the diagnosis of {gid}: {w.visible!r}"
+        assert w.visible.lower() in page.lower(), \
+            f"the feedback of wrong1 does not show the diagnosis of {gid}: {w.visible!r}"
     hidden = [line for c in nbtools.solution_nb(assignment).cells for line in contract.hidden_lines(c.source)]
     assert contract.significant_lines(hidden), f"{assignment}: no hidden test lines to look for"
     for student in ("alice", "wrong1", "wrong2"):

@@ -20,9 +20,9 @@ import pytest
 import sqlalchemy
 
 import nbtools
+from autograder import grade, nbg, paths
 from autograder.grading import autograde, collect, results
 from autograder.reports import export
-from autograder import grade, nbg, paths
 from hostile import probe
 
 IDS = paths.present_assignments()
@@ -39,7 +39,8 @@ def test_dask_gives_exactly_the_local_pools_results(autograde_batch, tmp_path):
     for student in STUDENTS:
         for a in SUBSET:
             shutil.copytree(subs / student / a, tmp_path / "subs" / student / a)
-    rows = grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=tmp_path / "ws", settings=autograde.Settings(cluster="local:2"))
+    rows = grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=tmp_path / "ws",
+                       settings=autograde.Settings(cluster="local:2"))
     assert sorted((r.student_id, r.assignment) for r in rows) == sorted((s, a) for s in STUDENTS for a in SUBSET)
     pool_records, dask_records = results.load(pool_ws), results.load(tmp_path / "ws")
     same = ("status", "reason", "flags", "tests", "isolated", "threads", "submission_sha256", "course_sha256")
@@ -176,7 +177,8 @@ def test_a_submission_that_kills_its_workers_is_failed_and_the_batch_goes_on(clu
     path = tmp_path / "subs" / "killer" / NB / f"{NB}.ipynb"
     path.parent.mkdir(parents=True)
     nbformat.write(probe.worker_killer(os.getpid()), path)
-    rows = {r.student_id: r for r in grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=tmp_path / "ws", isolate=False, settings=autograde.Settings(scheduler=address))}
+    rows = {r.student_id: r for r in grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=tmp_path / "ws",
+                                                 isolate=False, settings=autograde.Settings(scheduler=address))}
     assert rows["killer"].status == "failed" and "worker died 2 times" in rows["killer"].reason, rows["killer"]
     assert rows["alice"].autograded_score == rows["alice"].autograded_max > 0
     # a failed result is a result: the next run leaves it alone

@@ -17,6 +17,7 @@ SIGINT ignored, as a background job of a script (`... &`) does: a batch run from
 once ignored the SIGINT of tests/test_grading_dask.py and graded everything.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -31,8 +32,8 @@ import nbformat
 import pytest
 
 import nbtools
-from autograder.grading import autograde
 from autograder import paths
+from autograder.grading import autograde
 
 NB = "01_self_attention"
 pytestmark = pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01")
@@ -83,7 +84,8 @@ def _as_a_background_job():
 @pytest.fixture
 def grade_cmd():
     """grade_cmd(subs, ws, backend, log): the instructor's command, in a session of its own, its
-    output in `log`. One a failed test left running is killed, with its session."""
+    output in `log`. What a failed test leaves running of it (the command, or workers it left
+    behind when it died) is killed; the kernels die with the processes that started them."""
     started = []
 
     def start(subs, ws, backend, log):
@@ -93,13 +95,14 @@ def grade_cmd():
                                     "--out", str(ws.parent / "grades.csv"), *BACKENDS[backend]],
                                    cwd=paths.ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True, preexec_fn=_as_a_background_job)
-        started.append(cli)
+        started.append((cli, ws))
         return cli
 
     yield start
-    for cli in started:
-        if cli.poll() is None:
-            os.killpg(cli.pid, signal.SIGKILL)     # its kernels die with their parents (--pdeathsig)
+    for cli, ws in started:
+        if cli.poll() is None or _left_behind(cli, ws):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(cli.pid, signal.SIGKILL)
             cli.wait()
 
 

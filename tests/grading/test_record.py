@@ -6,10 +6,10 @@ import ast
 import html
 
 import nbformat
-import nbtools
 import pytest
 from nbgrader import api as nbgrader_api
 
+import nbtools
 from autograder.grading import autograde, collect, gradebook, results, task
 from autograder.reports import feedback
 

@@ -5,9 +5,9 @@ only for the file and the course it was graded against."""
 import dataclasses
 import json
 
-from autograder.reports import export, feedback
 from autograder import nbg
 from autograder.grading import results, submission
+from autograder.reports import export, feedback
 
 NB = "01_self_attention"
 

@@ -10,11 +10,13 @@ from autograder.grading import scan, submission
 
 HIDDEN = {
     # the issue's example: the garbage collector imported and read by computed names
-    "issue": ('g = __import__("g" + "c")\nrefs = getattr(g, "get_" + "referrers")(obj)\n', ["imports gc", "get_referrers"]),
+    "issue": ('g = __import__("g" + "c")\nrefs = getattr(g, "get_" + "referrers")(obj)\n',
+              ["imports gc", "get_referrers"]),
     "importlib": ('import importlib\nm = importlib.import_module("".join(["g", "c"]))\n', ["imports gc"]),
     "chr": ("m = __import__(chr(103) + chr(99))\n", ["imports gc"]),
     "reversed": ('m = __import__("cg"[::-1])\n', ["imports gc"]),
-    "fstring_and_dict": ('a = "get"\nb = f"{a}_referrers"\nimport gc as q\nq.__dict__[b]\n', ["imports gc", "get_referrers"]),
+    "fstring_and_dict": ('a = "get"\nb = f"{a}_referrers"\nimport gc as q\nq.__dict__[b]\n',
+                         ["imports gc", "get_referrers"]),
     "vars": ('import gc\nf = vars(gc)["get_" + "objects"]\n', ["get_objects"]),
     "alias": ("import os as o\no._exit(0)\n", ["_exit"]),
     "module_attr_by_name": ('import os\ngetattr(os, "sys" + "tem")("ls")\n', ["os.system"]),

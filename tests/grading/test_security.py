@@ -15,8 +15,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 import nbtools
-from autograder.grading import autograde, sandbox
 from autograder import contract, grade, nbg, paths
+from autograder.grading import autograde, sandbox
 from hostile import corpus, probe
 
 NB = corpus.NB
@@ -44,7 +44,8 @@ def batch(tmp_path_factory):
         path.parent.mkdir(parents=True)
         path.write_text(nb if isinstance(nb, str) else nbformat.writes(nb))
     try:
-        rows = grade.grade(subs, tmp / "grades.csv", workspace=ws, limits=LIMITS, settings=autograde.Settings(workers=2))
+        rows = grade.grade(subs, tmp / "grades.csv", workspace=ws, limits=LIMITS,
+                           settings=autograde.Settings(workers=2))
     finally:
         listener.close()
         written = [p for p in targets["writes"] if p.exists()]
@@ -126,7 +127,8 @@ def test_regrading_is_idempotent_and_keeps_manual_grades(batch):
         g.manual_score = 1.5
         gb.db.commit()
     before = {k: v for k, v in rows["alice"].cells.items()}
-    again = autograde.autograde(ws, limits=LIMITS, students={"alice"}, settings=autograde.Settings(workers=1, force=True))
+    again = autograde.autograde(ws, limits=LIMITS, students={"alice"},
+                                settings=autograde.Settings(workers=1, force=True))
     assert [(r.student_id, r.status) for r in again] == [("alice", "graded")]   # it did regrade
     with Gradebook(db) as gb:
         assert gb.find_grade("q1_written", NB, NB, "alice").manual_score == 1.5
@@ -178,7 +180,8 @@ def test_a_weakened_jail_fails_the_probe(tmp_path, monkeypatch):
     path.parent.mkdir(parents=True)
     nbformat.write(nb, path)
     try:
-        grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=ws, limits=LIMITS, settings=autograde.Settings(workers=1))
+        grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=ws, limits=LIMITS,
+                    settings=autograde.Settings(workers=1))
     finally:
         listener.close()
         probe.remove_written(targets)

@@ -15,8 +15,7 @@ import pytest
 
 import nbtools
 from autograder import grade, paths
-from autograder.grading import autograde
-from autograder.grading import sandbox
+from autograder.grading import autograde, sandbox
 from hostile import probe
 
 NB = "01_self_attention"
@@ -39,7 +38,8 @@ def test_unjailed_grading_gives_the_same_scores_and_says_so(tmp_path):
     threads = sandbox.usable_cores()      # OpenMP caps a request above the cores at the cores
     assert threads != sandbox.threads_per_kernel(2) or threads == 1
     try:
-        rows = grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=ws, isolate=False, settings=autograde.Settings(workers=2, threads_per_kernel=threads, max_tries=2))
+        rows = grade.grade(tmp_path / "subs", tmp_path / "grades.csv", workspace=ws, isolate=False,
+                           settings=autograde.Settings(workers=2, threads_per_kernel=threads, max_tries=2))
         written = [p for p in targets["writes"] if p.exists()]
     finally:
         listener.close()

@@ -5,8 +5,6 @@ ATTACKS[name] = (answer-cell code appended to the first exercise's wrong answer,
 expectation: "failed" (the row must say failed) or "flagged" (graded, with flags).
 """
 
-import copy
-import json
 
 import nbtools
 from autograder import contract

@@ -80,10 +80,12 @@ def questions(assignment):
         if "letters=" in nbtools.visible_part(c.source):     # another alphabet (03's R, W, K, V)
             continue
         keys = {m.group(2) for m in KEY.finditer(c.source)}
-        assert len(keys) == 1, f"{assignment}/{gid}: expected one `assert q.. == \"<letter>\"` in the hidden test, got {keys}"
+        assert len(keys) == 1, \
+            f"{assignment}/{gid}: expected one `assert q.. == \"<letter>\"` in the hidden test, got {keys}"
         answer_id = gid[len("test_"):]
         answer_at = next(i for i, rc in enumerate(rel.cells) if nbtools.nbgrader_meta(rc).get("grade_id") == answer_id)
-        at = max(i for i in range(answer_at) if rel.cells[i].cell_type == "markdown" and "**A.**" in rel.cells[i].source)
+        at = max(i for i in range(answer_at)
+                 if rel.cells[i].cell_type == "markdown" and "**A.**" in rel.cells[i].source)
         md = "\n".join(line[2:] if line.startswith("  ") else line for line in rel.cells[at].source.splitlines())
         options = {letter: " ".join(text.split()) for letter, text in OPTION.findall(md)}
         assert sorted(options) == list("ABCD"), f"{assignment}/{answer_id}: options {sorted(options)} in its markdown"

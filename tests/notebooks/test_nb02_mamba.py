@@ -3,7 +3,6 @@ changes its plot, the block's grade does not depend on the stretch exercise, gra
 graded test reads and nothing is cached, and archlab's Mamba block for the reading's example
 (transformers' mixer behind mamba-ssm's constructor)."""
 
-import math
 
 import pytest
 import torch
@@ -21,11 +20,11 @@ def ns(executed):
     return dict(executed(NB)[1])
 
 
-def _inputs(seed, b, l, d, n, scale=1.0):
+def _inputs(seed, b, length, d, n, scale=1.0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(b, l, d, generator=g), F.softplus(torch.randn(b, l, d, generator=g)) * scale,
-            -torch.rand(d, n, generator=g) * 3 - 0.1, torch.randn(b, l, n, generator=g),
-            torch.randn(b, l, n, generator=g), torch.randn(d, generator=g))
+    return (torch.randn(b, length, d, generator=g), F.softplus(torch.randn(b, length, d, generator=g)) * scale,
+            -torch.rand(d, n, generator=g) * 3 - 0.1, torch.randn(b, length, n, generator=g),
+            torch.randn(b, length, n, generator=g), torch.randn(d, generator=g))
 
 
 def test_scans_reject_wrong_shapes_naming_the_expected_shape(ns):
@@ -82,7 +81,8 @@ def test_delta_widget_every_control_changes_the_plot():
         base_png, base = nbtools.figure_digest(), w.result["decay"].clone()
         for value in _control_values(control):
             control.value = value
-            assert nbtools.figure_digest() != base_png, f"moving {control.description!r} to {value} left the plot unchanged"
+            assert nbtools.figure_digest() != base_png, \
+                f"moving {control.description!r} to {value} left the plot unchanged"
             assert not torch.equal(w.result["decay"], base), f"{control.description!r} = {value}: same decay curves"
         control.value = default
 

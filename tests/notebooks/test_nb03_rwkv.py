@@ -110,7 +110,8 @@ def test_timemix_grade_does_not_depend_on_the_wkv_exercise(executed):
     assert nbtools.run_test_cell(nb, "wkv_parallel", dict(ns)) is not None, "the shortcut must fail its own test"
     assert nbtools.run_test_cell(nb, "TimeMix", ns) is None
     assert nbtools.run_test_cell(nb, "ChannelMix", ns) is None
-    for name, fn in (("wkv_parallel", mine), ("wkv_recurrent", ns0["wkv_recurrent"]), ("token_shift", ns0["token_shift"])):
+    for name, fn in (("wkv_parallel", mine), ("wkv_recurrent", ns0["wkv_recurrent"]),
+                     ("token_shift", ns0["token_shift"])):
         assert ns[name] is fn, f"the blocks' tests must put the student's {name} back"
 
 

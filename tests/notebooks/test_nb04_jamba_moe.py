@@ -19,7 +19,8 @@ def ns(executed):
 
 
 def test_schedule_rejects_an_offset_not_below_its_period(ns):
-    with pytest.raises(ValueError, match=r"attn_offset must satisfy 0 <= attn_offset < attn_period; got offset 8, period 8"):
+    with pytest.raises(ValueError,
+                       match=r"attn_offset must satisfy 0 <= attn_offset < attn_period; got offset 8, period 8"):
         ns["jamba_layer_schedule"](32, attn_period=8, attn_offset=8)
     with pytest.raises(ValueError, match=r"expert_offset"):
         ns["jamba_layer_schedule"](32, expert_period=2, expert_offset=-1)
@@ -66,7 +67,8 @@ def test_explorer_draws_the_students_schedule_and_nothing_else(ns):
     from archlab import widgets
     with pytest.raises(TypeError, match="schedule function"):
         widgets.jamba_explorer()
-    every_other = lambda n, ap, ao, ep, eo: [("attention" if i % 2 else "mamba", "mlp") for i in range(n)]
+    def every_other(n, ap, ao, ep, eo):
+        return [("attention" if i % 2 else "mamba", "mlp") for i in range(n)]
     w = widgets.jamba_explorer(every_other)
     assert w.result["attention_layers"] == 16 and w.result["moe_layers"] == 0
     assert w.result["kv_bytes"] == 16 * 2**29          # one Jamba-v0.1 attention layer keeps 512 MiB at 128K tokens

@@ -75,7 +75,8 @@ def test_spies_restore_every_clock_and_synchronize_even_when_the_answer_raises(n
 
 def test_the_solution_times_the_simulated_gpu_exactly(ns):
     model = ns["MODELS"]["gpt2"]
-    cost = lambda call, tokens: 0.001 * (call + 1)
+    def cost(call, tokens):
+        return 0.001 * (call + 1)
     result, events = ns["_spy_run"](lambda: ns["measure_prefill"](model, 8, warmup=2, repeat=3), model,
                                     ns["measure_prefill"], cost)
     assert result == pytest.approx(0.004)          # calls 2, 3, 4 cost 3, 4, 5 ms: the median is 4 ms

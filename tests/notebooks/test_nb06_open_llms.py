@@ -65,7 +65,8 @@ def test_library_counts_match_the_published_figures(ns):
 def test_published_configs_match_the_facts_file():
     c = llms.published_config("Qwen2-72B")
     assert (c.vocab_size, c.hidden_size, c.intermediate_size, c.num_hidden_layers,
-            c.num_attention_heads, c.num_key_value_heads, c.tie_word_embeddings) == (152064, 8192, 29568, 80, 64, 8, False)
+            c.num_attention_heads, c.num_key_value_heads,
+            c.tie_word_embeddings) == (152064, 8192, 29568, 80, 64, 8, False)
     assert llms.published_config("Qwen2-0.5B").tie_word_embeddings
     mix = llms.published_config("Mixtral-8x7B")
     assert (mix.num_local_experts, mix.num_experts_per_tok, mix.rope_parameters["rope_theta"]) == (8, 2, 1e6)
@@ -87,7 +88,8 @@ def test_one_registry_holds_04s_models_too():
     assert not hasattr(jamba, "rope_parameters") or jamba.rope_parameters is None, "Jamba has no RoPE"
     mix = llms.published_config("Mixtral-8x7B")
     assert (mix.max_position_embeddings, mix.rms_norm_eps, mix.rope_parameters["rope_theta"]) == (32768, 1e-5, 1e6)
-    assert llms.hub_id("Jamba-v0.1") == "ai21labs/Jamba-v0.1" and llms.hub_id("Llama-2-7B") == "meta-llama/Llama-2-7b-hf"
+    assert (llms.hub_id("Jamba-v0.1") == "ai21labs/Jamba-v0.1"
+            and llms.hub_id("Llama-2-7B") == "meta-llama/Llama-2-7b-hf")
 
 
 def test_kv_cache_explorer_measures_by_default():

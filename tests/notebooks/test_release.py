@@ -8,13 +8,12 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import nbtools
-from autograder.course import build, release
 from autograder import contract, paths
+from autograder.course import build, release
 
 IDS = paths.present_assignments()
 
@@ -164,4 +163,5 @@ def test_no_visible_text_holds_a_hidden_answer(assignment):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or abs(v) < 10:
                 continue
             shown = [f for f in _number_forms(v) if re.search(rf"(?<![\d.,]){re.escape(f)}(?![\d])", text)]
-            assert not shown, f"{assignment}: the hidden answer {v!r} of {gid} is written in the student notebook as {shown}"
+            assert not shown, \
+                f"{assignment}: the hidden answer {v!r} of {gid} is written in the student notebook as {shown}"

@@ -21,7 +21,8 @@ STATEMENTS = {
     "01_self_attention": (
         ["the softmax's passes over memory) do not grow with $L^2$",
          "q3_attention_time_exponent"],                                  # Q3's exponents were written above it
-        ["the mask and the softmax, which read and write the whole `(B, H, L, L)` score tensor, $O(L^2)$ memory traffic",
+        ["the mask and the softmax, which read and write the whole `(B, H, L, L)` score tensor, "
+         "$O(L^2)$ memory traffic",
          "q3_generate_cached_exponent", "q3_generate_uncached_exponent"]),
     "02_mamba": (
         ["for $\\Delta |A| > 2$ it even flips sign",

@@ -28,7 +28,8 @@ def test_every_exercise_has_typical_and_subtle_wrong_answers(assignment):
         assert len(kinds) >= 2, f"{assignment}: {gid} needs at least two wrong answers in tests/wrong/"
         assert "visible" in kinds, f"{assignment}: {gid} needs a typical mistake that its visible tests name"
         assert "hidden" in kinds, f"{assignment}: {gid} needs a mistake that only its hidden tests catch"
-    assert set(wrong) <= set(nbtools.answer_ids(nb)), f"tests/wrong/ names unknown exercises: {set(wrong) - set(nbtools.answer_ids(nb))}"
+    assert set(wrong) <= set(nbtools.answer_ids(nb)), \
+        f"tests/wrong/ names unknown exercises: {set(wrong) - set(nbtools.answer_ids(nb))}"
 
 
 @pytest.mark.parametrize("assignment", present_assignments())

@@ -14,7 +14,6 @@ that took over 20 s without the `slow` marker.
 """
 
 import ast
-from pathlib import Path
 
 import pytest
 
