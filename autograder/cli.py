@@ -136,7 +136,7 @@ def settings_from(args):
 def cmd_autograde(args):
     records = autograde.autograde(args.workspace, settings_from(args))
     for r in records:
-        print(f"{r['student_id']:<16} {r['assignment']:<20} {r['status']:<8} {r.get('reason', '')}")
+        print(f"{r.student_id:<16} {r.assignment:<20} {r.status:<8} {r.reason}")
 
 
 def cmd_grade(args):

@@ -159,6 +159,18 @@ def test_a_missing_folder_and_a_bad_roster_are_one_line(tmp_path, capsys):
     assert code == 1 and "Traceback" not in err and "roster" in err.splitlines()[0]
 
 
+def test_autograde_prints_a_line_per_record(tmp_path, capsys, monkeypatch):
+    from autograder.grading import results
+    done = [results.Record("ann", "01_self_attention", "graded"),
+            results.failed("bob", "01_self_attention", "not a valid notebook file")]
+    monkeypatch.setattr(cli.autograde, "autograde", lambda ws, settings: done)
+    cli.main(["autograde", "--workspace", str(tmp_path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in lines] == [["ann", "01_self_attention", "graded"],
+                                                    ["bob", "01_self_attention", "failed"]]
+    assert lines[1].endswith("not a valid notebook file")
+
+
 def test_the_old_spelling_of_publish_still_works_and_says_so(tmp_path, capsys, monkeypatch):
     seen = []
     monkeypatch.setattr(cli.exchange, "release", lambda ws, a, due: seen.append((a, due)) or tmp_path / a)
