@@ -36,7 +36,8 @@ from autograder import paths
 from autograder.grading import autograde
 
 NB = "01_self_attention"
-pytestmark = pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01")
+pytestmark = [pytest.mark.skipif(NB not in paths.present_assignments(), reason="needs notebook 01"),
+              pytest.mark.slow, pytest.mark.notebooks]   # real batches, kernels and all
 BACKENDS = {"workers-1": ["--workers", "1"], "workers-2": ["--workers", "2"], "dask-local-2": ["--cluster", "local:2"]}
 STOP_S = 10        # from the signal to the command's exit
 STUDENTS = ("alice", "bob", "carol")    # correct, the untouched release, the first typical mistakes
