@@ -259,3 +259,78 @@ def test_description(source):
     except SyntaxError:           # IPython syntax (a magic) in the cell: the first line, unquoted
         doc = (source.strip().splitlines() or [""])[0].strip("\"'")
     return " ".join((doc or "").split())
+
+
+# ---------------------------------------------------------------------------------------------
+# a test cell in pieces: what feedback before the deadline counts
+# ---------------------------------------------------------------------------------------------
+VISIBLE, HIDDEN = "visible", "hidden"
+
+
+def _is_check(stmt):
+    """Does this top-level statement check something: an assert, a raise, or a call of an
+    assert*/check*/raises function (assert_close, assert_shape, pytest.raises, ...)?"""
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Assert | ast.Raise):
+            return True
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if name.startswith(("assert", "check", "raises")):
+                return True
+    return False
+
+
+def hidden_checks(body):
+    """A hidden region's lines (markers excluded) as its checks, in order: each check is the
+    statements up to and including one top-level statement that checks something (the set-up
+    before it belongs to it; statements after the last check join it). None when the region
+    does not parse on its own."""
+    try:
+        stmts = ast.parse(body).body
+    except SyntaxError:
+        return None
+    lines = body.splitlines(keepends=True)
+    checks, start = [], 0
+    for stmt in stmts:
+        if _is_check(stmt):
+            checks.append("".join(lines[start:stmt.end_lineno]))
+            start = stmt.end_lineno
+    rest = "".join(lines[start:])
+    if any(s.lineno > start for s in stmts):       # statements after the last check
+        if checks:
+            checks[-1] += rest
+        else:
+            checks.append(rest)
+    return checks or None
+
+
+def test_pieces(source):
+    """A test cell as the grader runs it, piece by piece: [(VISIBLE, source) or (HIDDEN, source)]
+    in the cell's order, each hidden region split into its checks (hidden_checks), so that
+    feedback before the deadline can say "hidden checks: 2 of 3 pass" without showing them. None
+    when the cell has no hidden region or a piece would not run on its own (the cell then runs
+    whole)."""
+    pieces, pos = [], 0
+    for m in REGION.finditer(source):
+        if m.group(1) != HIDDEN_TESTS:
+            continue
+        before = source[pos:m.start()]
+        if before.strip():
+            pieces.append((VISIBLE, before))
+        checks = hidden_checks(m.group(2))
+        if checks is None:
+            return None
+        pieces += [(HIDDEN, c) for c in checks]
+        pos = m.end()
+    if not any(k == HIDDEN for k, _ in pieces):
+        return None
+    rest = source[pos:]
+    if rest.strip():
+        pieces.append((VISIBLE, rest))
+    for _, piece in pieces:
+        try:
+            ast.parse(piece)
+        except SyntaxError:
+            return None
+    return pieces

@@ -29,6 +29,10 @@ class TestResult:
     passed: bool
     message: str = ""          # student-facing: exception type and message, never source
     description: str = ""      # what the test checks: the test cell's docstring, captured when graded
+    points: float = 0.0        # the cell's points (nbgrader's), all or nothing
+    hidden: int = 0            # hidden checks in the cell (contract.test_pieces); 0: none, or not counted
+    hidden_passed: int = 0     # of those, how many passed
+    failed_in: str = ""        # "visible" or "hidden": the part whose check failed first ("" when passed)
 
 
 @dataclass
@@ -49,6 +53,12 @@ class Record:
     course_sha256: str = ""                  # hash of the course files it was graded against
     retry: bool = False                      # the grader failed, not the submission: grade it again
     needs_manual: bool = False               # written answers wait for an instructor (as recorded)
+    manual_points: float = 0.0               # points of the written answers, graded by hand
+
+    @property
+    def auto_score(self):
+        """(points scored, points possible) of the automatically graded test cells."""
+        return sum(t.points for t in self.tests if t.passed), sum(t.points for t in self.tests)
 
     @property
     def key(self):

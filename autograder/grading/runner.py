@@ -45,6 +45,7 @@ class GradingClient(NotebookClient):
         self.prepared, self.limits = prepared, limits
         self.replies, self.guard_reports, self.output_bytes, self.truncated = {}, {}, 0, False
         self.snapshot_ok = False
+        self.hidden = {}       # test grade_id -> (hidden checks, passed, "visible"/"hidden"/"" first failure)
         self.on_cell_executed = self._record_reply
 
     def _record_reply(self, cell, cell_index, execute_reply):
@@ -66,11 +67,38 @@ class GradingClient(NotebookClient):
         gid = contract.grade_id(cell)
         if gid in self.prepared.test_ids:
             self.guard_reports[gid] = await self._guard(f"_archlab_guard_check({gid!r})")
-        cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        pieces = contract.test_pieces(cell.source) if gid in self.prepared.test_ids else None
+        if pieces:
+            cell = await self._execute_in_pieces(gid, cell, cell_index, pieces, execution_count, store_history)
+        else:
+            cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         if cell_index == 0:   # the guard's own cell ran: record the pristine state now
             self.snapshot_ok = await self._guard("_archlab_guard_snapshot()") is True
         if gid in self.prepared.given_names:
             await self._guard(f"_archlab_guard_remember({self.prepared.given_names[gid]!r})")
+        return cell
+
+    async def _execute_in_pieces(self, gid, cell, cell_index, pieces, execution_count, store_history):
+        """A test cell run piece by piece (contract.test_pieces): its visible part, then each hidden
+        check. The first visible failure ends the cell, as it would run whole; after a hidden
+        failure the other hidden checks still run, to be counted. The outputs of every piece go
+        into the cell, so nbgrader scores it as it would the whole cell (any error: 0 points)."""
+        cell.outputs, statuses, first_failure = [], [], ""
+        for kind, source in pieces:
+            part = nbformat.v4.new_code_cell(source, metadata=cell.metadata)
+            part = await super().async_execute_cell(part, cell_index, execution_count, store_history)
+            cell.outputs.extend(part.outputs)
+            cell.execution_count = part.execution_count
+            ok = self.replies.get(cell_index) == "ok"
+            statuses.append((kind, ok))
+            first_failure = first_failure or ("" if ok else kind)
+            if not ok and kind == contract.VISIBLE:
+                break
+        self.nb.cells[cell_index] = cell
+        ran_all = len(statuses) == len(pieces)
+        self.replies[cell_index] = "ok" if ran_all and all(ok for _, ok in statuses) else "error"
+        hidden = [ok for kind, ok in statuses if kind == contract.HIDDEN]
+        self.hidden[gid] = (sum(k == contract.HIDDEN for k, _ in pieces), sum(hidden), first_failure)
         return cell
 
     def output(self, outs, msg, display_id, cell_index):
@@ -193,6 +221,12 @@ def run(prepared, workdir, limits=None, isolate=True):
         if stderr and ran and client.replies[index + 1] == "ok":
             first = (str(stderr[0].get("text", "")).strip().splitlines() or [""])[0][:200]
             message = f"the test cell wrote to stderr, which counts as a failure: {first}"
-        result.tests.append(TestResult(gid, passed, message, contract.test_description(cell.get("source", ""))))
+        n_hidden, hidden_passed, failed_in = client.hidden.get(gid, (0, 0, ""))
+        if not passed and not failed_in:     # ran whole, never ran, or failed only by writing to stderr
+            failed_in = contract.HIDDEN if n_hidden else contract.VISIBLE
+        result.tests.append(TestResult(gid, passed, message, contract.test_description(cell.get("source", "")),
+                                       points=float(contract.points(cell)), hidden=n_hidden,
+                                       hidden_passed=hidden_passed,
+                                       failed_in="" if passed else failed_in))
     result.seconds = time.perf_counter() - t0
     return result, nb

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import contract
 from autograder.grading import results, runner, sandbox, submission
 
 
@@ -74,6 +75,7 @@ def run(job):
     if prepared.notebook is None:
         record.status, record.reason = "failed", prepared.problem
         return _finish(record, t0)
+    record.manual_points = float(sum(contract.points(c) for c in prepared.notebook.cells if contract.is_written(c)))
     try:
         result, nb = runner.run(prepared, ws / "run" / f"{job.student}--{job.assignment}", limits, job.isolate)
     except Exception as e:  # the grader itself must never take the batch down
