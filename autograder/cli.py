@@ -13,7 +13,10 @@
     feedback  [--release]               one HTML page per submission: tests, pass/fail, messages;
                                         --release: nbgrader release_feedback (Assignments tab)
     export    [--out CSV] [--format csv|canvas]   scores, status, flags; or a Canvas gradebook CSV
-    status                              counts per assignment
+    status    [--live]                  counts per assignment; --live: the grading service's queue
+    on-submit ID ... [--budget 3/60m] [--before-deadline counts|full] [--off]
+                                        grade an assignment on the hub as each submission arrives
+    serve                               the hub's grading service (JupyterHub starts it: classroom/service.py)
     grade     SOURCE [--out CSV] [autograde's options]   collect -> autograde -> feedback -> export
     hub       --roster CSV [--port P] [--db-url URL]   JupyterHub for the class (autograder/classroom/hub.py)
 
@@ -34,7 +37,7 @@ import warnings
 from pathlib import Path
 
 from autograder import grade, paths
-from autograder.classroom import exchange, hub
+from autograder.classroom import exchange, hub, on_submit, service
 from autograder.course import build, bundle, execute, model_solutions, release
 from autograder.errors import CourseError
 from autograder.grading import autograde, collect
@@ -179,12 +182,58 @@ def cmd_export(args):
 
 
 def cmd_status(args):
+    if args.live:
+        return _live_status(args.workspace)
     counts = status.counts(args.workspace)
     if not counts:
         print("nothing graded yet in", args.workspace)
     for assignment, c in sorted(counts.items()):
         print(f"{assignment:<20} graded {c['graded']:>3}  needs manual grading {c['needs manual grading']:>3}  "
               f"failed {c['failed']:>3}  flagged {c['flagged']:>3}")
+
+
+def _live_status(ws):
+    import time
+    st = service.read_status(ws)
+    if st is None:
+        raise CourseError(f"no grading service has run on {ws} (python -m autograder hub starts one; "
+                          f"python -m autograder on-submit ID turns it on for an assignment)")
+    age = time.time() - st["updated"]
+    lat = (f"median {st['median_latency_s']:.1f} s, p95 {st['p95_latency_s']:.1f} s from submit to feedback"
+           if st["median_latency_s"] is not None else "no grading in the last hour")
+    print(f"grading service (pid {st['pid']}, {st['workers']} worker(s)), last pass {age:.0f} s ago"
+          + ("  [NOT RUNNING? no pass for over a minute]" if age > 60 else ""))
+    print(f"queue {st['queue']}  grading {len(st['grading'])}  graded in the last hour {st['graded_last_hour']}  "
+          f"failures {len(st['failures'])}")
+    print(f"latency: {lat}")
+    for key in st["grading"]:
+        print(f"  grading  {key}")
+    for key in st["waiting"]:
+        print(f"  waiting  {key}")
+    for f in st["failures"]:
+        print(f"  failure  {f['key']}: {f['reason']}")
+    for a, rule in sorted(on_submit.load(ws).items()):
+        print(f"  on submit: {a:<20} {'on' if rule.enabled else 'off'}, budget {rule.budget}, "
+              f"before the deadline: {rule.before_deadline}")
+
+
+def cmd_on_submit(args):
+    if not args.assignments:
+        raise CourseError("on-submit needs the assignment id(s)")
+    for a in args.assignments:
+        paths.check_assignment(a)
+        rule = on_submit.set_rule(args.workspace, a, enabled=not args.off, before_deadline=args.before_deadline,
+                                  budget=args.budget)
+        if not rule.enabled:
+            print(f"{a}: graded on submit is off (submissions wait for collect + autograde)")
+            continue
+        print(f"{a}: graded on submit; budget {rule.bucket or 'unlimited'}; before the deadline feedback shows "
+              + ("hidden checks as counts" if rule.before_deadline == "counts" else "everything"))
+
+
+def cmd_serve(args):
+    service.serve(service.ServiceSettings(workspace=args.workspace, workers=args.workers, max_tries=args.max_tries,
+                                          poll_s=args.poll))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +312,18 @@ def parser():
     x.add_argument("--out", default="build/grades.csv")
     x.add_argument("--format", choices=("csv", "canvas"), default="csv",
                    help="canvas: a CSV Canvas's gradebook imports")
-    verb("status", cmd_status, "counts per assignment", True)
+    verb("status", cmd_status, "counts per assignment", True).add_argument(
+        "--live", action="store_true", help="the grading service: queue, latency, failures")
+    o = verb("on-submit", cmd_on_submit, "grade an assignment on the hub as each submission arrives", True)
+    o.add_argument("assignments", nargs="*")
+    o.add_argument("--budget", default=None, help="gradings per student: N/TIME (3/60m, 2/30s) or unlimited")
+    o.add_argument("--before-deadline", choices=("counts", "full"), default=None,
+                   help="feedback before the deadline: hidden checks as counts (default) or everything")
+    o.add_argument("--off", action="store_true", help="stop grading it on submit")
+    sv = verb("serve", cmd_serve, "the hub's grading service (JupyterHub runs it)", True)
+    sv.add_argument("--workers", type=int, default=2, help="submissions graded at once (default 2)")
+    sv.add_argument("--max-tries", type=int, default=3)
+    sv.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the exchange (at most 2)")
     g = verb("grade", cmd_grade, "collect -> autograde -> feedback -> export", True)
     g.add_argument("source")
     g.add_argument("--out", default="build/grades.csv")

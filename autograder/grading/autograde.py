@@ -299,5 +299,6 @@ def summary(records, skipped, wall):
 def _record(ws, cfg, r):
     """One finished submission: its scores, time and late penalty into the gradebook (one
     session), then its record written, once. Only the process that started the batch calls this."""
-    gradebook.record(ws, r, cfg)
-    results.save(ws, r)
+    with results.writer_lock(ws):
+        gradebook.record(ws, r, cfg)
+        results.save(ws, r)

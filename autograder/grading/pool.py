@@ -161,3 +161,55 @@ def _in_this_process(job, check):
 def _result(future, job):
     error = future.exception()
     return future.result() if error is None else crashed(job, error)
+
+
+class Workers:
+    """A long-lived pool for the grading service (autograder.classroom.service): jobs are given
+    one at a time as they arrive, and records come back as they finish. Each worker process
+    dies with the service (PR_SET_PDEATHSIG), its kernel with it, so a service killed with SIGKILL
+    leaves nothing grading behind. A worker that dies breaks the pool: every job that was running
+    is then graded again alone, up to `max_tries` starts in all, as in `grade`."""
+
+    def __init__(self, workers=1, max_tries=3):
+        self.workers, self.max_tries = workers, max_tries
+        self._pool, self.running = None, {}      # Future -> Job
+
+    @property
+    def free(self):
+        return self.workers - len(self.running)
+
+    def submit(self, job):
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_service_worker)
+        self.running[self._pool.submit(task.run, job)] = job
+
+    def finished(self, timeout):
+        """The records of the jobs that finish within `timeout` seconds ([] if none does)."""
+        if not self.running:
+            return []
+        done, _ = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
+        if not any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+            return [_result(f, self.running.pop(f)) for f in done]
+        out, suspects = [], []
+        for future, job in self.running.items():
+            if future.done() and future.exception() is None:
+                out.append(future.result())
+            else:
+                suspects.append(job)
+        self.close()
+        return out + [_alone(job, self.max_tries) for job in suspects]
+
+    def close(self):
+        """Kill the worker processes (their kernels follow) and forget what they ran."""
+        if self._pool is not None:
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):
+                    process.kill()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool, self.running = None, {}
+
+
+def _service_worker():
+    from autograder.grading import jail
+    _worker_signals()
+    jail.die_with_parent()

@@ -13,6 +13,8 @@ resubmission, a changed test cell or a grader error makes it stale, and the next
 grades it again.
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -78,6 +80,20 @@ class Record:
                          TestResult(**{k: v for k, v in t.items() if k in TestResult.__dataclass_fields__})
                          for t in kept.get("tests", [])]
         return cls(**kept)
+
+
+@contextlib.contextmanager
+def writer_lock(ws):
+    """One writer of the gradebook and the records at a time: a batch and the hub's grading
+    service may both run on a workspace (an exclusive lock on WS/.writer.lock)."""
+    lock = Path(ws) / ".writer.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def path(ws, student, assignment):
