@@ -224,15 +224,8 @@ class Service:
 
     # --- 2. choose -----------------------------------------------------------------------
     def _order(self, pending):
-        """Round-robin by student: the student served longest ago first; their newest submission first."""
-        busy = {p.key for p, _ in self.jobs.values()}
-        by_student = {}
-        for p in pending.values():
-            if p.key not in busy and p.entry.name not in self.jobs:
-                by_student.setdefault(p.student, []).append(p)
-        students = sorted(by_student, key=lambda s: (self.state.served.get(s, -1),
-                                                       min(p.submitted for p in by_student[s])))
-        return [max(by_student[s], key=lambda p: p.submitted) for s in students]
+        busy = {p.key for p, _ in self.jobs.values()} | set(self.jobs)
+        return fair_order(pending.values(), self.state.served, busy)
 
     def _dispatch(self, pending, rules, due, now):
         for p in self._order(pending):
@@ -446,6 +439,19 @@ class Service:
                   "p95_latency_s": lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)] if lat else None,
                   "failures": self.state.failures[-20:]}
         _write_json(self.folder / STATUS, status)
+
+
+def fair_order(pending, served, busy=()):
+    """The order in which to grade `pending` (Pending): round-robin by student, the student served
+    longest ago first (`served`: student -> the turn of their last grading; never served first, then
+    whoever has waited longest); of each student only their newest submission, so one student
+    submitting ten times cannot delay the others. Keys or folder names in `busy` are being graded."""
+    by_student = {}
+    for p in pending:
+        if p.key not in busy and p.entry.name not in busy:
+            by_student.setdefault(p.student, []).append(p)
+    students = sorted(by_student, key=lambda s: (served.get(s, -1), min(p.submitted for p in by_student[s]), s))
+    return [max(by_student[s], key=lambda p: p.submitted) for s in students]
 
 
 def _submitted_at(entry):

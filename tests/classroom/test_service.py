@@ -1,0 +1,231 @@
+"""Graded on submit, without a hub: the grading service (`python -m autograder serve`) on a
+workspace with nbgrader's exchange, students submitting and fetching feedback with nbgrader's own
+exchange classes (what the Assignments tab's buttons run).
+
+In order, on one service: A's correct notebook and B's typical mistakes come back within
+seconds, B's page naming the mistakes and showing hidden checks only as counts; C's third
+submission inside the budget's window is kept, told when it will be graded, and graded after the
+refill; D's grading survives the service killed with SIGKILL and started again (graded once,
+one token); after the deadline the pages go out in full, a late submission is graded with the
+late policy, and the instructor's batch (collect --exchange, autograde) grades nothing again.
+
+tests/classroom/test_hub.py runs the same through JupyterHub in a real browser.
+"""
+
+import datetime
+import html
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from nbgrader.api import Gradebook
+
+import hub_helpers as hh
+import nbtools
+from autograder import contract, nbg, paths
+from autograder.classroom import service
+from autograder.grading import late, results, sandbox, task
+from autograder.reports import feedback
+
+A1 = hh.ASSIGNMENT
+BUDGET = "2/40s"           # two gradings, one back every 20 s
+pytestmark = [pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments"),
+              pytest.mark.root, pytest.mark.notebooks, pytest.mark.slow]
+
+
+class Running:
+    """The service as JupyterHub starts it: a process of its own, its log in a file."""
+
+    def __init__(self, ws, log):
+        self.ws, self.log = ws, log
+        self.proc = None
+
+    def start(self):
+        out = open(self.log, "a")
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder", "serve", "--workspace", str(self.ws),
+                                      "--workers", "2", "--poll", "0.5"], cwd=paths.ROOT, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        out.close()
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(60)
+
+    def text(self):
+        return self.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory):
+    if os.geteuid() != 0 or not sandbox.available()[0]:
+        pytest.skip("the grading service grades in jailed kernels: run as root")
+    tmp = tmp_path_factory.mktemp("service")
+    ws = tmp / "ws"
+    ws.mkdir()
+    (ws / "nbgrader_config.py").write_text("\n".join(["c = get_config()  # noqa", *late.parse_policy("per-day:10")]))
+    due = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+    hh.cli("publish", A1, "--due", due.isoformat(), "--workspace", str(ws))
+    hh.cli("on-submit", A1, "--budget", BUDGET, "--workspace", str(ws))
+    root = nbg.config(ws).Exchange.root
+    students = {x: hh.StudentSide(root, f"s{x.lower()}", tmp / "homes" / x, nbg.config(ws).CourseDirectory.course_id)
+                for x in "ABCDE"}
+    svc = Running(ws, tmp / "service.log").start()
+    try:
+        yield {"ws": ws, "tmp": tmp, "s": students, "svc": svc, "submitted": {}}
+    finally:
+        svc.stop()
+
+
+def _wrong(kind):
+    return nbtools.submission(nbtools.release_nb(A1), {**nbtools.solution_answers(A1),
+                                                       **{g: w.code for g, w in nbtools.first_wrong(A1, kind).items()}})
+
+
+def _solution(note=""):
+    answers = nbtools.solution_answers(A1)
+    first = next(iter(answers))
+    return nbtools.submission(nbtools.release_nb(A1), {**answers, first: answers[first] + f"\n# {note}"})
+
+
+def _record(ws, student):
+    return results.load_one(ws, student, A1)
+
+
+def test_feedback_comes_within_seconds_and_names_the_mistake(klass, request):
+    s = klass["s"]
+    folders = {"A": s["A"].submit(A1, _solution()), "B": s["B"].submit(A1, _wrong("visible"))}
+    pages = {}
+    for x, folder in folders.items():
+        pages[x], waited = s[x].feedback_for(A1, folder, timeout=180)
+        hh.say(request.config, f"test_service: {x}'s feedback {waited:.0f} s after its submission was fetched")
+        assert waited < 60, f"{x}'s feedback took {waited:.0f} s"
+    assert "not passed" not in pages["A"] and "Automatic score so far: " in pages["A"]
+    text = html.unescape(pages["B"]).lower()
+    wrong = nbtools.first_wrong(A1, "visible")
+    for gid, w in wrong.items():
+        earlier, keyword = nbtools.built_on(A1).get(gid, ((), None))
+        said = keyword if any(e in wrong for e in earlier) else w.visible    # "fix ... first"
+        assert said.lower() in text, f"B's page does not name the mistake of {gid}: {said!r}"
+    hidden = hh.hidden_test_lines()
+    for x in "AB":
+        assert not contract.shown(hidden, pages[x]), f"{x}'s page shows hidden test lines"
+        assert "hidden checks" in pages[x] and "Until the deadline" in pages[x], pages[x][:800]
+        assert "Gradings left: " in pages[x] and " of 2 (one more every 20 seconds)" in pages[x]
+
+
+def test_a_subtle_mistake_shows_hidden_checks_as_counts_only(klass):
+    s, ws = klass["s"], klass["ws"]
+    folder = s["E"].submit(A1, _wrong("hidden"))
+    klass["submitted"]["E-before"] = folder
+    page, _ = s["E"].feedback_for(A1, folder, timeout=180)
+    record = _record(ws, "se")
+    failed = [t for t in record.tests if not t.passed]
+    assert failed and all(t.failed_in == contract.HIDDEN for t in failed), [(t.grade_id, t.failed_in) for t in failed]
+    for t in failed:
+        assert t.message and t.message.split(": ", 1)[-1][:60] not in page, f"{t.grade_id}'s hidden message shown"
+        assert f"{t.hidden_passed} of {t.hidden} pass" in page
+
+
+def test_beyond_the_budget_a_submission_waits_and_is_graded_after_the_refill(klass):
+    s, ws = klass["s"], klass["ws"]
+    c = s["C"]
+    first = c.submit(A1, _wrong("visible"))
+    c.feedback_for(A1, first, timeout=180)
+    time.sleep(1.1)      # nbgrader's timestamps: distinct submissions
+    second = c.submit(A1, _wrong("hidden"))
+    c.feedback_for(A1, second, timeout=180)
+    time.sleep(1.1)
+    third = c.submit(A1, _solution("third"))
+    page, _ = c.feedback_for(A1, third, timeout=60)
+    assert "will be graded at" in page and "Gradings left: 0 of 2" in page, page[:1500]
+    at = datetime.datetime.strptime(page.split("will be graded at ")[1][:8], "%H:%M:%S").time()
+    # graded after the refill: its page is replaced by the feedback of the graded notebook
+    deadline = time.monotonic() + 120
+    while "will be graded at" in page:
+        assert time.monotonic() < deadline, "the waiting submission was not graded after the refill"
+        time.sleep(1)
+        page = c.fetch_feedback(A1)[third.split("+")[2]]
+    graded_at = datetime.datetime.now(datetime.UTC).time()
+    assert graded_at >= at or at.hour == 23, f"graded at {graded_at}, before the promised {at}"
+    record = _record(ws, "sc")
+    inbound = nbg.config(ws).Exchange.root + f"/{nbg.config(ws).CourseDirectory.course_id}/inbound/{third}"
+    assert record.submission_sha256 == task.sha256_file(f"{inbound}/{A1}.ipynb"), "the latest is not the one graded"
+    assert record.auto_score[0] == record.auto_score[1], "the third (correct) submission should score full marks"
+    with Gradebook(nbg.config(ws).CourseDirectory.db_url) as gb:
+        assert gb.find_submission(A1, "sc").score == record.auto_score[0]
+
+
+def test_killed_mid_grade_it_resumes_and_grades_once(klass):
+    s, ws, svc = klass["s"], klass["ws"], klass["svc"]
+    folder = s["D"].submit(A1, _solution("D"))
+    deadline = time.monotonic() + 60
+    while "sd/" + A1 not in (service.read_status(ws) or {}).get("grading", []):
+        assert time.monotonic() < deadline, "D's grading did not start"
+        time.sleep(0.3)
+    time.sleep(2)
+    killed_at = time.time()
+    svc.stop(signal.SIGKILL)
+    time.sleep(2)
+    assert not _processes_of(ws), f"processes outlived the service: {_processes_of(ws)}"
+    state = json.loads((ws / "service" / "state.json").read_text())
+    assert folder in state["running"] and folder not in state["handled"]
+    svc.start()
+    page, _ = s["D"].feedback_for(A1, folder, timeout=180)
+    assert "not passed" not in page
+    state = json.loads((ws / "service" / "state.json").read_text())
+    assert state["handled"][folder]["outcome"] == "graded" and folder not in state["running"]
+    assert [h["entry"] for h in state["history"]].count(folder) == 1, "D was recorded twice"
+    assert "resuming sd/" in svc.text()
+    assert state["buckets"][f"sd/{A1}"]["updated"] < killed_at, "the resumed grading took a second token"
+
+
+def _processes_of(ws):
+    """Processes whose command line names the workspace: the service's workers and their kernels."""
+    found = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(ws) in cmd:
+                found.append((int(p), cmd[:120]))
+    return found
+
+
+def test_after_the_deadline_everything_in_full_late_policy_and_nothing_twice(klass):
+    s, ws, svc = klass["s"], klass["ws"], klass["svc"]
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
+    hh.cli("publish", A1, "--due", past.isoformat(), "--workspace", str(ws))
+    # E's earlier page (subtle mistakes, counts only) is released again in full
+    before = klass["submitted"]["E-before"]
+    deadline = time.monotonic() + 60
+    while True:
+        page = s["E"].fetch_feedback(A1)[before.split("+")[2]]
+        if "after the deadline" in page:
+            break
+        assert time.monotonic() < deadline, "the full feedback was not released after the deadline"
+        time.sleep(1)
+    record = _record(ws, "se")
+    shown = [t for t in record.tests if not t.passed and t.message.split(": ", 1)[-1][:60] in page]
+    assert shown, "after the deadline the hidden checks' messages are shown"
+    assert feedback.NOT_YET not in page
+    # a late submission: graded at once (no budget after the deadline), full feedback, late penalty
+    late_folder = s["E"].submit(A1, _solution("late"))
+    page, _ = s["E"].feedback_for(A1, late_folder, timeout=180)
+    assert "after the deadline" in page and "not limited" in page
+    with Gradebook(nbg.config(ws).CourseDirectory.db_url) as gb:
+        sub = gb.find_submission(A1, "se")
+        assert sub.total_seconds_late > 0 and sub.late_submission_penalty > 0
+    svc.stop()
+    # the instructor's batch after the deadline grades nothing the service graded
+    hh.cli("collect", A1, "--exchange", "--workspace", str(ws))
+    out = hh.cli("autograde", "--workspace", str(ws))
+    assert "graded 0 submission(s)" in out and "5 already had a current result" in out, out
