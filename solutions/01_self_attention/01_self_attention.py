@@ -146,8 +146,8 @@ def scaled_dot_product_attention(Q, K, V, mask=None):
 
 # %% nbgrader={"grade": true, "grade_id": "test_scaled_dot_product_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """scaled_dot_product_attention: shapes, each query's weights summing to 1 over the keys, a worked
-example with and without a mask, batch dimensions; hidden: torch's attention over random shapes and
-masks, no fused call."""
+example with and without a mask and with values wider than the keys (dv != d), batch dimensions;
+hidden: torch's attention over random shapes and masks, no fused call."""
 sig = lambda z: 1 / (1 + math.exp(-z))             # a softmax over two scores (a, b) is (sig(a - b), sig(b - a))
 # 1. Worked example: one query, two keys; the query matches the first key much better.
 Q1 = torch.tensor([[1.0, 0.0]])                    # (L=1, d=2)
@@ -166,7 +166,17 @@ assert_close(w1, [[p, 1 - p]], name="weights of the worked example", mistakes={
 assert_close(out1, [[p * 1 + (1 - p) * 3, p * 10 + (1 - p) * 30]], name="out of the worked example",
              mistakes={"out multiplies V by the weights' transpose, or sums the values unweighted: out = weights @ V":
                            [[4.0, 40.0]]})
-# 2. The same query with a mask that lets it read only the second key: all its weight goes there.
+# 2. Values of another width, dv = 3 (Q and K keep d = 2): the scale is sqrt(d), the width of Q and K.
+V3 = torch.tensor([[1.0, 10.0, 100.0], [3.0, 30.0, 300.0]])  # (S=2, dv=3)
+out3, w3 = scaled_dot_product_attention(Q1, K1, V3)
+assert_shape(out3, (1, 3), "out with dv = 3")
+p3 = sig(4 / math.sqrt(3))                          # the weight a scale of sqrt(dv) = sqrt(3) would give
+assert_close(w3, [[p, 1 - p]], name="weights with d = 2 and dv = 3", mistakes={
+    "scores divided by sqrt(dv), the width of V: scale by sqrt(d), the width of the queries and keys (Q.shape[-1])":
+        [[p3, 1 - p3]]})
+assert_close(out3, [[p * 1 + (1 - p) * 3, p * 10 + (1 - p) * 30, p * 100 + (1 - p) * 300]],
+             name="out with d = 2 and dv = 3")
+# 3. The same query with a mask that lets it read only the second key: all its weight goes there.
 out_m, w_m = scaled_dot_product_attention(Q1, K1, V1, torch.tensor([[False, True]]))
 assert_close(w_m, [[0.0, 1.0]], name="weights with mask [[False, True]] (True = may attend)", mistakes={
     "mask inverted: True means the query MAY attend to that key; fill the scores where the mask is False": [[1.0, 0.0]],
@@ -174,7 +184,7 @@ assert_close(w_m, [[0.0, 1.0]], name="weights with mask [[False, True]] (True = 
     "with -inf where the mask is False, then take the softmax": [[0.0, 1 - p]],
     "mask ignored": [[p, 1 - p]]})
 assert_close(out_m, [[3.0, 30.0]], name="out with the mask")
-# 3. Batch dimensions in front, several queries: each query's weights sum to 1 over the keys.
+# 4. Batch dimensions in front, several queries: each query's weights sum to 1 over the keys.
 Qv, Kv, Vv = torch.randn(2, 5, 8), torch.randn(2, 7, 8), torch.randn(2, 7, 3)
 out_v, w_v = scaled_dot_product_attention(Qv, Kv, Vv)
 assert_shape(out_v, (2, 5, 3), "out")
@@ -458,33 +468,70 @@ assert abs(fit_scaling_exponent(torch.tensor([10.0, 100.0]), torch.tensor([5.0, 
 # %% [markdown]
 # ## 6. Exercise: the size of a KV cache
 #
-# During decoding a Transformer keeps, for every layer, the keys **and** the values of every
-# past token: `n_kv_heads * head_dim` numbers each, per token, per sequence in the batch. With
-# grouped-query attention (GQA, used by Llama 3, Mixtral, Qwen2) several query heads share one
-# key/value head, so `n_kv_heads` can be smaller than the number of query heads. Write
+# To generate token $t+1$, a decoder scores the new query against the keys of tokens $1..t$ and
+# averages their values. Recomputing those keys and values at every step would redo the whole
+# prefix, so the model keeps them: that is the KV cache (your `MultiHeadSelfAttention.step`
+# returns one layer's). What it holds:
+#
+# * every layer keeps its own cache, and so does every sequence in the batch;
+# * for every position seen so far and for every key/value head, it holds one key vector and one
+#   value vector, each of `head_dim` numbers;
+# * each number takes `bytes_per_value` bytes: 2 for the 16-bit floats (float16, bfloat16) that
+#   models are usually served in, 4 for float32.
+#
+# Only keys and values are kept: a past token's query is never used again. With grouped-query
+# attention (GQA, used by Llama 3, Mixtral, Qwen2) several query heads share one key/value
+# head, so `n_kv_heads` can be smaller than the number of query heads, and the cache is counted
+# in key/value heads. From this description, write
 # `kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1)` returning
-# the size in bytes as an `int` (`bytes_per_value=2` is 16-bit floats; 4 is float32).
+# the size of the cache in bytes, as an `int`.
 
 # %% nbgrader={"grade": false, "grade_id": "kv_cache_bytes", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
-    """Bytes of keys and values cached for `seq_len` tokens: 2 * layers * kv_heads * head_dim * L * B * bytes."""
+    """Bytes of the KV cache a decoder holds after `seq_len` tokens.
+
+    n_layers: decoder layers; n_kv_heads: key/value heads per layer (not query heads);
+    head_dim: numbers in one key or value vector; seq_len: tokens cached per sequence;
+    bytes_per_value: bytes of one number (2 = 16-bit); batch: sequences decoded together.
+    Returns an int, the number of bytes.
+    """
     ### BEGIN SOLUTION
-    return int(2 * n_layers * n_kv_heads * head_dim * seq_len * batch * bytes_per_value)
+    values_per_token = 2 * n_kv_heads * head_dim          # a key and a value vector per KV head
+    return int(n_layers * batch * seq_len * values_per_token * bytes_per_value)
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_kv_cache_bytes", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""kv_cache_bytes: an int, two small cases (named mistakes); hidden: equals the cache a Hugging Face
-GPT-2 and a GQA Llama actually allocate, and the default 16-bit values."""
-kv1 = kv_cache_bytes(n_layers=1, n_kv_heads=1, head_dim=1, seq_len=1, bytes_per_value=1)
+# %% nbgrader={"grade": true, "grade_id": "test_kv_cache_bytes", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""kv_cache_bytes: an int, three worked examples with literal numbers (mistakes named: keys only,
+queries cached too, the batch, the layers, bytes_per_value ignored or taken as 4, bits for bytes);
+hidden: equals the cache a Hugging Face GPT-2 and a GQA Llama actually allocate, the default
+16-bit values, no library call."""
+EXACT = dict(rtol=0, atol=0)                       # byte counts are integers: no tolerance
+# 1. The smallest cache: one layer, one KV head of width 1, one token, one sequence, 1 byte a number.
+kv1 = kv_cache_bytes(n_layers=1, n_kv_heads=1, head_dim=1, seq_len=1, bytes_per_value=1, batch=1)
 assert isinstance(kv1, int), f"return an int number of bytes, got {type(kv1).__name__}"
-assert_close(kv1, 2, name="one layer, one head of width 1, one token, 1 byte each", mistakes={
-    "keys only: the cache holds a key AND a value for every token (a factor 2)": 1})
-kv2 = kv_cache_bytes(n_layers=2, n_kv_heads=3, head_dim=4, seq_len=5, bytes_per_value=4, batch=6)
-assert_close(kv2, 2 * 2 * 3 * 4 * 5 * 6 * 4, name="kv_cache_bytes(2, 3, 4, 5, bytes_per_value=4, batch=6)", mistakes={
-    "batch ignored: every sequence in the batch has its own cache": 2 * 2 * 3 * 4 * 5 * 4,
-    "bytes_per_value ignored: multiply the number of values by the bytes each takes": 2 * 2 * 3 * 4 * 5 * 6,
-    "keys only: the cache holds a key AND a value for every token (a factor 2)": 2 * 3 * 4 * 5 * 6 * 4})
+assert_close(kv1, 2, name="one layer, one KV head of width 1, one token, 1 byte a number", **EXACT, mistakes={
+    "keys only: the cache holds a key AND a value vector for every token": 1,
+    "queries cached too: only keys and values are kept, a past token's query is never used again": 3,
+    "bits, not bytes: bytes_per_value is already in bytes (8 bits each)": 16,
+    "4 bytes a value, float32's, whatever bytes_per_value says: multiply by bytes_per_value (2 for 16-bit)": 8})
+# 2. Every argument different: 3 layers, 5 KV heads of width 4, 7 tokens, float32 (4 bytes), a batch of 6.
+kv2 = kv_cache_bytes(n_layers=3, n_kv_heads=5, head_dim=4, seq_len=7, bytes_per_value=4, batch=6)
+assert_close(kv2, 20160, name="kv_cache_bytes(3, 5, 4, 7, bytes_per_value=4, batch=6)", **EXACT, mistakes={
+    "batch ignored: every sequence in the batch has its own cache": 3360,
+    "layers ignored: every layer keeps its own keys and values": 6720,
+    "bytes_per_value ignored: count the numbers, then multiply by the bytes each takes": 5040,
+    "keys only: the cache holds a key AND a value vector for every token": 10080,
+    "queries cached too: only keys and values are kept, a past token's query is never used again": 30240,
+    "bits, not bytes: bytes_per_value is already in bytes (8 bits each)": 161280})
+# 3. A published GQA model: Llama-3-8B, 32 layers, whose 32 query heads share 8 KV heads of width 128.
+kv3 = kv_cache_bytes(n_layers=32, n_kv_heads=8, head_dim=128, seq_len=8192, bytes_per_value=2, batch=1)
+assert_close(kv3, 1073741824, name="Llama-3-8B (n_kv_heads=8, head_dim=128), 8192 tokens in 16-bit: 1 GiB",
+             **EXACT, mistakes={
+    "4 bytes a value, float32's, whatever bytes_per_value says: multiply by bytes_per_value (2 for 16-bit)":
+        2147483648,
+    "bits, not bytes: bytes_per_value is already in bytes (8 bits each)": 8589934592,
+    "keys only: the cache holds a key AND a value vector for every token": 536870912})
 ### BEGIN HIDDEN TESTS
 for family, overrides in [("gpt2", {}), ("llama", dict(num_attention_heads=4, num_key_value_heads=2))]:
     cfg = models.make_config(family, "tiny", **overrides)
@@ -497,7 +544,8 @@ for family, overrides in [("gpt2", {}), ("llama", dict(num_attention_heads=4, nu
         with torch.no_grad():
             out = net(torch.randint(0, cfg.vocab_size, (B_, L_)), use_cache=True)
         measured = measure.tensor_bytes(out.past_key_values)
-        got = kv_cache_bytes(n_layers, n_kv, head_dim, L_, bytes_per_value=4, batch=B_)
+        with no_reference(models.cache_bytes, "transformers", who="kv_cache_bytes"):
+            got = kv_cache_bytes(n_layers, n_kv, head_dim, L_, bytes_per_value=4, batch=B_)
         assert got == measured, (f"{family} (B={B_}, L={L_}, {n_kv} key/value heads): you computed {got} bytes, "
                                  f"the model's cache holds {measured}")
 # the default is 16-bit values (2 bytes), as served models keep their caches
@@ -730,7 +778,8 @@ assert q3_generate_uncached_exponent == 3, ("q3_generate_uncached_exponent: with
 # ## Summary
 #
 # * Attention is `softmax(QK^T/sqrt(d)) V`; a boolean mask decides which keys each query may read.
-# * A decoder keeps every past key and value: `2 * layers * kv_heads * head_dim * L` numbers.
+# * A decoder keeps a key and a value vector for every past token, in every layer and key/value
+#   head: a cache that grows linearly with $L$.
 # * You measured the costs: one attention pass grows roughly like $L^2$, the cache exactly like $L$.
 #   The next notebooks replace the growing cache with a state of fixed size (Mamba, RWKV).
 

@@ -607,11 +607,12 @@ def decoder_layer(x, p, n_heads, n_kv_heads, eps=1e-6, base=10000.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_decoder_layer", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-"""decoder_layer: shape, and the first token ignores later ones; a hand-sized layer of one token
-whose head width d = 2 is not D/H = 1 (mistakes named: residuals, which norm goes where, post-norm,
-the head width); hidden: equals transformers' LlamaDecoderLayer and Qwen2DecoderLayer (QKV bias,
-GQA, head_dim != D/H) with copied weights, with reference parts in place of yours, without calling
-transformers' layers or torch's fused attention."""
+"""decoder_layer: shape, and the first token ignores later ones; positions beyond 0 (the order of
+earlier tokens matters, the same token gives the same output everywhere: RoPE missing on q or k, RoPE
+on v named); a hand-sized layer of one token whose head width d = 2 is not D/H = 1 (mistakes named:
+residuals, which norm goes where, post-norm, the head width); hidden: equals transformers'
+LlamaDecoderLayer and Qwen2DecoderLayer (QKV bias, GQA, head_dim != D/H) with copied weights, with
+reference parts in place of yours, without calling transformers' layers or torch's fused attention."""
 # 1. Shape and causality on a random layer (D = 32, 4 query heads, 2 KV heads, d = 8, I = 64).
 g_v = torch.Generator().manual_seed(9)
 shapes_v = {"input_layernorm.weight": (32,), "self_attn.q_proj.weight": (32, 32), "self_attn.k_proj.weight": (16, 32),
@@ -627,7 +628,22 @@ xl2[:, 1:] = torch.randn(2, 5, 32, generator=g_v)                           # ch
 assert_close(decoder_layer(xl2, p_v, 4, 2)[:, 0], yl[:, 0], rtol=1e-5, atol=1e-5,
              name="output at position 0 after changing tokens 1-5 (causal: it must not see later tokens; "
                   "mask the scores where key j > query i with -inf before the softmax)")
-# 2. Hand-sized layer: D = 2, H = 2 query heads of width d = 2 (so d is NOT D / H = 1), one KV head,
+# 2. Positions beyond 0. Without positions, attention is blind to order: a query at position 2 or
+#    later reads the same (key, value) pairs whichever of tokens 0 and 1 comes first. RoPE tells them apart.
+yl_swapped = decoder_layer(xl[:, [1, 0, 2, 3, 4, 5]], p_v, 4, 2)             # tokens 0 and 1 swapped
+order_change = float((yl_swapped[:, 2:] - yl[:, 2:]).abs().max())
+assert order_change > 1e-3, (
+    f"swapping tokens 0 and 1 changed the outputs at positions 2-5 by only {order_change:.1e}: the layer does not "
+    f"see where a token is. RoPE not applied to q and k: rotate both the queries and the keys with "
+    f"apply_rope(..., positions 0 .. L-1, base) before the scores")
+#    The same token at every position: every value is the same vector, so attention returns it, and
+#    every position must give the same output (RoPE rotates queries and keys, never values).
+y_same = decoder_layer(xl[:, :1].repeat(1, 6, 1), p_v, 4, 2)                   # token 0 at positions 0-5
+assert_close(y_same, y_same[:, :1].expand(2, 6, 32), rtol=1e-4, atol=1e-4,
+             name="outputs at positions 1-5 against position 0, the same token everywhere (identical tokens "
+                  "have identical values, so the outputs must be equal; RoPE applied to v as well? "
+                  "rotate only the queries and the keys)")
+# 3. Hand-sized layer: D = 2, H = 2 query heads of width d = 2 (so d is NOT D / H = 1), one KV head,
 #    I = 1, one token x = (3, 4), eps = 0. With one token, each query reads only itself, so attention
 #    returns its value; v_proj = identity and o_proj picks (head 0, coordinate 0) and (head 1,
 #    coordinate 1), so the attention sub-layer returns its input, the normalised x.

@@ -77,6 +77,13 @@ WRONG = {
         w = w.masked_fill(~mask, 0.0)
     return w @ V, w
 '''},
+        "scaled by sqrt(dv), the width of V": {"visible": "sqrt(dv), the width of V", "code": _SDPA_HEAD + '''
+    s = Q @ K.transpose(-2, -1) / math.sqrt(V.shape[-1])
+    if mask is not None:
+        s = s.masked_fill(~mask, float("-inf"))
+    w = torch.softmax(s, dim=-1)
+    return w @ V, w
+'''},
         "calls torch's fused attention": {"hidden": "must compute attention itself", "code": _SDPA_HEAD + '''
     import torch.nn.functional as F
     s = Q @ K.transpose(-2, -1) / math.sqrt(Q.shape[-1])
@@ -155,8 +162,29 @@ def fit_scaling_exponent(lengths, costs):
         "a float in GiB": {"visible": "return an int", "code": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
     return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch * bytes_per_value / 2**30
 '''},
+        "queries cached too (a factor 3)": {"visible": "queries cached too", "code": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
+    return int(3 * n_layers * n_kv_heads * head_dim * seq_len * batch * bytes_per_value)
+'''},
+        "layers ignored": {"visible": "layers ignored", "code": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
+    return int(2 * n_kv_heads * head_dim * seq_len * batch * bytes_per_value)
+'''},
+        "bytes_per_value ignored (counts numbers)": {"visible": "bytes_per_value ignored", "code": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
+    return int(2 * n_layers * n_kv_heads * head_dim * seq_len * batch)
+'''},
+        "float32's 4 bytes hard-coded": {"visible": "4 bytes a value", "code": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
+    return int(2 * n_layers * n_kv_heads * head_dim * seq_len * batch * 4)
+'''},
+        "bits instead of bytes": {"visible": "bits, not bytes", "code": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
+    return int(2 * n_layers * n_kv_heads * head_dim * seq_len * batch * bytes_per_value * 8)
+'''},
         "float32 by default": {"hidden": "defaults must be", "code": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=4, batch=1):
     return int(2 * n_layers * n_kv_heads * head_dim * seq_len * batch * bytes_per_value)
+'''},
+        "measures archlab's cache_bytes on a GPT-2 of that shape": {"hidden": "must be your own code", "code": '''def kv_cache_bytes(n_layers, n_kv_heads, head_dim, seq_len, bytes_per_value=2, batch=1):
+    from transformers import GPT2Config
+    cfg = GPT2Config(n_layer=n_layers, n_head=n_kv_heads, n_embd=n_kv_heads * head_dim, n_positions=max(2, seq_len),
+                     vocab_size=8)
+    return models.cache_bytes(cfg, seq_len, batch=batch, dtype=torch.float16) // 2 * bytes_per_value
 '''},
     },
     "q1_choice": {"lower case": {"visible": "write 'C'", "code": 'q1_choice = "c"\n'},

@@ -197,7 +197,12 @@ WRONG = {
             norm_in='rms_norm(x, p["post_attention_layernorm.weight"], eps)',
             norm_post='rms_norm(x, p["input_layernorm.weight"], eps)')},
         "no second residual": {"visible": "no second residual", "code": _layer(out=_MLP_CALL)},
-        "RoPE on the queries only": {"hidden": "decoder_layer vs", "code": _layer(rope="apply_rope(q, pos, base), k")},
+        "no RoPE": {"visible": "RoPE not applied to q and k", "code": _layer(rope="q, k")},
+        "RoPE on the queries only": {"visible": "RoPE not applied to q and k",
+                                     "code": _layer(rope="apply_rope(q, pos, base), k")},
+        "RoPE applied to v as well": {"visible": "RoPE applied to v", "code": _layer(
+            rope="apply_rope(q, pos, base), apply_rope(k, pos, base); v = apply_rope(v, pos, base)")},
+        "RoPE on the keys only": {"hidden": "decoder_layer vs", "code": _layer(rope="q, apply_rope(k, pos, base)")},
         "torch's fused attention": {"hidden": "must compute attention itself", "code": _layer(
             attention="a = F.scaled_dot_product_attention(q, k, v, is_causal=True)")},
     },
