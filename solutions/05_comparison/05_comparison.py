@@ -268,22 +268,25 @@ def measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_prefill", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """measure_prefill: a positive float on the CPU; on the simulated GPU, 1 warm-up + 3 timed forwards
-of the whole prompt and the median of the timed ones (named mistakes: warm-up timed, no
-synchronisation, mean or sum); hidden: random costs, warm-up and repeat counts, the batch, and no
-timing library."""
+of the whole prompt of a batch of 2 and the median of the timed ones (named mistakes: the batch
+ignored, warm-up timed, no synchronisation, mean or sum); hidden: random costs, warm-up and repeat
+counts, another batch, and no timing library."""
 _tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_prefill(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_prefill must return a positive float of seconds; got {_t!r}"
 # The simulated GPU: every forward costs 10 ms + 1 ms per token (16 tokens: 0.026 s); the first
 # forward is cold (+0.5 s) and the fourth is hit by a hiccup of the machine (+0.3 s).
 # warmup=1, repeat=3: forward 0 is the warm-up; the timed ones take 0.026, 0.026 and 0.326 s.
+# batch=2: every forward is fed the 2 sequences of the given ids, (2, 16).
 _cost = lambda call, tokens: 0.010 + 0.001 * tokens + {0: 0.5, 3: 0.3}.get(call, 0.0)
-_res, _ev = _spy_run(lambda: measure_prefill(_tiny, 16, warmup=1, repeat=3), _tiny, measure_prefill, _cost)
+_res, _ev = _spy_run(lambda: measure_prefill(_tiny, 16, batch=2, warmup=1, repeat=3), _tiny, measure_prefill, _cost)
 _fwd = _forwards(_ev)
 assert len(_fwd) == 4, (f"warmup=1, repeat=3 needs 4 forwards (1 untimed warm-up, then 3 timed); yours ran {len(_fwd)}"
                         + (": is the warm-up missing?" if len(_fwd) == 3 else ""))
 assert all(e[2] == 16 for e in _fwd), \
     f"every prefill reads the whole prompt of 16 tokens; yours fed {[e[2] for e in _fwd]}"
+assert all(e[1] == 2 for e in _fwd), (f"measure_prefill(batch=2) ignores the batch: every forward must feed the 2 "
+                                      f"sequences of the given ids, (2, 16); yours fed batches of {[e[1] for e in _fwd]}")
 assert_close(_res, 0.026, name="measure_prefill on the simulated GPU (seconds)", mistakes={
     "no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right "
     "before starting AND right before stopping the clock": 0.0,
@@ -403,9 +406,9 @@ def measure_decode(model, context_len, n_tokens=4, batch=1, device=None, warmup=
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_decode", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """measure_decode: a positive float on the CPU; on the simulated GPU, one prefill then single tokens
-with the cache and the median of the timed steps (named mistakes: decode without the cache, warm-up
-timed, no synchronisation, mean or sum); hidden: GPT-2 and Mamba with random costs and counts, and
-no timing library."""
+with the cache and the median of the timed steps, twice (named mistakes: decode without the cache,
+warm-up timed, no synchronisation, mean or sum, the fastest step); hidden: GPT-2 and Mamba with
+random costs and counts, and no timing library."""
 _tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_decode(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_decode must return a positive float of seconds; got {_t!r}"
@@ -435,6 +438,14 @@ _steps = [e[2] for e in _fwd[1:]]
 assert all(n == 1 for n in _steps), f"each decode step feeds ONE token (with the cache); yours fed {_steps} tokens"
 assert all(e[3] for e in _fwd[1:]), \
     "every decode step must receive the cache of the step before (decode without the cache?)"
+# The same run with two slow steps: the first timed step (forward 2) waits 10 ms more, the last
+# (forward 4) is hit by the 0.3 s hiccup. The timed steps take 0.021, 0.011 and 0.311 s: the median
+# is 0.021 s, the fastest 0.011 s.
+_cost = lambda call, tokens: 0.010 + 0.001 * tokens + {1: 0.5, 2: 0.010, 4: 0.3}.get(call, 0.0)
+_res, _ev = _spy_run(lambda: measure_decode(_tiny, 20, n_tokens=3, warmup=1), _tiny, measure_decode, _cost)
+assert_close(_res, 0.021, name="measure_decode on the simulated GPU with two slow steps (seconds)", mistakes={
+    "took the fastest step, not the median: the fastest of 0.021, 0.011 and 0.311 s is 0.011 s, their "
+    "median 0.021 s; return statistics.median(times)": 0.011})
 ### BEGIN HIDDEN TESTS
 import random as _random
 

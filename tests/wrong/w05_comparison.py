@@ -96,6 +96,19 @@ WRONG = {
         "no warm-up": {"visible": "warm-up missing", "code": _prefill(warmup_loop="[]")},
         "no synchronize before starting the clock": {"visible": "no synchronize before starting",
                                                      "code": _prefill(sync_before=False)},
+        "the batch ignored: one sequence of its own": {"visible": "ignores the batch", "code": _PREFILL_HEAD + '''
+    ids = equal_size.random_ids(model, 1, context_len, seed=0, device=device or "cpu")
+    for _ in range(warmup):
+        equal_size.forward(model, ids)
+    times = []
+    for _ in range(repeat):
+        synchronize(device)
+        start = time.perf_counter()
+        equal_size.forward(model, ids)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+'''},
         "archlab.measure.time_fn does the timing": {"hidden": "must be your own code", "code": _PREFILL_HEAD + '''
     from archlab.measure import time_fn
     return time_fn(lambda: equal_size.forward(model, ids), warmup=warmup, repeat=repeat, device=device).median
@@ -164,8 +177,9 @@ WRONG = {
 
     return time_fn(step, warmup=warmup, repeat=n_tokens, device=device).median
 '''},
+        "the fastest step instead of the median": {"visible": "took the fastest step, not the median",
+                                                   "code": _decode(result="min(times)")},
         "always one warm-up step": {"hidden": "use the arguments", "code": _decode(warmup_loop="range(1)")},
-        "the fastest step instead of the median": {"hidden": "not the median", "code": _decode(result="min(times)")},
     },
     "state_bytes": {
         "counts the parameters instead of the cache": {"visible": "weights counted", "code": _STATE_HEAD + '''
