@@ -23,10 +23,11 @@
 # a mean instead of a median, decode without the cache, the weights counted as cache...).
 # Passing silently means they passed. At grading, *hidden* tests also run (random costs and
 # counts, every model family, an independent fit), so passing the visible tests is necessary,
-# not sufficient. Each exercise is graded on its own.
+# not sufficient. Each exercise is graded on its own. The written verdict of §9 is graded by your
+# instructor.
 #
 # **What grading runs.** When your notebook is graded (`NBGRADER_EXECUTION` is set), the
-# measurement of §6 runs at two context lengths only (the test of §8 reads it), and the plots,
+# measurement of §6 runs at two context lengths only (the tests of §8 and §9 read it), and the plots,
 # the generation-cost demonstration of §4 and the benchmark tables are skipped: no graded test
 # reads them. Run them yourself; they are the point of the notebook.
 #
@@ -38,7 +39,7 @@
 # 1. time a prefill and a cached decode step honestly (warm-up, synchronisation, median);
 # 2. count the bytes a model carries between decode steps (KV cache or recurrent state);
 # 3. fit how each cost grows with the context length $n$ and read the exponent;
-# 4. tell a batch-1 latency claim from a large-batch GPU throughput claim.
+# 4. tell a latency claim from a throughput claim, and a batch-1 figure from a large-batch one.
 #
 # **Notation.** `n` context length (tokens already in the cache), `L` tokens generated, `B`
 # batch, `D` width, `N` SSM state size, `p` a fitted exponent in cost ≈ c·nᵖ.
@@ -268,22 +269,26 @@ def measure_prefill(model, context_len, batch=1, device=None, warmup=1, repeat=3
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_prefill", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """measure_prefill: a positive float on the CPU; on the simulated GPU, 1 warm-up + 3 timed forwards
-of the whole prompt and the median of the timed ones (named mistakes: warm-up timed, no
-synchronisation, mean or sum); hidden: random costs, warm-up and repeat counts, the batch, and no
-timing library."""
+of the whole prompt of a batch of 2 and the median of the timed ones (named mistakes: the batch
+ignored, warm-up timed, no synchronisation, mean or sum); hidden: random costs, warm-up and repeat
+counts, another batch, and no timing library."""
 _tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_prefill(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_prefill must return a positive float of seconds; got {_t!r}"
 # The simulated GPU: every forward costs 10 ms + 1 ms per token (16 tokens: 0.026 s); the first
 # forward is cold (+0.5 s) and the fourth is hit by a hiccup of the machine (+0.3 s).
 # warmup=1, repeat=3: forward 0 is the warm-up; the timed ones take 0.026, 0.026 and 0.326 s.
+# batch=2: every forward is fed the 2 sequences of the given ids, (2, 16).
 _cost = lambda call, tokens: 0.010 + 0.001 * tokens + {0: 0.5, 3: 0.3}.get(call, 0.0)
-_res, _ev = _spy_run(lambda: measure_prefill(_tiny, 16, warmup=1, repeat=3), _tiny, measure_prefill, _cost)
+_res, _ev = _spy_run(lambda: measure_prefill(_tiny, 16, batch=2, warmup=1, repeat=3), _tiny, measure_prefill, _cost)
 _fwd = _forwards(_ev)
 assert len(_fwd) == 4, (f"warmup=1, repeat=3 needs 4 forwards (1 untimed warm-up, then 3 timed); yours ran {len(_fwd)}"
                         + (": is the warm-up missing?" if len(_fwd) == 3 else ""))
 assert all(e[2] == 16 for e in _fwd), \
     f"every prefill reads the whole prompt of 16 tokens; yours fed {[e[2] for e in _fwd]}"
+assert all(e[1] == 2 for e in _fwd), (f"measure_prefill(batch=2) ignores the batch: every forward must feed the 2 "
+                                      f"sequences of the given ids, (2, 16); yours fed batches of "
+                                      f"{[e[1] for e in _fwd]}")
 assert_close(_res, 0.026, name="measure_prefill on the simulated GPU (seconds)", mistakes={
     "no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right "
     "before starting AND right before stopping the clock": 0.0,
@@ -403,9 +408,9 @@ def measure_decode(model, context_len, n_tokens=4, batch=1, device=None, warmup=
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_decode", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """measure_decode: a positive float on the CPU; on the simulated GPU, one prefill then single tokens
-with the cache and the median of the timed steps (named mistakes: decode without the cache, warm-up
-timed, no synchronisation, mean or sum); hidden: GPT-2 and Mamba with random costs and counts, and
-no timing library."""
+with the cache and the median of the timed steps, twice (named mistakes: decode without the cache,
+warm-up timed, no synchronisation, mean or sum, the fastest step); hidden: GPT-2 and Mamba with
+random costs and counts, and no timing library."""
 _tiny = equal_size.build_equal_size("tiny", max_context=64, families=("gpt2",))["gpt2"]
 _t = measure_decode(_tiny, 16)
 assert isinstance(_t, float) and _t > 0, f"measure_decode must return a positive float of seconds; got {_t!r}"
@@ -435,6 +440,14 @@ _steps = [e[2] for e in _fwd[1:]]
 assert all(n == 1 for n in _steps), f"each decode step feeds ONE token (with the cache); yours fed {_steps} tokens"
 assert all(e[3] for e in _fwd[1:]), \
     "every decode step must receive the cache of the step before (decode without the cache?)"
+# The same run with two slow steps: the first timed step (forward 2) waits 10 ms more, the last
+# (forward 4) is hit by the 0.3 s hiccup. The timed steps take 0.021, 0.011 and 0.311 s: the median
+# is 0.021 s, the fastest 0.011 s.
+_cost = lambda call, tokens: 0.010 + 0.001 * tokens + {1: 0.5, 2: 0.010, 4: 0.3}.get(call, 0.0)
+_res, _ev = _spy_run(lambda: measure_decode(_tiny, 20, n_tokens=3, warmup=1), _tiny, measure_decode, _cost)
+assert_close(_res, 0.021, name="measure_decode on the simulated GPU with two slow steps (seconds)", mistakes={
+    "took the fastest step, not the median: the fastest of 0.021, 0.011 and 0.311 s is 0.011 s, their "
+    "median 0.021 s; return statistics.median(times)": 0.011})
 ### BEGIN HIDDEN TESTS
 import random as _random
 
@@ -769,7 +782,151 @@ if all(r["state_bytes"] == r["predicted_bytes"] for r in MEAS["models"].values()
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 9. The reading's table with a measured column
+# ## 9. Exercise: what kind of claim is it?
+#
+# A speed figure answers one of two questions. **Latency**: how long does one sequence wait, for
+# a decode step or for its whole answer? Seconds, for one sequence. **Throughput**: how many
+# tokens does the machine produce per second, summed over all the sequences it serves at once?
+# Tokens per second. At batch 1 the tokens per second of decoding are one over the seconds per
+# token; with a batch of many sequences the two part, because one step then produces a token for
+# every sequence of the batch. A third kind of figure is **memory**: the bytes held. Before
+# judging a claim with a measurement, check that both are the same kind of figure, taken in the
+# same setting.
+#
+# The four claims, with what their sources report:
+#
+# 1. `"mamba_5x"`: the reading (§2) says Mamba shows "5x higher token processing throughput
+#    during inference"; its §5 table, "~5× faster than Transformer". The source is Gu & Dao
+#    (2023), §4.5 and Figure 8 (right), with the setting in Appendix E.5: Mamba-1.4B against a
+#    Transformer of 1.3B parameters (GPT-3's architecture, Hugging Face's implementation), and an
+#    untrained Mamba-6.9B against a 6.7B one, on one A100 80GB GPU, a prompt of 2048 tokens and
+#    128 tokens generated, at batch sizes 1, 2, 4, …, 128; the figure is batch size × 128 / time
+#    taken. §4.5 sums it up: "Mamba achieves 4-5×
+#    higher inference throughput than a Transformer of similar size, since without the KV cache
+#    it can use much higher batch sizes."
+# 2. `"jamba_3x"`: the reading (§4) says Jamba "provides 3x throughput in long contexts compared
+#    to Mixtral 8x7B" and reaches "3x+ faster generation speed compared to equivalent Transformers
+#    with 128K token input"; its §5 table, "~3× faster in long context (vs Mixtral)". The source
+#    is Lieber et al. (2024, arXiv:2403.19887), §3.2 and Figure 3: throughput in tokens per second,
+#    end to end, of Jamba (the released model, 12B of its 52B parameters active) against
+#    Mixtral-8x7B, among other open models, in two settings. (a) One A100 80GB GPU, int8 weights,
+#    a context of 8K tokens, the batch size varied: Jamba fits larger batches than Mixtral, and
+#    its throughput is 3× Mixtral's. (b) A single batch, four A100 GPUs, no quantization, the
+#    context length varied: at 128K tokens Jamba's throughput is 3× Mixtral's.
+# 3. `"gpt2_decode"`: this notebook's own figure `MEAS["models"]["gpt2"]["decode_s"]` (§6): your
+#    `measure_decode` on the tiny GPT-2 at each context length, on your device, at batch
+#    `MEAS["batch"]`.
+# 4. `"mamba_state"`: this notebook's own figure `MEAS["models"]["mamba"]["state_bytes"]` (§6):
+#    your `state_bytes` on the tiny Mamba, at batch `MEAS["batch"]`.
+#
+# Set `q_claims` to a dict with these four keys, each mapping to a dict of three fields:
+#
+# * `"quantity"`: what the number the claim rests on measures, as its source reports it:
+#   `"latency"` (seconds one sequence waits), `"throughput"` (tokens per second summed over the
+#   batch) or `"memory"` (bytes held);
+# * `"batch"`: the setting in which that number was obtained, `"batch 1"` (one sequence at a
+#   time) or `"large batch"` (many sequences served at once); for a figure swept over batch sizes,
+#   the setting the claimed ratio comes from;
+# * `"testable_here"`: `True` when `MEAS`, the measurement of §6 on your machine, holds that same
+#   quantity, in that same setting, for the models the claim is about; otherwise `False`.
+#
+# Then write your verdict in the markdown cell after the test.
+
+# %% nbgrader={"grade": false, "grade_id": "q_claims", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# q_claims = {"mamba_5x": {"quantity": "?", "batch": "?", "testable_here": ?}, "jamba_3x": {...},
+#             "gpt2_decode": {...}, "mamba_state": {...}}
+### BEGIN SOLUTION
+q_claims = {
+    "mamba_5x": {"quantity": "throughput", "batch": "large batch", "testable_here": False},
+    "jamba_3x": {"quantity": "throughput", "batch": "batch 1", "testable_here": False},
+    "gpt2_decode": {"quantity": "latency", "batch": "batch 1", "testable_here": True},
+    "mamba_state": {"quantity": "memory", "batch": "batch 1", "testable_here": True},
+}
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test_q_claims", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""q_claims: a dict of the four claims, each with "quantity", "batch" and "testable_here" and allowed
+values (named mistakes: a throughput claim read as latency, a latency read as throughput); hidden:
+every field of every claim, against the sources cited above and your MEAS."""
+_ids = ["gpt2_decode", "jamba_3x", "mamba_5x", "mamba_state"]
+_allowed = {"quantity": ["latency", "throughput", "memory"], "batch": ["batch 1", "large batch"]}
+assert isinstance(q_claims, dict) and sorted(q_claims) == _ids, (
+    f"q_claims must be a dict with the keys {_ids}; got "
+    f"{sorted(q_claims) if isinstance(q_claims, dict) else type(q_claims).__name__}")
+for _cid in _ids:
+    _c = q_claims[_cid]
+    assert isinstance(_c, dict) and sorted(_c) == ["batch", "quantity", "testable_here"], (
+        f"q_claims[{_cid!r}] must be a dict with the keys 'quantity', 'batch' and 'testable_here'; got {_c!r}")
+    for _field, _options in _allowed.items():
+        assert _c[_field] in _options, f"q_claims[{_cid!r}][{_field!r}] must be one of {_options}; got {_c[_field]!r}"
+    assert isinstance(_c["testable_here"], bool), (
+        f"q_claims[{_cid!r}]['testable_here'] must be True or False (a bool); got {_c['testable_here']!r}")
+# The typical confusion: a speed figure is not always the time one sequence waits, and the reverse.
+assert q_claims["mamba_5x"]["quantity"] != "latency", (
+    "mamba_5x: a throughput claim read as latency: Appendix E.5 computes the figure as batch size x 128 / "
+    "time taken, tokens per second summed over the whole batch, not the seconds one sequence waits")
+assert q_claims["gpt2_decode"]["quantity"] != "throughput", (
+    "gpt2_decode: a latency read as throughput: decode_s holds the seconds ONE cached decode step of one "
+    "sequence takes (your measure_decode), not tokens per second summed over a batch")
+### BEGIN HIDDEN TESTS
+# What the sources measured. Gu & Dao 2023, §4.5, Fig. 8 (right), App. E.5: tokens/s = batch x 128 / time,
+# batch 1..128, the 4-5x "since ... it can use much higher batch sizes". Lieber et al. 2024, §3.2, Fig. 3:
+# the long-context 3x is setting (b), a single batch at 128K tokens (setting (a)'s 3x is at 8K tokens).
+# This notebook's two figures: what §6 measured, at the batch MEAS records.
+_ours = "batch 1" if MEAS["batch"] == 1 else "large batch"
+_key = {"mamba_5x": ("throughput", "large batch"), "jamba_3x": ("throughput", "batch 1"),
+        "gpt2_decode": ("latency", _ours), "mamba_state": ("memory", _ours)}
+_source = {"mamba_5x": "Gu & Dao 2023, §4.5 and Appendix E.5",
+           "jamba_3x": "the reading's words ('in long contexts', '128K token input') against the two settings of "
+                       "Lieber et al. 2024, §3.2",
+           "gpt2_decode": "§6 and your measure_decode", "mamba_state": "§6 and your state_bytes"}
+# Whether MEAS can test it: the rules of the verdict table (archlab.verdicts, shared with `make bench`)
+# applied to your MEAS, for the row each claim is about.
+_row = {"mamba_5x": "mamba_5x", "jamba_3x": "jamba_3x", "gpt2_decode": "transformer_decode_grows",
+        "mamba_state": "mamba_state_constant"}
+for _cid, (_quantity, _batch) in _key.items():
+    _c = q_claims[_cid]
+    assert _c["quantity"] == _quantity, (
+        f"q_claims[{_cid!r}]['quantity'] = {_c['quantity']!r} is not what the number behind this claim measures: "
+        f"reread {_source[_cid]}: seconds one sequence waits, tokens per second summed over a batch, or bytes?")
+    assert _c["batch"] == _batch, (
+        f"q_claims[{_cid!r}]['batch'] = {_c['batch']!r} is not the setting the claimed figure comes from: "
+        f"reread {_source[_cid]}")
+    _testable = not verdicts.verdict(_row[_cid], MEAS).startswith(verdicts.NOT_MEASURED)
+    assert _c["testable_here"] is _testable, (
+        f"q_claims[{_cid!r}]['testable_here'] = {_c['testable_here']!r}: does MEAS hold this quantity, in this "
+        f"setting, for the models the claim compares? MEAS was taken at batch {MEAS['batch']} on "
+        f"{MEAS['device']} with the models {sorted(MEAS['models'])}")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "q_claims_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
+# **Your verdict.** In three to five sentences: which of the four can this notebook's
+# measurements test, and what do your numbers say about those (`facts(MEAS)` of §8, `MEAS`)?
+# For the others, what would a measurement need in order to speak to them?
+#
+# ### BEGIN SOLUTION
+# **Model answer.** Of the four, only the notebook's own two figures can be tested here: `MEAS`
+# holds GPT-2's seconds per cached decode step and Mamba's state bytes, both at batch 1 on this machine.
+# Mamba's state does not grow with n (`mamba_state_exponent` is 0 up to rounding, as the reading
+# says) while GPT-2's KV cache grows exactly linearly (`gpt2_kv_exponent` 1 up to rounding).
+# GPT-2's decode time per token is the figure whose verdict depends on the machine: at batch 1
+# every step reads all the weights, which outweigh a short cache, so on a CPU at these sizes it
+# grows far more slowly than n (`gpt2_decode_exponent` against the table's rule p ≥ 0.3; the
+# course's CPU benchmark also finds "does not hold here"). Mamba's 5× is generation throughput
+# at large batch on an A100 (batch size × 128 / time), where Mamba fits batches a Transformer's
+# KV caches do not; speaking to it needs batched generation, up to 128 sequences, on a GPU.
+# Jamba's 3× is throughput at batch 1, but of Jamba against Mixtral-8x7B at 128K tokens on four
+# A100s; neither model, nor that context, runs here.
+#
+# **Rubric (2 points).** 1 point: the two own figures (decode latency, state bytes) are testable
+# here and the 5× and 3× are not, each with its reason (large-batch GPU throughput; Jamba against
+# Mixtral at 128K tokens). 1 point: reports the student's own numbers (state exponent 0, cache
+# exponent 1, the decode exponent measured) and reads them correctly, including what a batch-1
+# decode exponent on this machine does or does not show.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## 10. The reading's table with a measured column
 #
 # Each claim of the §5 table, what we measured for it, and a verdict from
 # `verdicts.verdict(claim, MEAS)` — the same function the benchmark (`make bench`) uses at
@@ -778,7 +935,7 @@ if all(r["state_bytes"] == r["predicted_bytes"] for r in MEAS["models"].values()
 # or **not measured here (needs X)** when what runs here is not the quantity the claim is
 # about. Thresholds come from the theory (O(n) means p ≈ 1, O(1) means p ≈ 0), not from the
 # data. Two rows cannot be measured here, and the table says so instead of judging them by
-# something else:
+# something else (compare with your `q_claims` of §9):
 #
 # * Mamba's "~5× faster" is generation *throughput* at large batch on a GPU, not the batch-1
 #   latency we time;
@@ -824,19 +981,20 @@ elif not _files:
 #   (tokens per second summed over a batch) of Mamba-1.4B against a Transformer of the same
 #   size on one A100, with batch sizes up to 128. At large batch the Transformer's KV caches
 #   fill GPU memory and its per-token attention reads grow with the prompt, while Mamba's
-#   state is a few kilobytes per sequence, so Mamba fits a much larger batch. It is a
+#   state has a fixed size per sequence, whatever the prompt's length, so Mamba fits a much
+#   larger batch. It is a
 #   statement about batched serving on a GPU, not the latency of one sequence on a CPU: at
 #   batch 1 both models read all their weights each step, and weights dominate the bytes until
 #   the context is long.
 # * **Jamba "~3× faster in long context"** is the Jamba paper (Lieber et al. 2024,
 #   arXiv:2403.19887, §3.2): throughput of Jamba-v0.1 (52B parameters in total, 12B active per
 #   token, as the paper states) against Mixtral-8x7B (46.7B in total, 12.9B active; Jiang et
-#   al. 2024) at long contexts on A100 GPUs. Neither model runs here, so the table says "not
-#   measured here". What we can compute is the mechanism: Jamba-v0.1 has attention in one layer
-#   of eight and Mixtral in every layer, with the same key/value heads, so Jamba's KV cache is
-#   that much smaller at any length; the cell below counts the layers and measures both caches
-#   as transformers keeps them
-#   (`archlab.models.cache_bytes`: the models built on the meta device, no memory used;
+#   al. 2024) at long contexts on A100 GPUs (Figure 3b: a single batch on four A100s, 3× at
+#   128K tokens). Neither model runs here, so the table says "not measured here". What we can
+#   compute is the mechanism: Jamba-v0.1 has attention in one layer of eight and Mixtral in
+#   every layer, with the same key/value heads, so Jamba's KV cache is that much smaller at any
+#   length; the cell below counts the layers and measures both caches as transformers keeps
+#   them (`archlab.models.cache_bytes`: the models built on the meta device, no memory used;
 #   skipped while grading). Fewer bytes to read per token is what makes long-context decode
 #   faster once the cache, not the weights, dominates.
 
@@ -877,7 +1035,7 @@ for _label, _m in [("your MEAS", MEAS)] + [(_f.name, json.loads(_f.read_text()))
               f"{_g['state_bytes'][-1] / 2**20:,.0f} MiB")
 
 # %% [markdown]
-# ## 10. Explorer: predicted cache and decode time at any context
+# ## 11. Explorer: predicted cache and decode time at any context
 #
 # The explorer extrapolates your fitted curves: pick a context length and a batch size, and it
 # shows each model's cache/state bytes (from the configuration, times the batch) and the

@@ -162,3 +162,32 @@ def test_explorer_widget_redraws_when_each_control_moves(ns):
     assert after["gpt2"]["extrapolated"]
     batch.value = 4
     assert w.result["mamba"]["cache_bytes"] == 4 * after["mamba"]["cache_bytes"]
+
+
+# Phrases of §10 that classify the reading's speed claims (the answer to q_claims) or show the verdicts.
+_CLASSIFYING = ("throughput* at large batch", "not the batch-1 latency", "statement about batched serving",
+                "verdicts.verdict_table(MEAS)")
+
+
+def test_no_claim_is_classified_above_the_classification_exercise():
+    """q_claims asks which speed claims are batch-1 latency and which large-batch throughput; the notes and the
+    verdict table that say so come after it in the student's notebook, so the answer cannot be copied from above."""
+    rel = nbtools.release_nb(NB)
+    at = next(i for i, c in enumerate(rel.cells) if nbtools.nbgrader_meta(c).get("grade_id") == "q_claims")
+    above = " ".join(" ".join(c.source.split()) for c in rel.cells[:at])
+    below = " ".join(" ".join(c.source.split()) for c in rel.cells[at:])
+    for phrase in _CLASSIFYING:
+        assert phrase not in above, f"{phrase!r} is written above q_claims: it gives the classification away"
+        assert phrase in below, f"{phrase!r} is gone from the notebook: update _CLASSIFYING"
+
+
+def test_q_claims_testable_fields_follow_the_verdict_rules(ns):
+    """The solution's testable_here agrees with archlab.verdicts on MEAS: the two speed claims from the papers
+    are 'not measured here', the notebook's own two figures are judged."""
+    claims, meas = ns["q_claims"], ns["MEAS"]
+    rows = {"mamba_5x": "mamba_5x", "jamba_3x": "jamba_3x", "gpt2_decode": "transformer_decode_grows",
+            "mamba_state": "mamba_state_constant"}
+    for cid, row in rows.items():
+        judged = not verdicts.verdict(row, meas).startswith(verdicts.NOT_MEASURED)
+        assert claims[cid]["testable_here"] is judged, cid
+    assert [cid for cid, c in claims.items() if not c["testable_here"]] == ["mamba_5x", "jamba_3x"]

@@ -85,6 +85,18 @@ def _facts(kv='fits.fit_power_law(n, rows["gpt2"]["state_bytes"]).exponent',
 '''
 
 
+_CLAIMS = {"mamba_5x": ("throughput", "large batch", False), "jamba_3x": ("throughput", "batch 1", False),
+           "gpt2_decode": ("latency", "batch 1", True), "mamba_state": ("memory", "batch 1", True)}
+
+
+def _claims(**changed):
+    """A q_claims cell with some claims changed: changed[claim] = (quantity, batch, testable_here)."""
+    rows = {**_CLAIMS, **changed}
+    body = ",\n".join(f'    "{c}": {{"quantity": {q!r}, "batch": {b!r}, "testable_here": {t!r}}}'
+                       for c, (q, b, t) in rows.items())
+    return "q_claims = {\n" + body + ",\n}\n"
+
+
 WRONG = {
     "measure_prefill": {
         "no synchronisation": {"visible": "no synchronisation",
@@ -96,6 +108,19 @@ WRONG = {
         "no warm-up": {"visible": "warm-up missing", "code": _prefill(warmup_loop="[]")},
         "no synchronize before starting the clock": {"visible": "no synchronize before starting",
                                                      "code": _prefill(sync_before=False)},
+        "the batch ignored: one sequence of its own": {"visible": "ignores the batch", "code": _PREFILL_HEAD + '''
+    ids = equal_size.random_ids(model, 1, context_len, seed=0, device=device or "cpu")
+    for _ in range(warmup):
+        equal_size.forward(model, ids)
+    times = []
+    for _ in range(repeat):
+        synchronize(device)
+        start = time.perf_counter()
+        equal_size.forward(model, ids)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+'''},
         "archlab.measure.time_fn does the timing": {"hidden": "must be your own code", "code": _PREFILL_HEAD + '''
     from archlab.measure import time_fn
     return time_fn(lambda: equal_size.forward(model, ids), warmup=warmup, repeat=repeat, device=device).median
@@ -164,8 +189,9 @@ WRONG = {
 
     return time_fn(step, warmup=warmup, repeat=n_tokens, device=device).median
 '''},
+        "the fastest step instead of the median": {"visible": "took the fastest step, not the median",
+                                                   "code": _decode(result="min(times)")},
         "always one warm-up step": {"hidden": "use the arguments", "code": _decode(warmup_loop="range(1)")},
-        "the fastest step instead of the median": {"hidden": "not the median", "code": _decode(result="min(times)")},
     },
     "state_bytes": {
         "counts the parameters instead of the cache": {"visible": "weights counted", "code": _STATE_HEAD + '''
@@ -232,5 +258,25 @@ WRONG = {
         "slope through the first and last points only": {"hidden": "through ALL the points", "code": _facts(
             before="    import math\n    ends = lambda ys: (math.log(ys[-1]) - math.log(ys[0])) / (math.log(n[-1]) - math.log(n[0]))\n",
             kv='ends(rows["gpt2"]["state_bytes"])', decode='ends(rows["gpt2"]["decode_s"])')},
+    },
+    "q_claims": {
+        "Mamba's 5x read as the latency of one sequence, testable with our batch-1 decode":
+            {"visible": "throughput claim read as latency", "code": _claims(mamba_5x=("latency", "batch 1", True))},
+        "our decode seconds read as a throughput": {"visible": "latency read as throughput",
+                                                    "code": _claims(gpt2_decode=("throughput", "batch 1", True))},
+        "testable_here as a word": {"visible": "must be True or False",
+                                    "code": _claims(mamba_5x=("throughput", "large batch", "no"))},
+        "a claim left out": {"visible": "must be a dict with the keys",
+                             "code": "q_claims = {'mamba_5x': {'quantity': 'throughput', 'batch': 'large batch', "
+                                     "'testable_here': False}}\n"},
+        "Jamba's long-context 3x taken from the large-batch setting (a)": {
+            "hidden": "not the setting the claimed figure comes from",
+            "code": _claims(jamba_3x=("throughput", "large batch", False))},
+        "Mamba's 5x judged testable by our GPT-2/Mamba decode ratio": {
+            "hidden": "does MEAS hold this quantity", "code": _claims(mamba_5x=("throughput", "large batch", True))},
+        "Jamba's batch-1 3x read as latency": {"hidden": "is not what the number behind this claim measures",
+                                               "code": _claims(jamba_3x=("latency", "batch 1", False))},
+        "Jamba's 3x judged testable because we measured a Jamba": {
+            "hidden": "does MEAS hold this quantity", "code": _claims(jamba_3x=("throughput", "batch 1", True))},
     },
 }
