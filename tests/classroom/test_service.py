@@ -12,6 +12,7 @@ late policy, and the instructor's batch (collect --exchange, autograde) grades n
 tests/classroom/test_hub.py runs the same through JupyterHub in a real browser.
 """
 
+import contextlib
 import datetime
 import html
 import json
@@ -54,9 +55,16 @@ class Running:
         return self
 
     def stop(self, sig=signal.SIGTERM):
+        """The signal to the service's process only, as JupyterHub (or the kernel's OOM killer) sends it:
+        its workers and their kernels must go with it."""
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
+            os.kill(self.proc.pid, sig)
             self.proc.wait(60)
+
+    def kill_group(self):
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
 
     def text(self):
         return self.log.read_text()
@@ -81,6 +89,7 @@ def klass(tmp_path_factory):
         yield {"ws": ws, "tmp": tmp, "s": students, "svc": svc, "submitted": {}}
     finally:
         svc.stop()
+        svc.kill_group()      # anything it left behind (a failing test)
 
 
 def _wrong(kind):
