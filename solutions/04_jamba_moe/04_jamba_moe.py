@@ -116,10 +116,10 @@ print("the tiny model's context (max_position_embeddings):", model.config.max_po
 # * `expert_layer_offset`: "The first layer index that contains an expert mlp layer".
 #
 # A layer index counts from 0, as in `model.layers[i]`. The cell below reads the four numbers
-# from `JambaConfig()` (its defaults are Jamba-v0.1's, as `archlab.llms` notes), checks them
-# against the paper's $l$, $a : m$ and $e$ and against the published configuration, and prints
-# the layout the config lists for the 32 layers, one block of 8 to a row (`A` attention, `M`
-# Mamba, `+moe` an MoE MLP, `+mlp` a dense one).
+# from `JambaConfig()`, whose defaults are Jamba-v0.1's: it checks them against the published
+# configuration (`archlab.llms.published_config("Jamba-v0.1")`) and the paper's $l$, $a : m$
+# and $e$, and prints the layout the config lists for the 32 layers, one block of 8 to a row
+# (`A` attention, `M` Mamba, `+moe` an MoE MLP, `+mlp` a dense one).
 
 # %%
 from transformers import JambaConfig
