@@ -172,21 +172,50 @@ assert_close(xg.grad, torch.cat([torch.ones(2, 3, 3), torch.zeros(2, 1, 3)], 1),
 # 2. update: $a_t = e^{-e^{w}} a_{t-1} + e^{k_t} v_t$, $\;b_t = e^{-e^{w}} b_{t-1} + e^{k_t}$,
 #    starting from $a_0 = b_0 = 0$.
 #
-# Written like this it overflows: in float32 $e^{k}$ is `inf` once $k > 88$, and trained models
-# do produce large keys. The fix (used by the official code and by Hugging Face) stores the
-# sums divided by $e^{p}$, where $p$ is the largest exponent seen so far, and keeps $p$ in the
-# state: the state is $(\tilde a, \tilde b, p)$ with $a = \tilde a\, e^{p}$, $b = \tilde b\, e^{p}$.
-# Each time two terms are added, subtract the larger exponent first:
+# The bonus $u$ is in the output of token $t$ only; the sums carry every token without it.
 #
-# * output: $q = \max(p, u + k_t)$, $e_1 = e^{p - q}$, $e_2 = e^{u + k_t - q}$,
-#   $wkv_t = \dfrac{e_1 \tilde a + e_2 v_t}{e_1 \tilde b + e_2}$;
-# * update: $q' = \max(p - e^{w}, k_t)$, $e_1 = e^{p - e^{w} - q'}$, $e_2 = e^{k_t - q'}$,
-#   $\tilde a \leftarrow e_1 \tilde a + e_2 v_t$, $\tilde b \leftarrow e_1 \tilde b + e_2$,
-#   $p \leftarrow q'$.
+# **Written like this it overflows.** A key is a linear projection of the token and nothing
+# bounds it. The cell below asks float32 where $e^{k}$ stops being a number, then evaluates
+# the two sums as written for the third of three tokens (one step back halves a weight, the
+# bonus weighs 3, the values are 1, 10, 100) with every key equal to the same $k$. Adding one
+# constant to every key multiplies numerator and denominator by the same factor, so the true
+# $wkv_3$ is the same for every $k$.
+
+# %%
+for dtype in (torch.float32, torch.float16):
+    biggest = torch.finfo(dtype).max
+    print(f"largest {str(dtype):13s}: {biggest:.4g} = e^{math.log(biggest):.2f}")
+keys = torch.tensor([80.0, 88.0, 88.5, 89.0, 100.0])                            # float32
+print("k      :", keys.tolist())
+print("exp(k) :", torch.exp(keys).tolist())
+
+values = torch.tensor([1.0, 10.0, 100.0])                                        # v_1, v_2, v_3
+for k_all in (0.0, 50.0, 86.0, 100.0):
+    e_k = torch.exp(torch.tensor(k_all))                                         # e^k, float32
+    terms = torch.stack([0.5 * e_k, e_k, 3.0 * e_k])   # token 1 (decayed once), token 2, token 3 with its bonus
+    num, den = (terms * values).sum(), terms.sum()
+    print(f"every key = {k_all:5.1f}: numerator {num.item():.4g}, denominator {den.item():.4g}, "
+          f"wkv_3 = {(num / den).item()}")
+
+# %% [markdown]
+# The ratio is right (69) while both sums are finite. Once the numerator overflows, the answer
+# is `inf`; once the denominator does too, `inf / inf` is `nan`; a `nan` in one channel of the
+# state stays there for every later token.
 #
-# Every exponent is now $\le 0$, so nothing overflows. The empty state is
-# $\tilde a = \tilde b = 0$ and $p = -10^{38}$ (a stand-in for $-\infty$ that keeps $e_1 = 0$
-# without producing `nan`).
+# **The idea.** Only the ratio matters, so store the sums scaled by a common factor. Keep a
+# running exponent $p$ in the state beside the scaled sums $\tilde a = a\,e^{-p}$ and
+# $\tilde b = b\,e^{-p}$, and keep $p$ equal to the largest exponent among the terms the sums
+# hold at that moment (the term of token $i$ in $a_t$ is $e^{-(t-i)\,e^{w} + k_i}\, v_i$). Then
+# every stored term is $e^{(\text{its exponent}) - p} \le 1$: nothing overflows, and the
+# largest term is exactly 1, so the sums cannot all vanish either. That is what the official
+# code and Hugging Face's CPU path store. Two things are yours to work out: the **update** (a
+# token joins the sums, the old terms decay; what is the new $p$, and what do the stored
+# $\tilde a$, $\tilde b$ become relative to it?) and the **output** (the current token, with its
+# bonus, meets the stored sums in one fraction; the state does not change).
+#
+# The empty state is $\tilde a = \tilde b = 0$ and $p = -10^{38}$ (`empty_wkv_state` below):
+# a stand-in for $-\infty$, so that a term scaled by $e^{-10^{38} - x}$ for a finite $x$ is
+# exactly 0, where $-\infty - (-\infty)$ would be `nan`.
 #
 # Write `wkv_recurrent(w, u, k, v, state=None, return_state=False)`:
 #
@@ -255,50 +284,70 @@ def wkv_recurrent(w, u, k, v, state=None, return_state=False):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_wkv_recurrent", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""wkv_recurrent: a worked example of three tokens (named mistakes: the decay e^w or e^{+e^w}
-instead of e^{-e^w}, the bonus u missing or given to past tokens, the decay one step too early, the
-state updated before the output), the same with keys of 100 (no running max overflows), the state
-carried from one call to the next; hidden: Hugging Face's CPU wkv with and without state, a float64
-loop of the plain formula, keys large enough to overflow exp(), the empty state, float64 in and out,
-no reference called."""
+"""wkv_recurrent: a worked example of three tokens whose largest key moves (named mistakes: the decay
+e^w, e^{+e^w} or missing, the bonus u missing or given to the state, the decay one step too early, the
+state updated before the output, the stored sums not rescaled to a new maximum in the output or in the
+update), the same with every key raised by 100 (no running maximum overflows), a large key followed by
+small ones under a strong decay (the maximum taken without the decay), the state carried from one call
+to the next; hidden: Hugging Face's CPU wkv with and without state, a float64 loop of the plain formula,
+keys large enough to overflow exp(), the empty state, float64 in and out, no reference called."""
 ln2 = math.log(2.0)
-# Worked example, one channel: w = log(log 2), so one step back multiplies a weight by e^{-e^w} = e^{-ln 2} = 1/2;
-# u = ln 3, so the current token weighs e^{u + k} = 3; every key is 0; the values are 1, 10, 100.
-#   wkv_1 = 3·1 / 3 = 1,   wkv_2 = (1·1 + 3·10) / (1 + 3) = 7.75,   wkv_3 = (1/2·1 + 1·10 + 3·100) / (1/2 + 1 + 3) = 69
+# Worked example, one channel: w = log(ln 2), so one step back multiplies a weight by e^{-e^w} = e^{-ln 2} = 1/2;
+# u = ln 3, so the current token's weight is 3 e^{k}; the keys are 0, ln 8, 0 (e^k = 1, 8, 1); the values 1, 10, 100.
+#   wkv_1 = 1,   wkv_2 = (1·1 + 3·8·10) / (1 + 3·8) = 9.64,
+#   wkv_3 = (1/2·1 + 8·10 + 3·100) / (1/2 + 8 + 3) = 380.5 / 11.5
 w1 = torch.tensor([math.log(ln2)])                              # (C=1,) time_decay
 u1 = torch.tensor([math.log(3.0)])                              # (C=1,) time_first
-k1 = torch.zeros(1, 3, 1)                                       # (B=1, T=3, C=1)
+k1 = torch.tensor([[[0.0], [math.log(8.0)], [0.0]]])            # (B=1, T=3, C=1)
 v1 = torch.tensor([[[1.0], [10.0], [100.0]]])                   # (B=1, T=3, C=1)
-want1 = [[[1.0], [7.75], [69.0]]]
+want1 = [[[1.0], [9.64], [380.5 / 11.5]]]
 got1 = wkv_recurrent(w1, u1, k1, v1)
 assert_shape(got1, (1, 3, 1), "wkv")
 assert_close(got1, want1, name="wkv of the worked example", rtol=1e-5, atol=1e-5, mistakes={
     "decay e^{+e^w}: one step back multiplies a weight by e^{-e^w} (1/2 here); the minus sign is missing":
-        [[[1.0], [7.75], [52.0]]],
+        [[[1.0], [9.64], [382 / 13]]],
     "decay written e^w instead of e^{-e^w}: Hugging Face stores w so that the per-step factor is exp(-exp(w))":
-        [[[1.0], [7.75], [(310 + ln2) / (4 + ln2)]]],
-    "bonus u missing, or given to the past tokens too: only the CURRENT token weighs e^{u + k_t}; past tokens "
-    "weigh e^{k_i} times their decay": [[[1.0], [5.5], [44.2]]],
+        [[[1.0], [9.64], [(380 + ln2) / (11 + ln2)]]],
+    "decay missing: every step back multiplies the old terms by e^{-e^w}, also when they are stored relative to p":
+        [[[1.0], [9.64], [381 / 12]]],
+    "bonus u missing, or given to the state (the past tokens) too: only the CURRENT token weighs e^{u + k_t}; "
+    "the state holds every token without u": [[[1.0], [9.0], [19.0]]],
     "decay one step too early: the previous token (one step back) weighs e^{k_{t-1}} with no decay, the token "
-    "before it one factor e^{-e^w}": [[[1.0], [30.5 / 3.5], [305.25 / 3.75]]],
+    "before it one factor e^{-e^w}": [[[1.0], [240.5 / 24.5], [340.25 / 7.25]]],
     "state updated before the output: the current token enters its own output once, with the bonus u, and joins "
-    "the state (without u) only after": [[[1.0], [9.0], [405.25 / 4.75]]]})
-# The same with every key = 100: e^100 is inf in float32 (beyond e^88.7). Adding one constant to every key
+    "the state (without u) only after": [[[1.0], [320.5 / 32.5], [440.25 / 8.25]]],
+    "stored sums not rescaled in the output: num and den are relative to the state's p; in a fraction that also "
+    "holds the current token relative to another exponent, bring both to the same one":
+        [[[1.0], [5.5], [380.5 / 11.5]]],
+    "stored sums not rescaled in the update: they were decayed but are still relative to the old p; when p moves "
+    "(here the key ln 8 is the new largest exponent), re-express them relative to the new p": [[[1.0], [9.64], [25.6]]],
+    "old sums added as they are in the update: decay them one step and re-express them relative to the new p "
+    "before the new token joins": [[[1.0], [9.64], [48.5 / 2.375]]]})
+# The same with every key raised by 100: e^100 is inf in float32 (beyond e^88.72). Adding one constant to every key
 # multiplies numerator and denominator alike, so wkv must not change.
 got_big = wkv_recurrent(w1, u1, k1 + 100.0, v1)
-assert_close(got_big, want1, name="wkv with every key = 100", rtol=1e-5, atol=1e-5, mistakes={
-    "no running maximum: e^k overflows to inf in float32 once k > 88 and inf/inf is nan; keep the sums relative "
-    "to the largest exponent seen so far (the state's max p)": lambda got: not bool(torch.isfinite(got).all())})
+assert_close(got_big, want1, name="wkv with every key raised by 100", rtol=1e-5, atol=1e-5, mistakes={
+    "no running maximum: e^k overflows to inf in float32 once k > 88.7 and inf/inf is nan; keep the sums relative "
+    "to the largest exponent they hold (the state's max p)": lambda got: not bool(torch.isfinite(got).all())})
+# A large key, then small ones, under a strong decay: w = log 120, so one step back multiplies a weight by e^{-120};
+# keys 120, 0, 0. Token 1 dominates the output of token 2; in that of token 3 it has decayed to e^{-120 + 120} = 1:
+#   wkv_2 = (e^120·1 + 3·10) / (e^120 + 3) = 1 (in float32),   wkv_3 = (1·1 + 1·10 + 3·100) / (1 + 1 + 3) = 62.2
+got_fall = wkv_recurrent(torch.tensor([math.log(120.0)]), u1, torch.tensor([[[120.0], [0.0], [0.0]]]), v1)
+assert_close(got_fall, [[[1.0], [1.0], [62.2]]], name="wkv for keys 120, 0, 0 under a strong decay", rtol=1e-5,
+             atol=1e-5, mistakes={
+    "maximum taken without the decay: the terms in the sums decay every step, so their largest exponent does too; "
+    "a p that stays at 120 leaves every later term at e^{0 - 120}, which is 0 in float32, and the output 0/0":
+        lambda got: not bool(torch.isfinite(got).all())})
 # The state carries everything: the first two tokens in one call, the third in a second call.
 out_a, st = wkv_recurrent(w1, u1, k1[:, :2], v1[:, :2], return_state=True)
 assert isinstance(st, tuple) and len(st) == 3, "with return_state=True return (wkv, (num, den, max))"
 for _s in st:
     assert_shape(_s, (1, 1), "each state tensor (B, C)")
 out_b = wkv_recurrent(w1, u1, k1[:, 2:], v1[:, 2:], state=st)
-assert_close(out_b, [[[69.0]]], name="the third token from the state after the first two", rtol=1e-5, atol=1e-5,
-             mistakes={"state ignored: start from the state you are given (num, den, max), not from the empty one":
-                           [[[100.0]]],
-                       "state one token behind: return the state after the LAST token's update": [[[75.25]]]})
+assert_close(out_b, [[[380.5 / 11.5]]], name="the third token from the state after the first two", rtol=1e-5,
+             atol=1e-5, mistakes={
+    "state ignored: start from the state you are given (num, den, max), not from the empty one": [[[100.0]]],
+    "state one token behind: return the state after the LAST token's update": [[[75.25]]]})
 ### BEGIN HIDDEN TESTS
 from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu
 
@@ -435,12 +484,13 @@ def wkv_parallel(w, u, k, v):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_wkv_parallel", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""wkv_parallel: the worked example of wkv_recurrent (named mistakes: future tokens not masked, the
+"""wkv_parallel: a worked example with every key 0 (named mistakes: future tokens not masked, the
 decay e^w or e^{+e^w}, the bonus u missing or given to past tokens, the decay one step too early),
 the same with keys of 100 (overflow); hidden: equals Hugging Face's wkv and a float64 loop over
 random shapes, large keys stay finite, no Python loop over T, no reference called."""
 ln2 = math.log(2.0)
-# The worked example of wkv_recurrent: decay factor 1/2 a step, bonus 3, keys 0, values 1, 10, 100 -> 1, 7.75, 69.
+# A worked example: decay factor 1/2 a step, bonus 3, keys 0, values 1, 10, 100 -> 1, 7.75, 69
+#   (wkv_2 = (1·1 + 3·10) / (1 + 3), wkv_3 = (1/2·1 + 1·10 + 3·100) / (1/2 + 1 + 3)).
 w1, u1 = torch.tensor([math.log(ln2)]), torch.tensor([math.log(3.0)])
 k1, v1 = torch.zeros(1, 3, 1), torch.tensor([[[1.0], [10.0], [100.0]]])
 want1 = [[[1.0], [7.75], [69.0]]]
@@ -553,8 +603,7 @@ for T_ in (1024, 4096, 16384):
 # `load_state_dict` of a real RWKV layer works). Write
 #
 # * `forward(x)`: parallel mode over `x (B, T, C)` with an empty past, using `token_shift` and
-#   `wkv_parallel` (fine at these lengths; at training lengths the scan of `wkv_recurrent` is the
-#   one that scales); returns `(B, T, C)`;
+#   **either** of your WKV functions, `wkv_recurrent` or `wkv_parallel`; returns `(B, T, C)`;
 # * `step(x_t, state=None)`: recurrent mode for **one** token `x_t (B, 1, C)`, using
 #   `wkv_recurrent`. The state is Hugging Face's per-layer layout: for `TimeMix` the tuple
 #   `(x_prev, num, den, max)` of four `(B, C)` tensors (`x_prev` is the previous token's input
@@ -562,6 +611,20 @@ for T_ in (1024, 4096, 16384):
 #   (use zeros for `x_prev` and `empty_wkv_state` for the rest). Return `(y_t (B, 1, C), state)`.
 #
 # Stepping through a sequence must give the same outputs as `forward`.
+#
+# **Why either WKV is right in `forward`.** Both evaluate the fraction of §1 at every $t$ (§4
+# writes it as a softmax over the same exponents), so they are the same function of
+# $(w, u, k, v)$, and the hidden tests of §3 and §4 hold both to the same reference. They differ
+# in cost only. The recurrence takes $T$ steps, each a few operations on whole $(B, C)$ tensors,
+# and holds a state of three numbers per channel: $O(T)$ time and $O(C)$ memory per sequence,
+# the serial scan of cost $O(BTd)$ with which RWKV trains (Peng et al. 2023, §3.2) and the
+# $O(Td)$ time and $O(d)$ space of RWKV's row in Table 1 (the paper's comparison of *inference*
+# costs). The parallel form builds the $(B, C, T, T)$ scores: $O(T^2)$ time and memory per
+# channel, the cost of attention. At training lengths only the recurrence fits: in the cell
+# after §4, one sequence of width 768 at $T = 4096$ already needs 48 GiB of scores per layer.
+# The graded check of the block is the same for both: its hidden tests put a WKV written in the
+# test in place of your `wkv_recurrent` and of your `wkv_parallel`, so they grade the block,
+# whichever of the two it calls.
 
 # %% nbgrader={"grade": false, "grade_id": "TimeMix", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class TimeMix(nn.Module):
@@ -586,7 +649,8 @@ class TimeMix(nn.Module):
         check_shape(x, ("B", "T", self.d_model), "x")
         ### BEGIN SOLUTION
         r, k, v = self._rkv(x, token_shift(x))                                 # each (B, T, C)
-        wkv = wkv_parallel(self.time_decay, self.time_first, k, v)            # (B, T, C)
+        # the recurrence, as RWKV trains (O(T) time, O(C) state); wkv_parallel gives the same wkv
+        wkv = wkv_recurrent(self.time_decay, self.time_first, k, v)           # (B, T, C)
         return self.output(r * wkv)                                           # (B, T, C)
         ### END SOLUTION
 
@@ -617,10 +681,11 @@ class TimeMix(nn.Module):
 """TimeMix: parameter names, a worked example with one channel and hand-set weights (named mistakes:
 no token shift, the shift the wrong way, the mixing weights reversed, no sigmoid on the receptance,
 no receptance gate), step by step on it (named mistakes: the previous token or the WKV state not
-carried) and the state's shapes, all with your token_shift and WKV functions; hidden: Hugging Face's
-RwkvSelfAttention with copied weights, in parallel mode and step by step with its state, with a
-token shift and WKV written in the test in place of yours (so only the block is graded), no
-reference called."""
+carried) and the state's shapes, all with your token_shift and the WKV function forward calls
+(wkv_recurrent or wkv_parallel: either is right); hidden: Hugging Face's RwkvSelfAttention with
+copied weights, in parallel mode and step by step with its state, with a token shift and a WKV
+written in the test in place of your token_shift, wkv_recurrent and wkv_parallel (so only the block
+is graded, whichever WKV it calls), no reference called."""
 tm = TimeMix(8)
 names = {n for n, _ in tm.named_parameters()}
 want_names = {"time_decay", "time_first", "time_mix_key", "time_mix_value", "time_mix_receptance",
@@ -901,9 +966,10 @@ finally:
 #
 # Because the names match, the layers of a Hugging Face RWKV model load straight into your
 # blocks. Below, a tiny random-weight RWKV (4 layers of width 64, from `archlab.models`) is
-# recomputed with your `TimeMix` and `ChannelMix`, once in parallel and once token by token,
-# and compared with the library's own forward. (The model applies one extra LayerNorm,
-# `pre_ln`, before the first block, and `ln_out` plus the output head after the last.)
+# recomputed with your `TimeMix` and `ChannelMix`, once over the whole sequence (`forward`)
+# and once token by token (`step`), and compared with the library's own forward. (The model
+# applies one extra LayerNorm, `pre_ln`, before the first block, and `ln_out` plus the output
+# head after the last.)
 
 # %%
 rwkv = models.build_model("rwkv", "tiny", seed=SEED)
@@ -943,7 +1009,7 @@ ids = torch.randint(3, cfg.vocab_size, (2, 12), generator=torch.Generator().manu
 with torch.no_grad():
     ref_out = rwkv(ids, use_cache=True)
     par, (step, my_states) = my_logits_parallel(ids), my_logits_step(ids)
-print("max |your parallel logits - HF| =", float((par - ref_out.logits).abs().max()))
+print("max |your forward logits - HF| =", float((par - ref_out.logits).abs().max()))
 print("max |your step-by-step logits - HF| =", float((step - ref_out.logits).abs().max()))
 print("HF state: 5 tensors of shape", tuple(ref_out.state[0].shape), "= (B, C, n_layer)")
 

@@ -26,8 +26,9 @@
 # are graded by your instructor.
 #
 # By the end you will be able to
-# 1. write down Jamba's layer schedule (which layers use attention, which Mamba, which an MoE)
-#    from its four period/offset numbers, exactly as the Hugging Face config does;
+# 1. derive Jamba's layer schedule (which layers use attention, which Mamba, which an MoE) from
+#    the paper's description and the config's four period/offset numbers, as the Hugging Face
+#    config lays it out;
 # 2. route tokens to their top-$k$ experts and build a sparse mixture-of-experts MLP that
 #    equals Mixtral's, and the auxiliary loss that keeps experts evenly used;
 # 3. count total and *active* parameters of Jamba-v0.1 and Mixtral-8x7B from their configs
@@ -100,19 +101,51 @@ print("the tiny model's context (max_position_embeddings):", model.config.max_po
 # %% [markdown]
 # ## 2. Exercise: the layer schedule
 #
-# Four numbers place every layer type. Counting layers from 0, layer $i$
+# **What the paper says.** Jamba is a stack of *Jamba blocks*, and the paper describes a block
+# by a few numbers (Lieber et al. 2024, §2): $l$ layers, the ratio $a : m$ of attention to Mamba
+# layers, and $e$, "how often to use MoE instead of a single MLP" ($n$ experts, of which each
+# token uses the top $K$). The released model (§3.1, *Jamba Implementation for a Single 80GB
+# GPU*) has 4 blocks with $l = 8$, $a : m = 1 : 7$, $e = 2$, $n = 16$, $K = 2$.
 #
-# * mixes with **attention** when `i % attn_period == attn_offset`, and with **Mamba** otherwise;
-# * has an **MoE** MLP when `i % expert_period == expert_offset`, and a plain (dense) **MLP**
-#   otherwise.
+# A ratio and a frequency do not say *where* the attention layer and the MoE layers sit. The
+# Hugging Face config says it with four fields, whose docstrings read
 #
-# Jamba-v0.1 uses `attn_period=8, attn_offset=4, expert_period=2, expert_offset=1`: layers 4,
-# 12, 20 and 28 are attention layers, the odd layers carry the experts.
+# * `attn_layer_period`: "Once in this many layers, we will have a vanilla attention layer";
+# * `attn_layer_offset`: "The first layer index that contains a vanilla attention mlp layer";
+# * `expert_layer_period`: "Once in this many layers, we will have an expert layer";
+# * `expert_layer_offset`: "The first layer index that contains an expert mlp layer".
 #
+# A layer index counts from 0, as in `model.layers[i]`. The cell below reads the four numbers
+# from `JambaConfig()`, whose defaults are Jamba-v0.1's: it checks them against the published
+# configuration (`archlab.llms.published_config("Jamba-v0.1")`) and the paper's $l$, $a : m$
+# and $e$, and prints the layout the config lists for the 32 layers, one block of 8 to a row
+# (`A` attention, `M` Mamba, `+moe` an MoE MLP, `+mlp` a dense one).
+
+# %%
+from transformers import JambaConfig
+
+jamba_cfg = JambaConfig()
+fields = ("attn_layer_period", "attn_layer_offset", "expert_layer_period", "expert_layer_offset")
+for name in ("num_hidden_layers", *fields, "num_experts", "num_experts_per_tok"):
+    print(f"{name:20s} = {getattr(jamba_cfg, name)}")
+published = llms.published_config("Jamba-v0.1")
+assert all(getattr(jamba_cfg, f) == getattr(published, f) for f in fields), "JambaConfig() is not Jamba-v0.1's layout"
+l_block, a_m, e = 8, (1, 7), 2                                      # Lieber et al. 2024, §3.1
+assert jamba_cfg.attn_layer_period == l_block == a_m[0] + a_m[1]   # one attention layer in each block of l = a + m
+assert jamba_cfg.expert_layer_period == e
+assert jamba_cfg.num_hidden_layers == 4 * l_block                  # 4 blocks
+print(f"a : m = 1 : {jamba_cfg.attn_layer_period - 1}, e = {jamba_cfg.expert_layer_period}: the paper's numbers")
+
+layout = [("A" if mixer == "attention" else "M") + ("+moe" if n_exp > 1 else "+mlp")
+          for mixer, n_exp in zip(jamba_cfg.layers_block_type, jamba_cfg.layers_num_experts)]
+for start in range(0, len(layout), l_block):
+    print(f"layers {start:2d}-{start + l_block - 1:2d}: " + "  ".join(layout[start:start + l_block]))
+
+# %% [markdown]
 # **The reading's diagram has the order wrong.** It draws each block as "1 Attention block
 # followed by 7 Mamba blocks", attention first. The ratio 1:7 is right; the order is not. With
 # `attn_offset=4` (the published configuration, `archlab.llms.published_config("Jamba-v0.1")`, and the
-# layout printed in §8) the attention layer is the fifth of each block of eight, and every
+# layout printed above) the attention layer is the fifth of each block of eight, and every
 # second layer has the MoE:
 #
 # [Mamba + MLP] → [Mamba + MoE] → [Mamba + MLP] → [Mamba + MoE] → **[Attention + MLP]** →
@@ -121,8 +154,10 @@ print("the tiny model's context (max_position_embeddings):", model.config.max_po
 # Write
 # `jamba_layer_schedule(n_layers=32, attn_period=8, attn_offset=4, expert_period=2,
 # expert_offset=1)` returning a list of `n_layers` tuples `(mixer, ffn)`, `mixer` one of
-# `"attention"`, `"mamba"` and `ffn` one of `"moe"`, `"mlp"`. The given first lines reject an
-# offset that is not smaller than its period (such a layer type would never occur).
+# `"attention"`, `"mamba"` and `ffn` one of `"moe"`, `"mlp"`, for **any** periods and offsets,
+# not only Jamba-v0.1's. Turn the four docstrings above into a test on the layer index $i$ (the
+# printed layout is one case to check it against; the tests try others). The given first lines
+# reject an offset that is not smaller than its period (such a layer type would never occur).
 #
 # Write the rule yourself: transformers' `JambaConfig` lists the same layer types
 # (`layers_block_type`), and the hidden tests compare you with it, so an answer that asks the
@@ -130,8 +165,8 @@ print("the tiny model's context (max_position_embeddings):", model.config.max_po
 
 # %% nbgrader={"grade": false, "grade_id": "jamba_layer_schedule", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def jamba_layer_schedule(n_layers=32, attn_period=8, attn_offset=4, expert_period=2, expert_offset=1):
-    """[(mixer, ffn)] for layers 0..n_layers-1: attention when i % attn_period == attn_offset, MoE
-    when i % expert_period == expert_offset (Lieber et al. 2024, §2; the HF JambaConfig rules)."""
+    """[(mixer, ffn)] for layers 0..n_layers-1, placed by the two periods and offsets as transformers'
+    JambaConfig places them (Lieber et al. 2024, §2 and §3.1; the config's docstrings in §2 above)."""
     for name, offset, period in (("attn", attn_offset, attn_period), ("expert", expert_offset, expert_period)):
         if not 0 <= offset < period:
             raise ValueError(f"{name}_offset must satisfy 0 <= {name}_offset < {name}_period; "
@@ -146,32 +181,44 @@ def jamba_layer_schedule(n_layers=32, attn_period=8, attn_offset=4, expert_perio
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_jamba_layer_schedule", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""jamba_layer_schedule: a list of (mixer, ffn) tuples; Jamba-v0.1's attention and MoE layers and a
-6-layer example, with the usual slips named; hidden: equals the layer types transformers'
-JambaConfig lists, for random periods and offsets (without asking the config)."""
+# %% nbgrader={"grade": true, "grade_id": "test_jamba_layer_schedule", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""jamba_layer_schedule: a list of (mixer, ffn) tuples; Jamba-v0.1's attention and MoE layers (named
+mistakes: mixer and ffn swapped in the pairs, layers counted from 1, attention at the start of each
+period, period and offset swapped, attention and Mamba swapped, MoE on the wrong layers) and a 6-layer
+example with other periods and offsets; hidden: equals the layer types transformers' JambaConfig
+lists, for random periods and offsets (without asking the config)."""
 s = jamba_layer_schedule()
 assert isinstance(s, list), f"return a list of (mixer, ffn) tuples; got {type(s).__name__}"
 assert len(s) == 32, f"jamba_layer_schedule() must have one entry per layer, 32; got {len(s)}"
 assert all(isinstance(p, tuple) and len(p) == 2 for p in s), "every entry must be a (mixer, ffn) tuple of two strings"
 kinds = {m for m, _ in s}, {f for _, f in s}
 assert not kinds[0] & {"moe", "mlp"}, \
-    "pairs in the wrong order: each entry is (mixer, ffn), the mixer ('attention'/'mamba') first"
+    ("mixer and ffn swapped (pairs in the wrong order): each entry is (mixer, ffn), the mixer "
+     "('attention'/'mamba') first")
 assert kinds[0] <= {"attention", "mamba"} and kinds[1] <= {"moe", "mlp"}, \
     ("mixer must be 'attention' or 'mamba' and ffn 'moe' or 'mlp'; "
      f"got mixers {sorted(kinds[0])}, ffns {sorted(kinds[1])}")
+# JambaConfig() lists attention at layers 4, 12, 20, 28 and an MoE at every odd layer (the layout printed in §2)
 attn_idx = torch.tensor([i for i, (m, _) in enumerate(s) if m == "attention"], dtype=torch.long)
 assert_close(attn_idx, torch.tensor([4, 12, 20, 28]), name="indices of Jamba-v0.1's attention layers", mistakes={
-    "layers counted from 1: layer i (i = 0, 1, ...) uses attention when i % attn_period == attn_offset":
-        torch.tensor([3, 11, 19, 27]),
-    "offset ignored: attention where i % attn_period == attn_offset, not where i % attn_period == 0":
+    "layers counted from 1: a layer index counts from 0 (model.layers[0] is the first layer), so attn_offset = 4 "
+    "names the fifth layer": torch.tensor([3, 11, 19, 27]),
+    "attention at the start of each period (the offset ignored), the order the reading's diagram draws: the "
+    "offset is the index of the FIRST attention layer, the period how many layers apart they are":
         torch.tensor([0, 8, 16, 24]),
-    "attention and Mamba swapped: the layers where the rule holds use attention, the others Mamba":
+    "period and offset swapped: the period (8) is how many layers apart two attention layers are, the offset (4) "
+    "the index of the first one; read this way no layer gets attention": torch.tensor([], dtype=torch.long),
+    "attention and Mamba swapped: attention is the rare one, a single layer in each period":
         (lambda got: len(got) == 28)})
 moe_idx = torch.tensor([i for i, (_, f) in enumerate(s) if f == "moe"], dtype=torch.long)
 assert_close(moe_idx, torch.arange(1, 32, 2), name="indices of Jamba-v0.1's MoE layers", mistakes={
-    "expert offset ignored (or MoE and dense MLP swapped): MoE where i % expert_period == expert_offset":
-        torch.arange(0, 32, 2)})
+    "MoE on the even layers (the expert offset ignored, or MoE and dense MLP swapped): the first MoE layer has "
+    "index expert_offset (1 here), the next ones follow every expert_period layers": torch.arange(0, 32, 2),
+    "period and offset swapped for the experts: expert_period (2) is how many layers apart two MoE layers are, "
+    "expert_offset (1) the index of the first one; read this way no layer gets an MoE":
+        torch.tensor([], dtype=torch.long)})
+# Other periods and offsets, 6 layers: attention first at layer 1 and then every 3 layers (1, 4);
+# an MoE first at layer 0 and then every 2 layers (0, 2, 4).
 s6 = jamba_layer_schedule(6, attn_period=3, attn_offset=1, expert_period=2, expert_offset=0)
 want6 = [("mamba", "moe"), ("attention", "mlp"), ("mamba", "moe"), ("mamba", "mlp"), ("attention", "moe"),
          ("mamba", "mlp")]
@@ -199,8 +246,8 @@ for (n, ap, ao, ep, eo), mine in zip(cases, answers):
         f"{where}: you returned {len(mine)} layers; there must be one (mixer, ffn) pair for each of the n_layers"
     ref = reference_schedule(n, ap, ao, ep, eo)
     bad = next((i for i in range(n) if mine[i] != ref[i]), None)
-    assert bad is None, (f"{where}: layer {bad} is {mine[bad]} in yours, which the rules do not give; "
-                         f"check i % period == offset for that layer")
+    assert bad is None, (f"{where}: layer {bad} is {mine[bad]} in yours, which the config does not list; "
+                         f"check that layer against what the period and the offset say")
 for bad in [dict(attn_period=4, attn_offset=4), dict(expert_period=2, expert_offset=2)]:
     try:
         jamba_layer_schedule(8, **bad)

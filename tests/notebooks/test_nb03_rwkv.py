@@ -98,21 +98,52 @@ def _with_cells(ns0, nb, code, *cells):
     return ns
 
 
-def test_timemix_grade_does_not_depend_on_the_wkv_exercise(executed):
-    """TimeMix keeps its points (hidden tests included) when wkv_parallel is a shortcut through
-    Hugging Face's code that fails its own hidden tests; both blocks' tests put the student's
-    functions back afterwards."""
+_SHORTCUTS = {   # right values through Hugging Face's code: each fails its own exercise's hidden tests
+    "wkv_parallel": ("from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu\n"
+                     "def wkv_parallel(w, u, k, v):\n    return rwkv_linear_attention_cpu(w, u, k, v)[0]\n"),
+    "wkv_recurrent": ("from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu\n"
+                      "def wkv_recurrent(w, u, k, v, state=None, return_state=False):\n"
+                      "    out, st = rwkv_linear_attention_cpu(w, u, k, v, state=state, return_state=True)\n"
+                      "    return (out, tuple(st)) if return_state else out\n"),
+}
+
+
+def _timemix_calling(nb, wkv_name):
+    """The solution's TimeMix cell with forward calling wkv_name."""
+    src = nbtools.strip_markers(nbtools.cell(nb, "TimeMix").source)
+    calls = [f"wkv = {name}(self.time_decay, self.time_first, k, v)" for name in _SHORTCUTS]
+    assert sum(c in src for c in calls) == 1, "TimeMix.forward must make exactly one of the WKV calls"
+    for c in calls:
+        src = src.replace(c, f"wkv = {wkv_name}(self.time_decay, self.time_first, k, v)")
+    return src
+
+
+@pytest.mark.parametrize("wkv_name", sorted(_SHORTCUTS))
+def test_timemix_passes_with_either_wkv_in_forward(executed, wkv_name):
+    """A forward that calls wkv_recurrent and one that calls wkv_parallel both pass TimeMix's test
+    cell, the visible part and the whole: the two are the same function of their inputs."""
     nb, ns0 = executed(NB)
-    shortcut = ("from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu\n"
-                "def wkv_parallel(w, u, k, v):\n    return rwkv_linear_attention_cpu(w, u, k, v)[0]\n")
-    ns = _with_cells(ns0, nb, shortcut, "TimeMix", "ChannelMix")
-    mine = ns["wkv_parallel"]
-    assert nbtools.run_test_cell(nb, "wkv_parallel", dict(ns)) is not None, "the shortcut must fail its own test"
+    ns = dict(ns0)
+    exec(_timemix_calling(nb, wkv_name), ns)
+    assert nbtools.run_test_cell(nb, "TimeMix", dict(ns), visible_only=True) is None
+    assert nbtools.run_test_cell(nb, "TimeMix", ns) is None
+
+
+@pytest.mark.parametrize("wkv_name", sorted(_SHORTCUTS))
+def test_timemix_grade_does_not_depend_on_the_wkv_exercise(executed, wkv_name):
+    """TimeMix keeps its points (hidden tests included) when the WKV its forward calls, wkv_recurrent
+    or wkv_parallel, is a shortcut through Hugging Face's code that fails its own hidden tests; both
+    blocks' tests put the student's functions back afterwards."""
+    nb, ns0 = executed(NB)
+    ns = _with_cells(ns0, nb, _SHORTCUTS[wkv_name], "ChannelMix")
+    exec(_timemix_calling(nb, wkv_name), ns)
+    mine = ns[wkv_name]
+    assert nbtools.run_test_cell(nb, wkv_name, dict(ns)) is not None, "the shortcut must fail its own test"
     assert nbtools.run_test_cell(nb, "TimeMix", ns) is None
     assert nbtools.run_test_cell(nb, "ChannelMix", ns) is None
-    for name, fn in (("wkv_parallel", mine), ("wkv_recurrent", ns0["wkv_recurrent"]),
-                     ("token_shift", ns0["token_shift"])):
-        assert ns[name] is fn, f"the blocks' tests must put the student's {name} back"
+    for name in ("wkv_parallel", "wkv_recurrent", "token_shift"):
+        want = mine if name == wkv_name else ns0[name]
+        assert ns[name] is want, f"the blocks' tests must put the student's {name} back"
 
 
 def test_grading_runs_the_experiment_small(ns):

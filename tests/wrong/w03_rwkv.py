@@ -226,6 +226,26 @@ WRONG = {
 ''' + _REC_GOOD_UPDATE)},
         "update before output (current token counted twice)": {"visible": "state updated before the output",
                                                                "code": _rec(_LOOP + _REC_GOOD_UPDATE + _REC_GOOD_OUT)},
+        "no decay at all": {"visible": "decay missing",
+                            "code": _rec(_LOOP + _REC_GOOD_OUT + _REC_GOOD_UPDATE, decay="torch.zeros_like(w)")},
+        "output: stored sums not rescaled to the new maximum": {"visible": "not rescaled in the output",
+                                                                "code": _rec(_LOOP + '''        q = torch.maximum(mx, u + kt)
+        e2 = torch.exp(u + kt - q)
+        out[:, t] = (num + e2 * vt) / (den + e2)
+''' + _REC_GOOD_UPDATE)},
+        "update: old sums decayed but not rescaled when p moves": {"visible": "not rescaled in the update",
+                                                                   "code": _rec(_LOOP + _REC_GOOD_OUT + '''        q = torch.maximum(mx + decay, kt)
+        e2 = torch.exp(kt - q)
+        num, den, mx = torch.exp(decay) * num + e2 * vt, torch.exp(decay) * den + e2, q
+''')},
+        "update: old sums added as they are": {"visible": "added as they are", "code": _rec(_LOOP + _REC_GOOD_OUT + '''        q = torch.maximum(mx + decay, kt)
+        e2 = torch.exp(kt - q)
+        num, den, mx = num + e2 * vt, den + e2, q
+''')},
+        "update: the maximum taken without the decay": {"visible": "without the decay", "code": _rec(_LOOP + _REC_GOOD_OUT + '''        q = torch.maximum(mx, kt)
+        e1, e2 = torch.exp(mx + decay - q), torch.exp(kt - q)
+        num, den, mx = e1 * num + e2 * vt, e1 * den + e2, q
+''')},
         "the given state ignored": {"visible": "state ignored", "code": _REC_HEAD.replace(
             "    if state is None:\n        state = empty_wkv_state(B, C, device=k.device)\n",
             "    state = empty_wkv_state(B, C, device=k.device)\n") + "    decay = -torch.exp(w)\n"

@@ -101,7 +101,7 @@ WRONG = {
     ffns = ["moe" if i % expert_period == expert_offset else "mlp" for i in range(n_layers)]
     return list(zip(mixers, ffns))
 '''},
-        "attention offset ignored": {"visible": "offset ignored", "code": _SCHEDULE_HEAD + '''
+        "attention at the start of each period (offset ignored)": {"visible": "start of each period", "code": _SCHEDULE_HEAD + '''
     return [("attention" if i % attn_period == 0 else "mamba",
              "moe" if i % expert_period == expert_offset else "mlp") for i in range(n_layers)]
 '''},
@@ -109,7 +109,15 @@ WRONG = {
     return [("attention" if i % attn_period == attn_offset else "mamba",
              "moe" if i % expert_period == 0 else "mlp") for i in range(n_layers)]
 '''},
-        "pairs in the wrong order (ffn, mixer)": {"visible": "wrong order", "code": _SCHEDULE_HEAD + '''
+        "period and offset swapped": {"visible": "period and offset swapped", "code": _SCHEDULE_HEAD + '''
+    return [("attention" if i % attn_offset == attn_period else "mamba",
+             "moe" if i % expert_offset == expert_period else "mlp") for i in range(n_layers)]
+'''},
+        "attention and Mamba swapped": {"visible": "attention and Mamba swapped", "code": _SCHEDULE_HEAD + '''
+    return [("mamba" if i % attn_period == attn_offset else "attention",
+             "moe" if i % expert_period == expert_offset else "mlp") for i in range(n_layers)]
+'''},
+        "pairs in the wrong order (ffn, mixer)": {"visible": "mixer and ffn swapped", "code": _SCHEDULE_HEAD + '''
     return [("moe" if i % expert_period == expert_offset else "mlp",
              "attention" if i % attn_period == attn_offset else "mamba") for i in range(n_layers)]
 '''},
