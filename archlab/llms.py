@@ -18,8 +18,8 @@ num_key_value_heads   H_kv   key/value heads (GQA: H_kv < H; H / H_kv query head
 num_local_experts     E      experts per MoE layer (Mixtral; Jamba calls it num_experts)
 num_experts_per_tok   k      experts each token is routed to (top-k)
 rope_parameters       theta  RoPE base ("rope_theta"); Jamba has no positional encoding
-attn_layer_period / offset   layer i uses attention when i % period == offset (Jamba)
-expert_layer_period / offset layer i has an MoE MLP when i % period == offset (Jamba)
+attn_layer_period / offset   one attention layer in every `period` layers, placed `offset` in (Jamba)
+expert_layer_period / offset one MoE MLP in every `period` layers, placed `offset` in (Jamba)
 tie_word_embeddings          the output layer (lm_head) reuses the embedding matrix
 
 Sources: the models' config.json files on the Hugging Face Hub (the numbers below), which

@@ -12,9 +12,10 @@ meta device with :func:`archlab.models.cache_bytes`, then multiplied by the numb
 attention layers your schedule has. Mamba layers keep a state whose size does not depend on
 the context; it is left out here (notebook 04 measures it).
 
-Glossary: a layer i mixes with attention when i % attn_period == attn_offset, else with Mamba;
-its MLP is a mixture of experts (MoE) when i % expert_period == expert_offset, else dense.
-This module never computes that rule itself: the diagram shows what your function returns.
+Glossary: attn_period / attn_offset and expert_period / expert_offset are JambaConfig's
+attn_layer_period / attn_layer_offset and expert_layer_period / expert_layer_offset (notebook 04
+quotes what each means). This module never computes the schedule itself: the diagram shows what
+your function returns.
 """
 
 import functools
