@@ -244,7 +244,7 @@ def cmd_hub(args):
                         db_url=args.db_url or "", course_id=args.course_id,
                         instructors_group=args.instructors_group, late_policy=args.late_policy,
                         python=args.python or "", ssl_cert=args.ssl_cert or "", ssl_key=args.ssl_key or "",
-                        setup_only=args.setup_only)
+                        setup_only=args.setup_only, grading_workers=args.grading_workers)
     layout = hub.setup(s)
     print(f"course folder (--workspace for the instructor verbs): {layout.course}")
     print(f"exchange: {layout.exchange}; students' environment: {layout.env}")
@@ -342,6 +342,8 @@ def parser():
     h.add_argument("--ssl-cert")
     h.add_argument("--ssl-key")
     h.add_argument("--setup-only", action="store_true", help="prepare everything, do not start JupyterHub")
+    h.add_argument("--grading-workers", type=int, default=2,
+                   help="the grading service's submissions graded at once (default 2)")
     return p
 
 

@@ -69,6 +69,7 @@ class HubSettings:
     ssl_cert: str = ""
     ssl_key: str = ""
     setup_only: bool = False            # everything but starting JupyterHub
+    grading_workers: int = 2            # the grading service's submissions graded at once
 
 
 @dataclass
@@ -296,7 +297,18 @@ def role_configuration(spawner):
 
 
 c.Spawner.pre_spawn_hook = role_configuration
+
+# the grading service (autograder/classroom/service.py): started with the hub and started again if it
+# dies; as root, the hub's user, because the jail needs it. It grades the assignments an instructor
+# turned on with `python -m autograder on-submit ID`.
+c.JupyterHub.services = [{{"name": "grader", "command": {grader!r}, "cwd": {repo!r}, "environment": {kernel_env!r}}}]
 '''
+
+
+def grader_command(s, layout):
+    """The grading service as JupyterHub starts it."""
+    return [sys.executable, "-m", "autograder", "serve", "--workspace", str(layout.course),
+            "--workers", str(s.grading_workers)]
 
 
 def hub_config(s, layout):
@@ -309,7 +321,9 @@ def hub_config(s, layout):
     text = HUB_CONFIG.format(ip=s.ip, port=s.port, hub_port=free_port(), api_port=free_port(), proxy=proxy_command(),
                              state=layout.hub, ssl=ssl, allowed={m.id for m in layout.members},
                              singleuser=str(env / "bin" / "jupyterhub-singleuser"), environment=environment,
-                             roles={m.id: m.role for m in layout.members}, etc=str(layout.etc))
+                             roles={m.id: m.role for m in layout.members}, etc=str(layout.etc),
+                             grader=grader_command(s, layout), repo=str(paths.ROOT),
+                             kernel_env=dict(contract.KERNEL_ENV))
     layout.hub_config.write_text(text)
     os.chmod(layout.hub_config, 0o600)
 
