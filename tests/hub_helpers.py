@@ -12,6 +12,7 @@ machine never meet; the students' environment is shared through its cache (autog
 
 import ast
 import csv
+import datetime
 import os
 import pwd
 import secrets
@@ -172,13 +173,34 @@ def answers(which, assignment=ASSIGNMENT, spy_paths=()):
     """{grade_id: source} of student A (correct), B (wrong) or C (spy)."""
     if which == "A":
         return nbtools.solution_answers(assignment)
-    if which == "B":   # the solution, but the first wrong answer kept for two exercises: some points lost
-        wrong = list(nbtools.wrong_answers(assignment).items())[:2]
-        return {**nbtools.solution_answers(assignment),
-                **{gid: next(iter(labels.values())).code for gid, labels in wrong}}
+    if which == "B":
+        return {**nbtools.solution_answers(assignment), **{gid: w.code for gid, w in b_wrong(assignment).items()}}
     release = nbtools.release_nb(assignment)
     first = nbtools.answer_ids(release)[0]
     return {first: spy_code(spy_paths) + "\n" + nbtools.cell(release, first).source}
+
+
+def b_wrong(assignment=ASSIGNMENT):
+    """B's mistakes: the solution, but the first wrong answer kept for two exercises (some points lost)."""
+    return {gid: next(iter(labels.values())) for gid, labels in list(nbtools.wrong_answers(assignment).items())[:2]}
+
+
+def wait_for_feedback(course_exchange, student, assignment, timeout=300):
+    """Seconds from the student's latest Submit (nbgrader's timestamp.txt) to the moment its feedback
+    page appeared in the exchange (named by nbgrader's hash of the submission's secret)."""
+    from nbgrader.utils import notebook_hash, parse_utc
+    inbound = Path(course_exchange) / "inbound"
+    entries = sorted(inbound.glob(f"{student}+{assignment}+*"), key=lambda p: parse_utc(p.name.split("+")[2]))
+    assert entries, f"no submission of {student} in {inbound}"
+    entry = entries[-1]
+    secret = (entry / "submission_secret.txt").read_text()
+    page = Path(course_exchange) / "feedback" / f"{notebook_hash(secret=secret, notebook_id=assignment)}.html"
+    deadline = time.monotonic() + timeout
+    while not page.exists():
+        assert time.monotonic() < deadline, f"no feedback for {entry.name} within {timeout} s"
+        time.sleep(0.5)
+    submitted = parse_utc((entry / "timestamp.txt").read_text().strip())
+    return page.stat().st_mtime - submitted.replace(tzinfo=datetime.UTC).timestamp()
 
 
 SPY_MARK = "SPY-RESULT"

@@ -34,6 +34,7 @@ from nbgrader.api import Gradebook
 
 import browser_helpers as bh
 import hub_helpers as hh
+import nbtools
 from autograder import contract, nbg, paths
 from autograder.classroom import hub, studentenv
 
@@ -163,6 +164,7 @@ def test_a_term_in_real_browsers(course, request):
     ws = str(k.course)
     due = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
     hh.cli("release", A1, "--exchange", "--due", due.isoformat(), "--workspace", ws)
+    hh.cli("on-submit", A1, "--budget", "3/60m", "--workspace", ws)     # the hub's grading service grades it
     home = {x: Path(pwd.getpwnam(k.ids[x]).pw_dir) for x in "ABCI"}
     rel = f"{hh.COURSE_ID}/{A1}/{A1}.ipynb"
     spy_targets = [k.prefix / "exchange" / hh.COURSE_ID / "inbound", home["A"] / rel, k.course / "nbgrader_config.py",
@@ -189,10 +191,27 @@ def test_a_term_in_real_browsers(course, request):
             result = hh.spy_result(spy.stdout + spy.stderr)
             assert all(str(v).startswith("blocked") for v in result.values()), f"C read: {result}"
 
-            # the instructor, as root in the repository, on the PostgreSQL gradebook
+            # graded on submit: A's and B's feedback is in the exchange within 60 s of Submit; each
+            # presses Fetch Feedback and opens it: B's names the mistakes, hidden checks as counts only
+            hidden = hh.hidden_test_lines()
+            for x in "AB":
+                seconds = hh.wait_for_feedback(k.prefix / "exchange" / hh.COURSE_ID, k.ids[x], A1, timeout=300)
+                hh.say(request.config, f"test_hub: {x}'s feedback was in the exchange {seconds:.1f} s after Submit")
+                assert seconds < 60, f"{x}'s feedback took {seconds:.0f} s after Submit"
+                text = _fetch_and_open(pages[x], base, home[x], k.ids[x], f"on_submit_{x}")
+                assert "hidden checks" in text and "Until the deadline" in text, text[:1500]
+                assert ("not passed" in text) == (x == "B"), f"{x}: {text[:2000]}"
+                assert not contract.shown(hidden, text), f"{x} sees hidden test lines"
+            for gid, w in hh.b_wrong(A1).items():       # text: B's page
+                if w.kind == "visible" and not nbtools.built_on(A1).get(gid):
+                    assert w.visible.lower() in text.lower(), f"B's page does not name {gid}'s mistake"
+
+            # the instructor, as root in the repository, on the PostgreSQL gradebook: the batch after
+            # the deadline grades nothing the service graded
             collected = hh.cli("collect", A1, "--exchange", "--workspace", ws)
             assert "collected 3 submission(s)" in collected, collected
-            hh.cli("autograde", "--workspace", ws)
+            batch = hh.cli("autograde", "--workspace", ws)
+            assert "graded 0 submission(s)" in batch and "3 already had a current result" in batch, batch
             hh.cli("feedback", "--release", "--workspace", ws)
             out = course["tmp"] / "canvas.csv"
             hh.cli("export", "--format", "canvas", "--out", str(out), "--workspace", ws)
@@ -253,6 +272,20 @@ def test_a_term_in_real_browsers(course, request):
     assert "flagged for review" in canvas[students[2].lms_id]["Notes"]
     hh.say(request.config, f"test_hub: the term in real browsers took {time.monotonic() - started:.0f} s "
                            f"(the hub's start before it: {course['start_s']:.0f} s)")
+
+
+def _fetch_and_open(page, base, home, user, name):
+    """Fetch Feedback in the Assignments tab, then the page it fetched, as the student reads it."""
+    page.reload()
+    page.wait_for_selector(".lm-MenuBar-itemLabel")
+    open_assignments(page)
+    click_in_list(page, "submitted", A1, "Fetch Feedback")
+    bh.wait_for(lambda: list(home.glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html")), 60, f"{user}'s fetched feedback")
+    fb = list(home.glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html"))
+    page.goto(f"{base}/user/{user}/files/{fb[0].relative_to(home).as_posix()}")
+    text = page.inner_text("body")
+    shot(page, name)
+    return text
 
 
 def _env():
