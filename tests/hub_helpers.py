@@ -92,15 +92,20 @@ def say(config, line):
         reporter.write_line(line)
 
 
-def make_klass(tmp):
+def make_klass(tmp, extra_students=0):
+    """Students A, B, C and instructor I; `extra_students` more students S0, S1, ... (a rush)."""
     tag = "t" + secrets.token_hex(3)
     members = [roster.Member(f"{tag}-a", "Ada Able", "student", f"S-{tag}-1"),
                roster.Member(f"{tag}-b", "Bea Baker", "student", f"S-{tag}-2"),
                roster.Member(f"{tag}-c", "Cyd Crook", "student", f"S-{tag}-3"),
                roster.Member(f"{tag}-i", "Ivy Instructor", "instructor", "")]
+    labels = list("ABCI")
+    for n in range(extra_students):
+        members.append(roster.Member(f"{tag}-s{n}", f"Sam Student{n}", "student", f"S-{tag}-x{n}"))
+        labels.append(f"S{n}")
     path = roster.write(members, Path(tmp) / "roster.csv")
     return Klass(tag=tag, prefix=Path(f"/var/tmp/archlab-hub-{tag}"), roster=path, group=f"{tag}-staff",
-                 members=members, ids=dict(zip("ABCI", [m.id for m in members])))
+                 members=members, ids=dict(zip(labels, [m.id for m in members])))
 
 
 class RepositoryMode:
@@ -255,6 +260,71 @@ def canvas_rows(path):
         rows = list(csv.reader(f))
     header = rows[0]
     return header, {r[2]: dict(zip(header, r)) for r in rows[2:]}   # by SIS User ID
+
+
+class RunningHub:
+    """`python -m autograder hub` in a process group of its own, answering on a free loopback port."""
+
+    def __init__(self, k, log, db_url=None, late_policy="per-day:10"):
+        self.k, self.log_path, self.proc = k, Path(log), None
+        self.port = hub.free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.cmd = [sys.executable, "-m", "autograder", "hub", "--roster", str(k.roster), "--port", str(self.port),
+                    "--prefix", str(k.prefix), "--envs", str(ENVS), "--course-id", COURSE_ID,
+                    "--instructors-group", k.group, "--late-policy", late_policy,
+                    *(["--db-url", db_url] if db_url else [])]
+
+    def start(self, timeout=600):
+        import urllib.error
+        import urllib.request
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.cmd, cwd=paths.ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        t0, deadline = time.monotonic(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the hub exited with {self.proc.returncode}:\n{self.text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(self.base + "/hub/api", timeout=5) as r:
+                    if r.status == 200:
+                        self.start_s = time.monotonic() - t0
+                        return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(1)
+        raise AssertionError(f"the hub did not answer within {timeout} s:\n{self.text()[-4000:]}")
+
+    def text(self):
+        return self.log_path.read_text()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)    # JupyterHub stops every user's server, the proxy, the grader
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc is not None:
+            self.log.close()
+
+
+def grader_pids(course):
+    """Pids of the grading service JupyterHub runs on `course` (its command names the course folder)."""
+    found = []
+    for p in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmd = p.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmd and str(course).encode() in cmd and b"autograder" in cmd:
+            found.append(int(p.parent.name))
+
+    def parent(pid):
+        try:
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+    return [pid for pid in found if parent(pid) not in found]     # not its pool's workers
 
 
 # ---------------------------------------------------------------------------------------------
