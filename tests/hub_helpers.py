@@ -309,22 +309,26 @@ class RunningHub:
 
 
 def grader_pids(course):
-    """Pids of the grading service JupyterHub runs on `course` (its command names the course folder)."""
-    found = []
-    for p in Path("/proc").glob("[0-9]*/cmdline"):
+    """Pids of the grading service JupyterHub runs on `course`: its command names the course folder
+    and its parent is JupyterHub (not the service's own pool workers, nor orphans of a killed one)."""
+    def cmdline(pid):
         try:
-            cmd = p.read_bytes().split(b"\0")
+            return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
-            continue
-        if b"serve" in cmd and str(course).encode() in cmd and b"autograder" in cmd:
-            found.append(int(p.parent.name))
+            return []
 
     def parent(pid):
         try:
             return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             return None
-    return [pid for pid in found if parent(pid) not in found]     # not its pool's workers
+    found = []
+    for p in Path("/proc").glob("[0-9]*"):
+        cmd = cmdline(p.name)
+        if b"serve" in cmd and str(course).encode() in cmd and b"autograder" in cmd:
+            if any(b"jupyterhub" in part for part in cmdline(parent(p.name))):
+                found.append(int(p.name))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -60,6 +60,19 @@ def _read_own(path, uid, limit=MAX_NOTEBOOK_BYTES):
         return f.read(limit + 1)[:limit]
 
 
+WRITTEN_AFTER_S = 60    # a submission folder this old is complete, whoever wrote it
+
+
+def complete(entry, st=None):
+    """Has nbgrader's submit finished writing this inbound folder? Its last step makes the folder
+    world-writable (0777, so the instructor can remove it), after the notebook, timestamp.txt and
+    submission_secret.txt; before that, a reader may find an empty notebook. A folder older than
+    a minute counts as complete too (copied in, or written by another tool)."""
+    import time
+    st = st or entry.lstat()
+    return bool(st.st_mode & stat.S_IWOTH) or time.time() - st.st_mtime > WRITTEN_AFTER_S
+
+
 def inbound(course_dir, assignment=None):
     """The latest submission per (student, assignment) in <course_dir>/inbound, and problems.
 
@@ -96,6 +109,10 @@ def inbound(course_dir, assignment=None):
         if nb is None or not stat.S_ISREG(nb.st_mode) or nb.st_uid != uid:
             what = "missing" if nb is None else "a link or not the account's own file"
             problems.append((student, name, f"refused {entry.name}: its {name}.ipynb is {what}"))
+            continue
+        if not complete(entry, st):
+            problems.append((student, name, f"{entry.name} is still being written (nbgrader's submit has not "
+                                            f"finished): collect it again"))
             continue
         stamp_bytes = _read_own(entry / "timestamp.txt", uid, 4096)
         try:

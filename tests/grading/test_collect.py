@@ -1,6 +1,8 @@
 """Collecting submissions: zips per student, nbgrader's exchange layout, plain folders; hostile
 archives cannot write outside the workspace and bad entries are reported, not dropped."""
 
+import os
+import time
 import zipfile
 
 from autograder.grading import collect
@@ -28,9 +30,19 @@ def test_exchange_layout(tmp_path):
     d = inbound / f"erin+{NB}+2026-11-29 10:00:00.000000 UTC"
     d.mkdir(parents=True)
     (d / f"{NB}.ipynb").write_text("{}")
+    # nbgrader's submit is still writing it (its last step makes the folder 0777): not collected yet
+    count, problems = collect.collect(tmp_path / "exchange", tmp_path / "ws")
+    assert count == 0 and "still being written" in problems[0][2]
+    os.chmod(d, 0o777)
     count, problems = collect.collect(tmp_path / "exchange", tmp_path / "ws")
     assert count == 1 and not problems
     assert (tmp_path / "ws" / "submitted" / "erin" / NB / f"{NB}.ipynb").exists()
+    # a folder copied in by other means, a minute old, is complete too
+    e = inbound / f"finn+{NB}+2026-11-29 10:00:00.000000 UTC"
+    e.mkdir()
+    (e / f"{NB}.ipynb").write_text("{}")
+    os.utime(e, (time.time() - 120, time.time() - 120))
+    assert collect.collect(tmp_path / "exchange", tmp_path / "ws") == (2, [])
 
 
 def test_plain_folders_and_bad_student_ids(tmp_path):
