@@ -109,8 +109,8 @@ def test_students_open_on_the_assignments_tab_at_their_first_start(roles, tmp_pa
     from jupyterlab.commands import get_workspaces_dir
     from jupyterlab_server.workspaces_handler import WorkspacesManager
     from traitlets.config.loader import PyFileConfigLoader
-    nbgrader = _bundle_with('namespace:"nbgrader-assignment-list"',
-                            Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyter" / "nbgrader" / "static")
+    labextensions = Path(sys.prefix) / "share" / "jupyter" / "labextensions"
+    nbgrader = _bundle_with('namespace:"nbgrader-assignment-list"', labextensions / "@jupyter" / "nbgrader" / "static")
     namespace, name = hub.ASSIGNMENTS_KEY.split(":")
     assert f'namespace:"{namespace}"' in nbgrader and f'name:()=>"{name}"' in nbgrader
     assert not (roles / "instructor" / "jupyter_server_config.py").exists()
