@@ -214,8 +214,9 @@ class JailedKernelManager(PlainKernelManager):
     def full_spaces(self):
         """[(where, size in bytes)] of the jail's writable spaces (its folder, /tmp, /dev/shm) that
         are full, read from the host through the running kernel's root (/proc/PID/root); [] when the
-        kernel no longer runs or /proc cannot tell (then the runner looks for ENOSPC in the errors). Full: less than FULL_MARGIN bytes or no inode left, which is where a
-        write that would pass the limit stops (ENOSPC)."""
+        kernel no longer runs or /proc cannot tell (the runner then looks for ENOSPC in the errors).
+        Full: less than FULL_MARGIN bytes or no inode left, which is where a write that would pass
+        the limit stops (ENOSPC)."""
         pid = self._jailed_pid()
         if pid is None:
             return []
