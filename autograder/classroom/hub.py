@@ -233,8 +233,40 @@ def make_course(s, layout, db_url, members):
     os.chmod(course, 0o2770)
 
 
+# JupyterLab's announcements plugin asks every new user "Would you like to get notified about
+# official Jupyter news?" (its setting fetchNews of @jupyterlab/apputils-extension:notification is
+# "none" until answered). A class has nothing to answer: the plugin is off for both roles.
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
+
+# nbgrader's assignment list is restored from a workspace by its tracker's key (namespace:name,
+# plugin @jupyter/nbgrader:assignment-list): a default workspace holding that key opens it.
+ASSIGNMENTS_KEY = "nbgrader-assignment-list:nbgrader-assignment-list"
+
+# <etc>/student/jupyter_server_config.py: run by each student's server, as the student, when it
+# starts. JupyterLab at /lab opens the workspace "default" from the student's own workspaces
+# folder; until the student has one (their first start), it is written holding the Assignments tab.
+STUDENT_SERVER_CONFIG = f'''\
+# Written by python -m autograder hub (autograder/classroom/hub.py): students open on the Assignments tab.
+import json as _json
+import os as _os
+
+try:
+    from jupyterlab.commands import get_workspaces_dir as _workspaces_dir
+    from jupyterlab_server.workspaces_handler import WORKSPACE_EXTENSION as _EXT
+    from jupyterlab_server.workspaces_handler import WorkspacesManager as _Manager
+    from jupyterlab_server.workspaces_handler import slugify as _slugify
+
+    if not _os.path.exists(_os.path.join(_workspaces_dir(), _slugify("default") + _EXT)):
+        _Manager(_workspaces_dir()).save("default", _json.dumps(
+            {{"data": {{{ASSIGNMENTS_KEY!r}: {{"data": {{}}}}}}, "metadata": {{"id": "default"}}}}))
+except Exception as _e:   # never stop the server for it; JupyterLab then opens on its launcher
+    print(f"could not open the Assignments tab at the first start: {{type(_e).__name__}}: {{_e}}")
+'''
+
+
 def role_configs(s, layout):
-    """<etc>/<role>/: nbgrader's settings, the server extensions and the lab plugins of each role."""
+    """<etc>/<role>/: nbgrader's settings, the server extensions and the lab plugins of each role;
+    students open on the Assignments tab; nobody is asked about Jupyter news."""
     for role in roster.ROLES:
         d = layout.etc / role
         (d / "labconfig").mkdir(parents=True, exist_ok=True)
@@ -256,7 +288,13 @@ def role_configs(s, layout):
         (d / "jupyter_server_config.json").write_text(json.dumps(server, indent=1))
         hidden = {} if instructor else {"@jupyter/nbgrader:formgrader": True, "@jupyter/nbgrader:course-list": True,
                                         "@jupyter/nbgrader:create-assignment": True}
+        hidden[ANNOUNCEMENTS] = True
         (d / "labconfig" / "page_config.json").write_text(json.dumps({"disabledExtensions": hidden}, indent=1))
+        start = d / "jupyter_server_config.py"
+        if instructor:
+            start.unlink(missing_ok=True)
+        else:
+            start.write_text(STUDENT_SERVER_CONFIG)
         for p in [d, *d.rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
 

@@ -10,7 +10,15 @@ submission folder, an empty /tmp and an empty /dev/shm. It does not see the cour
 loopback that is down: no network. Usage (normally built by autograder.grading.sandbox):
 
     unshare --mount --net --pid --fork --kill-child python -m autograder.grading.jail \
-        --workdir DIR --ro PATH ... --uid N --gid N --mem BYTES --cpu SECONDS --fsize BYTES -- CMD...
+        --workdir DIR --ro PATH ... --uid N --gid N --mem BYTES --cpu SECONDS --fsize BYTES \
+        --work DIR/work --disk BYTES -- CMD...
+
+DIR (the run folder: the connection file and the kernel's sockets) is bound from the host, so the
+grader sees the sockets the kernel creates. The submission's folder `--work`, its working
+directory, is an empty tmpfs of `--disk` bytes mounted over DIR/work inside the jail only: what
+the submission writes there never reaches the host's disk, the tmpfs holds at most `--disk` bytes
+of memory (and few inodes), and it is gone with the namespace when the kernel dies. /tmp and
+/dev/shm are tmpfs too, with their own sizes.
 """
 
 import argparse
@@ -47,14 +55,17 @@ def _bind(src, root, writable=False):
         _mount("-o", "remount,bind,ro", dest)
 
 
-def build_root(workdir, readonly):
+INODES = 65536   # files per writable tmpfs: an inode costs kernel memory that `size` does not count
+
+
+def build_root(workdir, readonly, work=None, disk=None, uid=0, gid=0):
     _mount("--make-rprivate", "/")
     root = tempfile.mkdtemp(prefix="archlab-jail-")
     _mount("-t", "tmpfs", "-o", "mode=0755,size=64m", "tmpfs", root)
     # the private /tmp first: the course itself (a CI clone, say) may live under /tmp, and its
     # read-only binds below must land inside this tmpfs, not be hidden by it
     os.makedirs(root + "/tmp")
-    _mount("-t", "tmpfs", "-o", "mode=1777,size=256m", "tmpfs", root + "/tmp")
+    _mount("-t", "tmpfs", "-o", f"mode=1777,size=256m,nr_inodes={INODES}", "tmpfs", root + "/tmp")
     for path in SYSTEM + sorted(set(readonly)):
         _bind(path, root)
     for dev in ("null", "zero", "random", "urandom", "full"):
@@ -62,10 +73,13 @@ def build_root(workdir, readonly):
     # a private /dev/shm: POSIX semaphores live there (numba's thread pool takes a multiprocessing
     # lock when it starts, and warns on stderr without one, which would fail a test cell)
     os.makedirs(root + "/dev/shm")
-    _mount("-t", "tmpfs", "-o", "mode=1777,size=64m,nosuid,nodev", "tmpfs", root + "/dev/shm")
+    _mount("-t", "tmpfs", "-o", f"mode=1777,size=64m,nr_inodes={INODES},nosuid,nodev", "tmpfs", root + "/dev/shm")
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("-t", "proc", "-o", "nosuid,nodev,noexec", "proc", root + "/proc")
     _bind(workdir, root, writable=True)
+    if work is not None:
+        _mount("-t", "tmpfs", "-o", f"mode=0700,uid={uid},gid={gid},size={disk},nr_inodes={INODES},nosuid,nodev",
+               "tmpfs", root + work)
     return root
 
 
@@ -78,12 +92,14 @@ def main(argv=None):
     p.add_argument("--mem", type=int, required=True)
     p.add_argument("--cpu", type=int, required=True)
     p.add_argument("--fsize", type=int, required=True)
+    p.add_argument("--work", required=True)
+    p.add_argument("--disk", type=int, required=True)
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
-    root = build_root(a.workdir, a.ro)
+    root = build_root(a.workdir, a.ro, a.work, a.disk, a.uid, a.gid)
     os.chroot(root)
-    os.chdir(a.workdir)
+    os.chdir(a.work)
     resource.setrlimit(resource.RLIMIT_AS, (a.mem, a.mem))
     resource.setrlimit(resource.RLIMIT_CPU, (a.cpu, a.cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (a.fsize, a.fsize))

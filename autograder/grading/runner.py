@@ -11,6 +11,8 @@ import ast
 import asyncio
 import atexit
 import json
+import queue
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,16 @@ zmqpoll.install()
 
 GUARD_SOURCE = (Path(__file__).with_name("kernel_guard.py")).read_text()
 MEMORY_SIGNS = ("MemoryError", "can't allocate memory", "not enough memory", "Cannot allocate memory")
+DISK_SIGNS = ("No space left on device", "[Errno 28]")   # ENOSPC: a tmpfs of the jail is full
+GUARD_SECONDS = 30   # how long the grader waits for the guard's answer
+
+
+class KernelSilent(Exception):
+    """The kernel did not answer a guard call (`expression`) within GUARD_SECONDS."""
+
+    def __init__(self, expression):
+        super().__init__(f"no answer to {expression} within {GUARD_SECONDS} s")
+        self.expression = expression
 
 
 @dataclass
@@ -53,9 +65,12 @@ class GradingClient(NotebookClient):
 
     async def _guard(self, expression):
         msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"g": expression})
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + GUARD_SECONDS
         while time.monotonic() < deadline:
-            reply = await self.kc.get_shell_msg(timeout=30)
+            try:
+                reply = await self.kc.get_shell_msg(timeout=GUARD_SECONDS)
+            except queue.Empty:      # nothing at all on the shell channel: the kernel does not answer
+                raise KernelSilent(expression) from None
             if reply["parent_header"].get("msg_id") == msg_id:
                 result = reply["content"].get("user_expressions", {}).get("g", {})
                 if result.get("status") != "ok":
@@ -145,6 +160,7 @@ async def _execute(prepared, workdir, limits, isolate):
             # nbclient's exit hook would shut this kernel down from the main thread at exit, while the
             # thread that grades may still use its sockets; the grader kills its own kernels
             atexit.unregister(client._cleanup_kernel)
+            km.seal()   # it answers: from now on it writes only into its own (capped) folder
             try:
                 await asyncio.wait_for(_run_all(client), timeout=limits.notebook_seconds)
             except CellTimeoutError:   # a subclass of TimeoutError: catch it first
@@ -154,13 +170,56 @@ async def _execute(prepared, workdir, limits, isolate):
                 result.status, result.reason = "failed", f"the notebook ran longer than {limits.notebook_seconds} s"
             except DeadKernelError:
                 result.status, result.reason = "failed", "the kernel died (os._exit, a crash, or the CPU/memory limit)"
+            except KernelSilent as e:
+                _kernel_silent(result, e)
+            full = km.full_spaces()   # while the kernel runs: its tmpfs go with it
     finally:
         try:
             await km.shutdown_kernel(now=True)
         except Exception:
             pass
     nb.cells.pop(0)
+    if result.status == "graded":
+        reason = disk_reason(full, [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells
+                                    for o in c.get("outputs", []) if o.get("output_type") == "error"], isolate)
+        if reason:
+            result.status, result.reason = "failed", reason
     return client, result
+
+
+def _kernel_silent(result, error):
+    """The kernel stopped answering the guard. Before any submission code ran, that is the grader's
+    problem (raised: a grader error, graded again next run); after, it is the submission's: a trace
+    function (sys.settrace) that sleeps or a blocked interpreter. The notebook stops there."""
+    check = re.match(r"_archlab_guard_check\('([^']*)'\)", error.expression)
+    if error.expression.startswith("_archlab_guard_snapshot"):
+        raise RuntimeError(f"the kernel did not answer the grader's guard within {GUARD_SECONDS} s "
+                           f"before any submission code ran") from None
+    when = f"before {check.group(1)}" if check else "after a locked cell"
+    result.status = "failed"
+    result.reason = (f"the kernel stopped answering the grader {when} (a trace function or a blocked "
+                     f"interpreter: sys.settrace?)")
+    result.flags.append(f"the kernel did not answer the grading guard {when} within {GUARD_SECONDS} s; "
+                        f"the notebook was stopped there")
+
+
+def _mib(size):
+    return f"{size / 2**20:g} MiB"
+
+
+def disk_reason(full, errors, isolate):
+    """Why a jailed submission failed on a disk limit ("" if it did not): `full` is the kernel
+    manager's full_spaces() [(where, size)], read while the kernel ran; failing that (the kernel
+    was gone), an ENOSPC in an error output `errors` ("ename: evalue" strings). Unjailed there is
+    no limit, and a full disk is the machine's, not the submission's."""
+    if not isolate:
+        return ""
+    if full:
+        where, size = full[0]
+        return f"the submission wrote more than {_mib(size)} into {where} (the disk limit)"
+    if any(sign in text for text in errors for sign in DISK_SIGNS):
+        return "the submission wrote more than its disk limit allows (No space left on device)"
+    return ""
 
 
 class _GradingLoop(asyncio.SelectorEventLoop):
@@ -189,7 +248,7 @@ def run(prepared, workdir, limits=None, isolate=True):
     with asyncio.Runner(loop_factory=_GradingLoop) as loop:
         client, result = loop.run(_execute(prepared, workdir, limits, isolate))
     nb = client.nb
-    result.flags = list(prepared.flags)
+    result.flags = list(prepared.flags) + result.flags   # the scan's, then the run's
     for gid, report in client.guard_reports.items():
         for what in (report or {}).get("repaired", []):
             result.flags.append(f"changed the grading environment before {gid}: {what} (put back)")

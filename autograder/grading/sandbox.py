@@ -2,8 +2,17 @@
 unprivileged user, with memory, CPU-time and file-size limits, no network, and a filesystem
 that holds only the system, Python, the course's environment and the submission's own folder.
 
-The kernel talks to the grader over Unix sockets in the submission folder (IPC transport),
-which is why it needs no network at all.
+The kernel talks to the grader over Unix sockets in the submission's run folder (IPC transport),
+which is why it needs no network at all. The run folder, `WS/run/<student>--<assignment>/`:
+
+    kernel.json, kernel-1 ... kernel-5   the connection file and the kernel's sockets
+    work/                                the submission's folder: its working directory and HOME
+
+Jailed, `work/` is a tmpfs of `Limits.disk_bytes` that exists only inside the jail (it dies with
+the kernel's namespace, and its memory with it), and the kernel may create its sockets in the run
+folder only until it answers: then `seal` takes that right away. So a submission can write
+`disk_bytes` in all into its folder and nothing on the grader's disk. The task removes the run
+folder after grading (autograder.grading.task).
 """
 
 import contextlib
@@ -14,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,6 +42,7 @@ class Limits:
     cell_seconds: int = 180             # wall clock per cell
     notebook_seconds: int = 900         # wall clock per notebook
     output_bytes: int = 2 * 2**20       # outputs kept per notebook; the rest is dropped
+    disk_bytes: int = 512 * 2**20       # all it may write into its folder (jailed: a tmpfs of this size)
     threads: int | None = None          # threads of torch, OpenMP, MKL, OpenBLAS, numba (None: not set)
 
 
@@ -83,8 +94,13 @@ def readonly_paths():
     return [base, str(Path(sys.prefix).resolve()), str(paths.ROOT / "archlab")]
 
 
-def kernel_env(workdir, threads=None):
-    w = str(workdir)
+def work_folder(workdir):
+    """The submission's own folder inside its run folder: its working directory and HOME."""
+    return Path(workdir) / "work"
+
+
+def kernel_env(work, threads=None):
+    w = str(work)
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", *THREAD_VARIABLES)}
     if threads is not None:
         env.update({k: str(threads) for k in THREAD_VARIABLES})
@@ -97,22 +113,32 @@ def kernel_env(workdir, threads=None):
 
 
 class PlainKernelManager(AsyncKernelManager):
-    """A kernel in the submission's folder, with its own environment, over IPC sockets there.
+    """A kernel in the submission's folder (`work_folder`), with its own environment, over IPC
+    sockets in the run folder.
 
-    Used as it is only when no jail can be made (grader not root, no namespaces)."""
+    Used as it is only when no jail can be made (grader not root, no namespaces): then nothing
+    caps what it writes, and the task still removes the folder after grading."""
 
     def __init__(self, workdir, limits, **kw):
         workdir = Path(workdir)
         super().__init__(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"),
                          connection_file=str(workdir / "kernel.json"), **kw)
         self.workdir, self.limits = workdir, limits
+        self.work = work_folder(workdir)
+
+    def seal(self):
+        """Called once the kernel answers, before any submission code runs (nothing to do here)."""
+
+    def full_spaces(self):
+        """[(where, size in bytes)] of the kernel's writable spaces that are full (none known here)."""
+        return []
 
     def command(self, kernel_cmd):
         # if the grader (a worker process) dies, its kernel dies with it, never an orphan
         return ["setpriv", "--pdeathsig", "KILL", *kernel_cmd] if shutil.which("setpriv") else kernel_cmd
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        kw["env"], kw["cwd"] = kernel_env(self.workdir, self.limits.threads), str(self.workdir)
+        kw["env"], kw["cwd"] = kernel_env(self.work, self.limits.threads), str(self.work)
         await super()._async_launch_kernel(self.command(kernel_cmd), **kw)
         process = getattr(self.provisioner, "process", None)   # jupyter_client's Popen of the kernel
         if process is not None:
@@ -145,7 +171,9 @@ class JailedKernelManager(PlainKernelManager):
 
     def command(self, kernel_cmd):
         user = pwd.getpwnam(SANDBOX_USER)
-        os.chown(self.connection_file, user.pw_uid, user.pw_gid)
+        # the kernel reads its connection file through the group, and may not write it
+        os.chown(self.connection_file, 0, user.pw_gid)
+        os.chmod(self.connection_file, 0o640)
         lim = self.limits
         # setpriv --pdeathsig: if the grader (a worker process) dies, its kernel dies with it
         # (unshare --kill-child then takes the whole pid namespace down), never an orphan
@@ -154,22 +182,75 @@ class JailedKernelManager(PlainKernelManager):
                    sys.executable, "-m", "autograder.grading.jail", "--workdir", str(self.workdir),
                    "--uid", str(user.pw_uid), "--gid", str(user.pw_gid),
                    "--mem", str(lim.memory_bytes), "--cpu", str(lim.cpu_seconds),
-                   "--fsize", str(lim.file_bytes)]
+                   "--fsize", str(lim.file_bytes), "--work", str(self.work), "--disk", str(lim.disk_bytes)]
         for p in readonly_paths():
             wrapped += ["--ro", p]
         return wrapped + ["--", *kernel_cmd]
 
+    def sockets(self):
+        return [f"{self.ip}-{port}" for port in (self.shell_port, self.iopub_port, self.stdin_port,
+                                                 self.control_port, self.hb_port)]
+
+    def seal(self, wait_s=5.0):
+        """Once the kernel answers (its sockets exist; the heartbeat's thread may bind last), the
+        run folder becomes read-only to it: it holds only what the grader and the kernel need to
+        talk, and everything the submission writes goes to its capped folder."""
+        deadline = time.monotonic() + wait_s
+        while not all(os.path.exists(s) for s in self.sockets()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.chmod(self.workdir, 0o750)
+
+    def _jailed_pid(self):
+        """The host's pid of the jailed kernel: the child of `unshare`, whose Popen this manager holds."""
+        process = getattr(self.provisioner, "process", None)
+        if process is None or process.poll() is not None:
+            return None
+        try:
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
+    def full_spaces(self):
+        """[(where, size in bytes)] of the jail's writable spaces (its folder, /tmp, /dev/shm) that
+        are full, read from the host through the running kernel's root (/proc/PID/root); [] when the
+        kernel no longer runs or /proc cannot tell (the runner then looks for ENOSPC in the errors).
+        Full: less than FULL_MARGIN bytes or no inode left, which is where a write that would pass
+        the limit stops (ENOSPC)."""
+        pid = self._jailed_pid()
+        if pid is None:
+            return []
+        full = []
+        for where, path in (("its folder", str(self.work)), ("/tmp", "/tmp"), ("/dev/shm", "/dev/shm")):
+            try:
+                st = os.statvfs(f"/proc/{pid}/root{path}")
+            except OSError:
+                continue
+            if st.f_bavail * st.f_frsize < FULL_MARGIN or st.f_favail == 0:
+                full.append((where, st.f_blocks * st.f_frsize))
+        return full
+
+
+FULL_MARGIN = 2**20   # a writable space with less free is full: its limit stopped a write
+
 
 def prepare_workdir(workdir, isolate=True):
-    """An empty folder for one submission, owned by the sandbox user when isolated."""
+    """An empty run folder for one submission with its empty `work/` folder. Isolated, the run
+    folder is root's, writable by the sandbox user's group until `seal`, and `work/` is only the
+    place where the jail mounts the submission's tmpfs."""
     workdir = Path(workdir)
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    remove_workdir(workdir)
+    work_folder(workdir).mkdir(parents=True)
     if isolate:
         user = pwd.getpwnam(SANDBOX_USER)
-        os.chown(workdir, user.pw_uid, user.pw_gid)
-        os.chmod(workdir, 0o700)
+        os.chown(workdir, 0, user.pw_gid)
+        os.chmod(workdir, 0o770)
     return workdir
+
+
+def remove_workdir(workdir):
+    """Remove a submission's run folder, whatever is left in it (a killed worker's too)."""
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def kernel_manager(workdir, limits, isolate=True):

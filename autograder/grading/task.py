@@ -10,6 +10,10 @@ included, mode 640), and returns the submission's record (autograder.grading.res
 process that started the batch writes, once, when it is in the gradebook. A worker
 therefore needs the workspace and the course (its checkout and virtual environment) at the same
 paths as the instructor's machine: the same machine, or a shared filesystem.
+
+The submission's run folder, `WS/run/<student>--<assignment>/` (its kernel's sockets and its own
+folder, autograder.grading.sandbox), is removed when the task ends, however it ends: what the
+record and the feedback need is the executed notebook.
 """
 
 import hashlib
@@ -76,12 +80,15 @@ def run(job):
         record.status, record.reason = "failed", prepared.problem
         return _finish(record, t0)
     record.manual_points = float(sum(contract.points(c) for c in prepared.notebook.cells if contract.is_written(c)))
+    workdir = ws / "run" / f"{job.student}--{job.assignment}"
     try:
-        result, nb = runner.run(prepared, ws / "run" / f"{job.student}--{job.assignment}", limits, job.isolate)
+        result, nb = runner.run(prepared, workdir, limits, job.isolate)
     except Exception as e:  # the grader itself must never take the batch down
         record.status, record.reason = "failed", f"grader error: {type(e).__name__}: {e}"[:300]
         record.flags, record.retry = prepared.flags, True
         return _finish(record, t0)
+    finally:
+        sandbox.remove_workdir(workdir)
     out = executed_path(ws, job.student, job.assignment)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)

@@ -1,11 +1,16 @@
-"""The hub's small parts without a hub: the roster's checks, the late policy, due dates."""
+"""The hub's small parts without a hub: the roster's checks, the late policy, due dates, the
+roles' JupyterLab configuration."""
 
 import datetime
+import json
 import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from autograder.classroom import exchange, roster
+from autograder.classroom import exchange, hub, roster
 from autograder.errors import CourseError
 from autograder.grading import late
 
@@ -68,3 +73,59 @@ def test_due_dates_are_stored_in_utc():
     assert exchange.parse_due("2026-03-01T17:00") == datetime.datetime(2026, 3, 1, 17, 0)
     with pytest.raises(CourseError, match="ISO 8601"):
         exchange.parse_due("next friday")
+
+
+def _bundle_with(text, folder):
+    """The one JavaScript file of an installed bundle that holds `text` (and that file's text)."""
+    found = [(f, f.read_text()) for f in sorted(Path(folder).glob("*.js")) if text in f.read_text()]
+    assert len(found) == 1, f"{text!r} in {len(found)} files of {folder}"
+    return found[0][1]
+
+
+@pytest.fixture
+def roles(tmp_path):
+    layout = SimpleNamespace(etc=tmp_path / "etc", exchange=tmp_path / "exchange", course=tmp_path / "course")
+    hub.role_configs(hub.HubSettings(roster="unused.csv"), layout)
+    return layout.etc
+
+
+def test_no_role_is_asked_about_jupyter_news(roles, monkeypatch):
+    """The announcements plugin asks the question (the installed JupyterLab, whose pins the students'
+    environment shares), and JupyterLab's own page config, read as the server reads it for the
+    role, disables that plugin."""
+    from jupyterlab_server.config import get_page_config
+    core = _bundle_with(hub.ANNOUNCEMENTS, Path(sys.prefix) / "share" / "jupyter" / "lab" / "static")
+    plugin = core[core.index(f'id:"{hub.ANNOUNCEMENTS}"'):][:3000]
+    assert "Would you like to get notified about official Jupyter news?" in plugin
+    for role in roster.ROLES:
+        monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(roles / role))
+        assert hub.ANNOUNCEMENTS in get_page_config([], None)["disabledExtensions"], role
+
+
+def test_students_open_on_the_assignments_tab_at_their_first_start(roles, tmp_path, monkeypatch):
+    """The student's server configuration, run as their server runs it, writes JupyterLab's default
+    workspace holding nbgrader's assignment list by the key its lab extension restores it from; a
+    workspace the student already has is left as it is; instructors get no such file."""
+    from jupyterlab.commands import get_workspaces_dir
+    from jupyterlab_server.workspaces_handler import WorkspacesManager
+    from traitlets.config.loader import PyFileConfigLoader
+    labextensions = Path(sys.prefix) / "share" / "jupyter" / "labextensions"
+    nbgrader = _bundle_with('namespace:"nbgrader-assignment-list"', labextensions / "@jupyter" / "nbgrader" / "static")
+    namespace, name = hub.ASSIGNMENTS_KEY.split(":")
+    assert f'namespace:"{namespace}"' in nbgrader and f'name:()=>"{name}"' in nbgrader
+    assert not (roles / "instructor" / "jupyter_server_config.py").exists()
+    config = roles / "student" / "jupyter_server_config.py"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        monkeypatch.delenv(var, raising=False)
+
+    def start():
+        PyFileConfigLoader(config.name, path=str(config.parent)).load_config()
+        return WorkspacesManager(get_workspaces_dir()).load("default")
+
+    assert str(tmp_path / "home") in get_workspaces_dir()
+    assert start()["data"] == {hub.ASSIGNMENTS_KEY: {"data": {}}}
+    own = {"data": {"notebook:01_self_attention.ipynb": {"data": {"path": "01_self_attention.ipynb"}}},
+           "metadata": {"id": "default"}}
+    WorkspacesManager(get_workspaces_dir()).save("default", json.dumps(own))
+    assert start()["data"] == own["data"]

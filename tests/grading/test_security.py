@@ -5,9 +5,16 @@ to score anyway, to read the solutions or the gradebook, to write outside its fo
 take the grader down (tests/hostile/corpus.py). None may gain a point, none may read a secret,
 each must be failed or flagged with its reason, and the honest submissions of the same batch
 must get their exact scores. Then: feedback hides hidden tests, re-running keeps manual grades.
+
+A second, smaller batch grades the faults of corpus.FAULTS beside an honest submission: a
+submission that tries to write 4 GiB into its folder, and one whose trace function stalls the
+kernel. Each is failed with a reason an instructor can act on, nothing of them is left on the
+grader's machine, and the honest one keeps its score.
 """
 
 import json
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
@@ -16,7 +23,7 @@ from nbgrader.api import Gradebook
 
 import nbtools
 from autograder import contract, grade, nbg, paths
-from autograder.grading import autograde, sandbox
+from autograder.grading import autograde, results, runner, sandbox
 from hostile import corpus, probe
 
 NB = corpus.NB
@@ -189,3 +196,60 @@ def test_a_weakened_jail_fails_the_probe(tmp_path, monkeypatch):
     assert "runs as root" in report["violations"], report
     assert "connected to the host's loopback" in report["violations"], report
     assert listener.connections >= 1
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory):
+    ok, why = sandbox.available()
+    if not ok and nbtools.in_ci():
+        pytest.fail(f"CI must grade in the sandbox: {why}")
+    if not ok:
+        pytest.skip(f"no sandbox here: {why}")
+    tmp = tmp_path_factory.mktemp("faults")
+    subs, ws = tmp / "submissions", tmp / "ws"
+    batch = {"alice": nbtools.submission(nbtools.release_nb(NB), nbtools.solution_answers(NB)), **corpus.build_faults()}
+    for student, nb in batch.items():
+        path = subs / student / NB / f"{NB}.ipynb"
+        path.parent.mkdir(parents=True)
+        path.write_text(nbformat.writes(nb))
+    rows = grade.grade(subs, tmp / "grades.csv", workspace=ws, limits=LIMITS, settings=autograde.Settings(workers=2))
+    return {r.student_id: r for r in rows}, ws.resolve()
+
+
+def _printed(ws, student, prefix):
+    nb = nbformat.read(ws / "autograded" / student / NB / f"{NB}.ipynb", as_version=4)
+    return [line for c in nb.cells for o in c.get("outputs", []) for line in str(o.get("text", "")).splitlines()
+            if line.startswith(prefix)]
+
+
+def test_faults_fail_with_their_reasons_and_the_honest_one_keeps_its_score(faults):
+    rows, ws = faults
+    assert set(rows) == {"alice", *(f"h_{k}" for k in corpus.FAULTS)}
+    full = sum(_test_points().values())
+    assert rows["alice"].autograded_score == full == rows["alice"].autograded_max and rows["alice"].flags == []
+    for student in rows:
+        if student != "alice":
+            assert rows[student].status == "failed" and rows[student].autograded_score == 0, rows[student]
+    disk_mib = LIMITS.disk_bytes // 2**20
+    bomb = rows["h_disk_bomb"]
+    assert bomb.reason == f"the submission wrote more than {disk_mib} MiB into its folder (the disk limit)", bomb.reason
+    # it caught the error: the grader saw the full folder itself; the cap stopped it, not 4 GiB later
+    [line] = _printed(ws, "h_disk_bomb", "DISK-BOMB")
+    assert "No space left on device" in line, line
+    assert int(re.search(r"after (\d+) MiB", line).group(1)) <= disk_mib, line
+    trace = rows["h_trace_function"]
+    assert trace.reason == ("the kernel stopped answering the grader before test_scaled_dot_product_attention "
+                            "(a trace function or a blocked interpreter: sys.settrace?)"), trace.reason
+    assert any(f"did not answer the grading guard before test_scaled_dot_product_attention within "
+               f"{runner.GUARD_SECONDS} s" in f for f in trace.flags), trace.flags
+    for student in rows:   # the submission's doing, not the grader's: not graded again next run
+        assert results.load_one(ws, student, NB).retry is False
+
+
+def test_faults_leave_nothing_behind(faults):
+    """No run folder is left (the kernel's sockets, the submission's folder), and no mount: the
+    submission's folder was a tmpfs of the jail's own namespace, gone with its kernel."""
+    _, ws = faults
+    assert list((ws / "run").iterdir()) == []
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    assert not [m for m in mounts if m.startswith(str(ws))], mounts

@@ -131,3 +131,44 @@ def build(root, ws):
 EXPECT = {f"h_{k}": v for k, (_, v) in ATTACKS.items()}
 EXPECT.update(h_invalid_json="failed", h_deleted_test_cell="flagged", h_edited_metadata="flagged",
               h_edited_test_cell="flagged")
+
+
+# Faults a submission causes on the grader's machine rather than in its scores (issue 24), graded
+# in a batch of their own beside an honest submission (test_security.py: test_faults_*).
+FAULTS = {
+    # 4 GiB into its own folder, as 20 files of 200 MiB (each under the 256 MiB file-size limit, so
+    # only the folder's disk limit can stop it), the error caught: only the grader's look at the
+    # folder can tell
+    "disk_bomb": ('''
+_written = 0
+try:
+    for _i in range(20):
+        with open(f"bomb-{_i}.bin", "wb") as _f:
+            for _ in range(200):
+                _f.write(b"x" * 2**20)
+                _written += 2**20
+except OSError as _e:
+    print(f"DISK-BOMB stopped after {_written // 2**20} MiB: {_e}")
+else:
+    print(f"DISK-BOMB wrote all {_written // 2**20} MiB")
+''', "failed"),
+    # a trace function that stalls the kernel whenever it evaluates user_expressions (only the
+    # grader's guard sends any): the kernel stops answering the grader
+    "trace_function": ('''
+import sys, time
+def _stall(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == "user_expressions" and frame.f_locals.get("expressions"):
+        time.sleep(3600)
+sys.settrace(_stall)
+''', "failed"),
+}
+
+
+def build_faults():
+    """{student: notebook} for every fault."""
+    subs = {}
+    for name, (code, _) in FAULTS.items():
+        answers = _wrong_answers()
+        answers[FIRST] += code
+        subs[f"h_{name}"] = nbtools.submission(nbtools.release_nb(NB), answers)
+    return subs
