@@ -9,7 +9,7 @@
 EXTRAS := [dev]
 include scripts/course.mk
 
-.PHONY: test test-fast lint setup-gpu release execute grade figs bench bench-grading browser hub-deps hub clean student solutions
+.PHONY: test test-fast lint setup-gpu release execute grade figs bench bench-grading bench-hub browser hub-deps hub clean student solutions
 
 # The CUDA run's environment (issue 18), in the same $(VENV), on top of `make setup`:
 #  1. torch 2.13.0's CUDA build. PyPI's Linux x86_64 torch is one (CUDA bundled as nvidia-*
@@ -99,6 +99,10 @@ figs: setup
 bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/selective_scan.py --prefill --repeat 3
+
+# graded on submit: seconds from Submit to feedback with the hub's grading service, idle and in a rush
+bench-hub: setup
+	$(PY) bench/hub.py
 
 # the grader over the whole course: plain against graded, 1 and 2 workers, the local pool against Dask
 bench-grading: setup

@@ -233,7 +233,7 @@ def cmd_on_submit(args):
 
 def cmd_serve(args):
     service.serve(service.ServiceSettings(workspace=args.workspace, workers=args.workers, max_tries=args.max_tries,
-                                          poll_s=args.poll))
+                                          poll_s=args.poll, cluster=args.cluster, scheduler=args.scheduler))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,6 +324,8 @@ def parser():
     sv.add_argument("--workers", type=int, default=2, help="submissions graded at once (default 2)")
     sv.add_argument("--max-tries", type=int, default=3)
     sv.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the exchange (at most 2)")
+    sv.add_argument("--cluster", metavar="local:N", help="grade on a Dask LocalCluster of N worker processes")
+    sv.add_argument("--scheduler", metavar="tcp://HOST:8786", help="grade on a running Dask cluster")
     g = verb("grade", cmd_grade, "collect -> autograde -> feedback -> export", True)
     g.add_argument("source")
     g.add_argument("--out", default="build/grades.csv")

@@ -17,7 +17,8 @@ because the jail needs it). A pass, every `poll_s` seconds (at most 2):
    will be graded, and waits.
 3. **Grade** through the one hardened path: the submission is placed in the workspace as
    `collect` places it and graded by `autograder.grading.task.run` (jailed kernel, guard, scan) on a
-   long-lived local pool (autograder.grading.pool.Workers). A file whose record is current (same
+   long-lived local pool (autograder.grading.pool.Workers), or on Dask (`--cluster local:N`,
+   `--scheduler tcp://HOST:8786`: autograder.grading.cluster.Stream). A file whose record is current (same
    sha256, same course) is never graded again; only its feedback is published for that submission.
 4. **Record and answer.** Scores go into the gradebook and the record is written, once, as the
    batch does (autograder.grading.autograde._record, under the workspace's writer lock); then the
@@ -55,7 +56,7 @@ from nbgrader.api import Gradebook
 
 from autograder import nbg
 from autograder.classroom import exchange, on_submit
-from autograder.grading import autograde, collect, pool, results, sandbox, submission, task
+from autograder.grading import autograde, cluster, collect, pool, results, sandbox, submission, task
 from autograder.reports import feedback
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,18 @@ class ServiceSettings:
     limits: sandbox.Limits | None = None
     isolate: bool | None = None          # None: jailed whenever the jail can be made
     passes: int | None = None            # stop after this many passes (tests); None: until stopped
+    cluster: str | None = None           # "local:N": grade on a Dask LocalCluster started here
+    scheduler: str | None = None         # "tcp://HOST:8786": grade on a running Dask cluster
 
     def __post_init__(self):
         if not 0 < self.poll_s <= 2:
             raise ValueError("poll_s must be in (0, 2] seconds: a submission is noticed within 2 s")
-        autograde.Settings(workers=self.workers, max_tries=self.max_tries)     # same checks as a batch
+        autograde.Settings(workers=self.workers, max_tries=self.max_tries, cluster=self.cluster,
+                           scheduler=self.scheduler)     # the same checks as a batch
+
+    @property
+    def backend(self):
+        return autograde.Settings(workers=self.workers, cluster=self.cluster, scheduler=self.scheduler).backend
 
 
 @dataclass
@@ -163,17 +171,24 @@ class Service:
         self.placed = {}          # inbound folder name -> sha256 of its notebook in ws/submitted
 
     # --- the loop ------------------------------------------------------------------------
-    def run(self):
-        """Pass after pass until stopped (SIGINT or SIGTERM: what JupyterHub sends) or `passes` run."""
-        log.info(f"grading service on {self.ws}: {self.s.workers} worker(s), a pass every {self.s.poll_s:g} s")
+    def run(self, until=None):
+        """Pass after pass until stopped (SIGINT or SIGTERM: what JupyterHub sends), `passes` run, or
+        `until()` (a callable, checked after each pass) is true."""
+        log.info(f"grading service on {self.ws}: the {self.s.backend}, a pass every {self.s.poll_s:g} s")
         n = 0
-        with autograde.stopped_by_signals():
+        with autograde.stopped_by_signals(), contextlib.ExitStack() as stack:
+            if self.s.cluster or self.s.scheduler:
+                client = stack.enter_context(cluster.connect(self.s.scheduler, self.s.cluster, self.s.max_tries))
+                self.workers = cluster.Stream(client)
             try:
                 while self.s.passes is None or n < self.s.passes:
                     self.one_pass()
                     n += 1
+                    if until is not None and until():
+                        break
             finally:
                 self.workers.close()     # kernels die with their workers; what ran is graded next start
+                self.jobs = {}           # still in state.running: the next run resumes them
                 self.state.save(self.folder)
         return self.state
 

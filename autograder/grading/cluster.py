@@ -152,3 +152,49 @@ def _outcome(future, job):
     except Exception as e:   # the cluster failed, not the submission: graded again next run
         record = job.failed(f"grader error on the cluster: {type(e).__name__}: {e}"[:300], retry=True)
     return record
+
+
+class Stream:
+    """The grading service's Dask backend (autograder.classroom.service): jobs are given one at a
+    time as they arrive and records come back as they finish, the interface of
+    autograder.grading.pool.Workers. At most one task per worker thread is in flight."""
+
+    def __init__(self, client):
+        self.client, self.running, self._done = client, {}, queue.SimpleQueue()
+        self.batch = uuid.uuid4().hex[:8]
+
+    @property
+    def free(self):
+        return max(1, sum(kernels_per_host(self.client).values())) - len(self.running)
+
+    def submit(self, job):
+        per_host = kernels_per_host(self.client)
+        future = self.client.submit(_run_on_worker, job, per_host, pure=False,
+                                    key=f"grade-{job.student}-{job.assignment}-{self.batch}-{uuid.uuid4().hex[:6]}")
+        self.running[future] = job
+        future.add_done_callback(self._done.put)     # called in a thread of Dask's
+
+    def finished(self, timeout):
+        """The records of the jobs that finish within `timeout` seconds ([] if none does)."""
+        out = []
+        try:
+            future = self._done.get(timeout=timeout)
+        except queue.Empty:
+            return out
+        while True:
+            job = self.running.pop(future, None)
+            if job is not None:
+                out.append(_outcome(future, job))
+                future.release()
+            try:
+                future = self._done.get_nowait()
+            except queue.Empty:
+                return out
+
+    def close(self):
+        """Cancel what has not started; tasks already running finish on their workers, unrecorded
+        (the service grades them again when it starts)."""
+        for future in list(self.running):
+            with contextlib.suppress(Exception):
+                future.cancel()
+        self.running = {}
