@@ -36,7 +36,7 @@
 # tokens in a budget) against the grader's rerun, which reproduces them exactly when your run had
 # `QUICK = True`; the *timed* ones against your own run, by the test cell while you work, and by
 # your instructor when grading. The profile is taken on the CPU in every run, yours and the
-# grader's, so the question on it has one answer on any machine.
+# grader's, so the question on it is about the same computation in both.
 #
 # By the end you will be able to
 # 1. check what your environment offers (versions, device, optional CUDA kernels);
@@ -169,7 +169,7 @@ print(f"reading's method: 'Mamba is {transformer_time / mamba_time:.1f}x faster'
 # %% nbgrader={"grade": false, "grade_id": "given_step4_sizes", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # Both sides of the reading's step 4, counted. GPT-2 small is built on the meta device (shapes
 # only, no memory); the block is the reading's Mamba(d_model=768, d_state=64, d_conv=4, expand=2).
-_Mamba, _ = mamba_block_class(device)
+_Mamba = mamba_block_class(device)[0]
 gpt2_small_params = models.n_parameters(models.meta_model(models.make_config("gpt2", "base")))
 block_768_params = models.n_parameters(_Mamba(d_model=768, d_state=64, d_conv=4, expand=2))
 print(f"GPT-2 small: {gpt2_small_params:,} parameters (the reading: '150M parameter level')")
@@ -1125,8 +1125,8 @@ for _k in _COUNTED:
 # 2. At equal size (⟨transformer_params⟩ against ⟨mamba_params⟩ parameters), one cached decode step
 #    at n = ⟨the longest context⟩ took ⟨transformer_decode_ms⟩ ms for GPT-2 and ⟨mamba_decode_ms⟩ ms
 #    for Mamba, a ratio of ⟨their ratio⟩. At this size neither the O(n) attention nor Mamba's O(1)
-#    state decides it: GPT-2's decode time grew far more slowly than n (the fitted exponent ⟨p⟩, not
-#    1), and the bandwidth bound explains ⟨the roofline fraction⟩ of the step. The step is the cost of
+#    state decides it: GPT-2's decode time grew more slowly than n (the fitted exponent ⟨p⟩, well
+#    below 1), and the bandwidth bound explains ⟨the roofline fraction⟩ of the step. The step is the cost of
 #    running many small operators from Python, layer after layer, and the equal-size Mamba has twice
 #    GPT-2's layers.
 # 3. In the budget GPT-2's cache caps its context at ⟨gpt2_longest_context⟩ tokens; Jamba keeps keys
