@@ -31,7 +31,117 @@ def _budget(weights="weight_bytes", fixed="one - per_token", per_token="two - on
 '''
 
 
+
+# compare_fairly as a student might write it: the timing loop by hand (the solution uses measure.time_fn).
+_FAIR = """def compare_fairly(transformer, mamba, context_len, device=None, warmup=1, repeat=5, seed=0):
+    check_compare_args(transformer, mamba, context_len, warmup, repeat)
+    sizes = {"transformer": models.n_parameters(transformer), "mamba": models.n_parameters(mamba)}
+    if max(sizes.values()) > MAX_SIZE_RATIO * min(sizes.values()):
+        raise ValueError(f"unequal sizes: {sizes}")
+    if transformer.dtype != mamba.dtype:
+        raise ValueError(f"different dtypes: {transformer.dtype}, {mamba.dtype}")
+    ids = equal_size.random_ids(transformer, 1, context_len + 1, seed=seed, device=device or "cpu")
+    prompt, token = ids[:, :context_len], ids[:, context_len:]
+
+    def timed(call):
+        for _ in range(warmup):
+            call()
+        times = []
+        for _ in range(repeat):
+            synchronize(device)
+            start = time.perf_counter()
+            call()
+            synchronize(device)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    result = {}
+    for name, model in (("transformer", transformer), ("mamba", mamba)):
+        prefill_s = timed(lambda: equal_size.forward(model, prompt))
+        _, cache = equal_size.forward(model, prompt)
+        decode_s = timed(lambda: equal_size.forward(model, token, cache))
+        result[name] = {"params": sizes[name], "prefill_s": prefill_s, "decode_s": decode_s}
+    return result
+"""
+
+
+def _fair(*changes):
+    """compare_fairly with each (old, new) of changes replaced once (old must be there)."""
+    code = _FAIR
+    for old, new in changes:
+        assert old in code, old
+        code = code.replace(old, new, 1)
+    return code
+
+
+_WARMUP = "        for _ in range(warmup):\n            call()\n"
+_SYNC_START = "            synchronize(device)\n            start"
+_SYNC_STOP = "            call()\n            synchronize(device)\n"
+
+
+_RIGHT = {"transformer_params": 'FAIR["gpt2"]["params"]', "mamba_params": 'FAIR["mamba"]["params"]',
+          "step4_size_ratio": "gpt2_small_params / block_768_params",
+          "gpt2_longest_context": 'BUDGET_ROWS["gpt2"]', "jamba_longest_context": 'BUDGET_ROWS["jamba"]',
+          "transformer_decode_ms": 'FAIR["gpt2"]["decode_s"][-1] * 1e3',
+          "mamba_decode_ms": 'FAIR["mamba"]["decode_s"][-1] * 1e3'}
+
+
+def _conclusions(**changes):
+    """q_conclusions read from the run's variables, with some entries replaced by other expressions."""
+    entries = "".join(f"    {k!r}: {changes.get(k, v)},\n" for k, v in _RIGHT.items())
+    return "q_conclusions = {\n" + entries + "}\n"
+
+
 WRONG = {
+    "compare_fairly": {
+        "no warm-up": {"visible": "warm-up", "code": _fair((_WARMUP, ""))},
+        "the warm-up timed with the rest": {"visible": "the warm-up was timed", "code": _fair(
+            (_WARMUP, ""), ("for _ in range(repeat):", "for _ in range(warmup + repeat):"))},
+        "no synchronisation": {"visible": "no synchronisation", "code": _fair(
+            (_SYNC_START, "            start"), (_SYNC_STOP, "            call()\n"))},
+        "no synchronize before starting the clock": {"visible": "before starting the clock", "code": _fair(
+            (_SYNC_START, "            start"))},
+        "time_fn without the device": {"visible": "no synchronisation", "code": """def compare_fairly(transformer, mamba, context_len, device=None, warmup=1, repeat=5, seed=0):
+    check_compare_args(transformer, mamba, context_len, warmup, repeat)
+    sizes = {"transformer": models.n_parameters(transformer), "mamba": models.n_parameters(mamba)}
+    if max(sizes.values()) > MAX_SIZE_RATIO * min(sizes.values()):
+        raise ValueError("unequal sizes")
+    if transformer.dtype != mamba.dtype:
+        raise ValueError("different dtypes")
+    ids = equal_size.random_ids(transformer, 1, context_len + 1, seed=seed, device=device or "cpu")
+    prompt, token = ids[:, :context_len], ids[:, context_len:]
+    result = {}
+    for name, model in (("transformer", transformer), ("mamba", mamba)):
+        prefill = measure.time_fn(lambda: equal_size.forward(model, prompt), warmup=warmup, repeat=repeat)
+        _, cache = equal_size.forward(model, prompt)
+        step = measure.time_fn(lambda: equal_size.forward(model, token, cache), warmup=warmup, repeat=repeat)
+        result[name] = {"params": sizes[name], "prefill_s": prefill.median, "decode_s": step.median}
+    return result
+"""},
+        "a mean instead of the median": {"visible": "a mean instead of the median", "code": _fair(
+            ("statistics.median(times)", "statistics.mean(times)"))},
+        "the minimum instead of the median": {"visible": "the minimum instead of the median", "code": _fair(
+            ("statistics.median(times)", "min(times)"))},
+        "unequal sizes not refused": {"visible": "unequal sizes", "code": _fair(
+            ('    if max(sizes.values()) > MAX_SIZE_RATIO * min(sizes.values()):\n        raise ValueError(f"unequal sizes: {sizes}")\n', ""))},
+        "different dtypes not refused": {"visible": "different dtypes", "code": _fair(
+            ('    if transformer.dtype != mamba.dtype:\n        raise ValueError(f"different dtypes: {transformer.dtype}, {mamba.dtype}")\n', ""))},
+        "different tokens for each model": {"visible": "different tokens", "code": _fair(
+            ('        prefill_s = timed(', '        ids = equal_size.random_ids(model, 1, context_len + 1, seed=seed + len(result), device=device or "cpu")\n        prompt, token = ids[:, :context_len], ids[:, context_len:]\n        prefill_s = timed('))},
+        "the Mamba fed one token too many": {"visible": "different token counts", "code": _fair(
+            ('        prefill_s = timed(', '        if name == "mamba":\n            prompt = ids\n        prefill_s = timed('))},
+        "decode without the cache": {"visible": "decode without the cache", "code": _fair(
+            ("timed(lambda: equal_size.forward(model, token, cache))", "timed(lambda: equal_size.forward(model, ids))"))},
+        "warmup and repeat ignored": {"hidden": "use the arguments", "code": _fair(
+            ("for _ in range(warmup):", "for _ in range(1):"), ("for _ in range(repeat):", "for _ in range(5):"))},
+        "sizes compared one way only": {"hidden": "whichever it is", "code": _fair(
+            ("if max(sizes.values()) > MAX_SIZE_RATIO * min(sizes.values()):",
+             'if sizes["transformer"] > MAX_SIZE_RATIO * sizes["mamba"]:'))},
+        "25 % of the larger": {"hidden": "MAX_SIZE_RATIO times", "code": _fair(
+            ("if max(sizes.values()) > MAX_SIZE_RATIO * min(sizes.values()):",
+             'if abs(sizes["transformer"] - sizes["mamba"]) > 0.25 * max(sizes.values()):'))},
+        "the seed ignored": {"hidden": "seed=", "code": _fair(("seed=seed, device=", "seed=0, device="))},
+    },
     "max_context_in_budget": {
         "the weights forgotten": {"visible": "the weights forgotten", "code": _budget(weights="0")},
         "the fixed part of the cache forgotten": {"visible": "fixed part of the cache forgotten", "code": _budget(fixed="0")},
@@ -74,5 +184,33 @@ WRONG = {
         n += 1
     return n
 '''},
+    },
+    "q_profile_top_part": {
+        "operator names": {"visible": "not an operator", "code": 'q_profile_top_part = {"gpt2": "aten::addmm", "jamba": "aten::mm"}\n'},
+        "the modules' names, not the parts'": {"visible": "not a part", "code": 'q_profile_top_part = {"gpt2": "attn", "jamba": "self_attn"}\n'},
+        "a list": {"visible": "is a dict", "code": 'q_profile_top_part = ["attention", "mamba"]\n'},
+        "the part with the most parameters": {"hidden": "largest share", "code": """q_profile_top_part = {}
+for _fam in ("gpt2", "jamba"):
+    _w = part_params(PROFILED[_fam])
+    q_profile_top_part[_fam] = max(_w, key=_w.get)
+"""},
+        "Jamba's attention, as in a Transformer": {"hidden": "largest share", "code": """q_profile_top_part = {"gpt2": max(PROFILE["gpt2"], key=PROFILE["gpt2"].get), "jamba": "attention"}
+"""},
+    },
+    "q_conclusions": {
+        "GPT-2 small's count for the GPT-2 timed": {"visible": "GPT-2 small's count", "code": _conclusions(
+            transformer_params="gpt2_small_params")},
+        "the reading's 150M": {"visible": "150M", "code": _conclusions(transformer_params="150_000_000")},
+        "one block for the Mamba": {"visible": "width-768 block", "code": _conclusions(mamba_params="block_768_params")},
+        "the size ratio upside down": {"visible": "upside down", "code": _conclusions(
+            step4_size_ratio="block_768_params / gpt2_small_params")},
+        "the budgets swapped": {"visible": "gpt2_longest_context is GPT-2's", "code": _conclusions(
+            gpt2_longest_context='BUDGET_ROWS["jamba"]', jamba_longest_context='BUDGET_ROWS["gpt2"]')},
+        "numbers as strings": {"visible": "positive, finite number", "code": _conclusions(
+            transformer_params='f"{FAIR[\'gpt2\'][\'params\']:,}"')},
+        "Mamba's unlimited context for GPT-2's": {"visible": "positive, finite number", "code": _conclusions(
+            gpt2_longest_context="math.inf")},
+        "rounded to two significant digits": {"hidden": "three significant digits", "code": _conclusions(
+            **{k: f"float(f'{{{v}:.2g}}')" for k, v in _RIGHT.items()})},
     },
 }
