@@ -10,7 +10,7 @@
 # # 04 · Jamba: a hybrid of attention and Mamba, with a mixture of experts
 #
 # **Mirrors:** §4 of the reading, *Jamba Architecture – MoE-based Transformer+Mamba Hybrid*.
-# **Estimated time:** 2 hours.
+# **Estimated time:** 90 minutes.
 #
 # **How to start.** Run the cells from the top (*Run → Run All Cells* works once you have filled
 # in the exercises). Every exercise is a cell that says `YOUR CODE HERE`: replace

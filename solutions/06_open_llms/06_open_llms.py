@@ -10,7 +10,7 @@
 # # 06 · Open LLMs: Llama 3, Mixtral and Qwen2 from their parts
 #
 # **Mirrors:** §6 of the reading, *Introduction to Latest Open Source LLMs and Characteristics*.
-# **Estimated time:** 120 minutes.
+# **Estimated time:** 90 minutes.
 #
 # **How to start.** Run the cells from the top (*Run → Run All Cells* works once you have filled
 # in the exercises). Every exercise is a cell that says `YOUR CODE HERE`: replace

@@ -13,6 +13,7 @@ import re
 import pytest
 
 import nbtools
+from autograder.paths import present_assignments
 
 ROOT = nbtools.ROOT
 
@@ -120,3 +121,23 @@ def test_a_stretch_exercise_is_worth_less_than_the_core_one():
     """CONTRIBUTING's points scale: 02's stretch (the fused kernel) counts less than the parallel scan."""
     pts = _points("02_mamba")
     assert pts["test_selective_scan_fused"] < pts["test_selective_scan_parallel"], pts
+
+
+def _estimate_minutes(assignment):
+    """The minutes a notebook's first cell says it takes (the stretch exercise not counted)."""
+    first = next(c for c in nbtools.solution_nb(assignment).cells if c.cell_type == "markdown").source
+    m = re.search(r"\*\*Estimated time:\*\* (\d+) (minutes|hours?)", first)
+    assert m, f"{assignment}: the first cell does not say how long the notebook takes (**Estimated time:** N minutes)"
+    return int(m.group(1)) * (60 if m.group(2).startswith("hour") else 1)
+
+
+def test_each_notebook_says_how_long_it_takes_and_the_course_is_about_ten_hours():
+    """Every first cell states its time; README's table lists the same, and its total is their sum."""
+    readme = (ROOT / "README.md").read_text()
+    total = 0
+    for a in present_assignments():
+        minutes = _estimate_minutes(a)
+        total += minutes
+        assert re.search(rf"\| `{a}` \|[^\n]*\| {minutes} min \|", readme), f"README's table lacks {a}'s {minutes} min"
+    assert 9 * 60 <= total <= 10.5 * 60, f"the course takes {total} minutes: about 10 hours is the design"
+    assert f"({total} minutes" in readme, f"README's total is not the sum of the estimates ({total} minutes)"
