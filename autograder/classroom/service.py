@@ -387,7 +387,9 @@ class Service:
         for p in pending.values():
             if p.entry.name in self.jobs or p.entry.name in self.state.handled:
                 continue
-            rule = rules[p.assignment]
+            rule, d = rules[p.assignment], due.get(p.assignment)
+            if d is not None and _utc(now) >= d:
+                continue                   # after the deadline nothing waits for a token
             bucket = self._bucket(p.key)
             at = bucket.next_at(rule.bucket, now) if rule.bucket else now
             if at <= now or math.isclose(self.state.waiting.get(p.entry.name, -1), at, abs_tol=1):
