@@ -179,6 +179,12 @@ def test_a_term_in_real_browsers(course, request):
                 ctx.set_default_timeout(60_000)
                 page = pages[x] = ctx.new_page()
                 login(page, base, user, pw[user])
+                # a student's JupyterLab opens on the Assignments tab and asks nothing about Jupyter news
+                page.wait_for_selector("#released_assignments_list", timeout=120_000)
+                page.wait_for_timeout(2000)        # the news question, where it is on, comes a moment later
+                assert "Jupyter news" not in page.inner_text("body"), "JupyterLab asks about Jupyter news"
+                if x == "A":
+                    shot(page, "first_login_A")
                 open_assignments(page)
                 click_in_list(page, "released", A1, "Fetch", then_in="fetched")
                 assert (home[x] / rel).exists(), f"{x}: the fetched notebook is not in the home folder"
@@ -220,7 +226,7 @@ def test_a_term_in_real_browsers(course, request):
             hidden = hh.hidden_test_lines()
             for x in "AB":
                 page = pages[x]
-                page.reload()
+                page.goto(f"{base}/user/{k.ids[x]}/lab")      # it shows the feedback page opened above
                 page.wait_for_selector(".lm-MenuBar-itemLabel")
                 open_assignments(page)
                 click_in_list(page, "submitted", A1, "Fetch Feedback")
@@ -276,7 +282,7 @@ def test_a_term_in_real_browsers(course, request):
 
 def _fetch_and_open(page, base, home, user, name):
     """Fetch Feedback in the Assignments tab, then the page it fetched, as the student reads it."""
-    page.reload()
+    page.goto(f"{base}/user/{user}/lab")
     page.wait_for_selector(".lm-MenuBar-itemLabel")
     open_assignments(page)
     click_in_list(page, "submitted", A1, "Fetch Feedback")
