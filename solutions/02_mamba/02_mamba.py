@@ -250,8 +250,9 @@ def selective_scan(u, delta, A, B, C, D=None):
 
 # %% nbgrader={"grade": true, "grade_id": "test_selective_scan", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """selective_scan: a one-channel worked example of five steps (named mistakes: D forgotten, state
-reset, output read before the update, ...), D=None, shapes; hidden: a loop written here over random
-shapes and batches, D=None, large Δ, no reference called."""
+reset, output read before the update, ...), D=None, a three-step example where B and C differ
+(named mistake: B and C swapped), shapes; hidden: a loop written here over random shapes and
+batches, D=None, large Δ, no reference called."""
 ln2 = math.log(2.0)
 # Worked example, one channel and N = 1: A = -1 and Δ = ln 2, so A_bar = exp(-ln 2) = 1/2 and
 # B_bar = Δ·B = ln 2 (B = C = 1); the skip D = 0.5. Then h_t = h_{t-1}/2 + ln2·x_t, y_t = h_t + 0.5·x_t.
@@ -278,6 +279,17 @@ assert_close(y_ex.flatten(), [c * ln2 + 0.5 * x for c, x in zip(h_ex, x_ex)], rt
 y_none = selective_scan(*args_ex[:5])
 assert_close(y_none.flatten(), [c * ln2 for c in h_ex], rtol=1e-5, atol=1e-6,
              name="y of the worked example with D=None (no skip term)")
+# Worked example 2, B and C at different times (one channel, N = 1, A_bar = 1/2, B_bar = ln2·B_t, no D):
+# B = (1, 0, 1) writes x_1 and x_3 into the state, C = (0, 1, 1) reads it out at t = 2 and 3. For x = (4, 2, 2):
+# h_t / ln2 = 4, 4/2 + 0 = 2, 2/2 + 2 = 3, so y_t / ln2 = C_t·h_t / ln2 = 0, 2, 3. With B and C swapped the
+# state takes in C_t x_t (0, 2, 3 after the three steps) and B_t reads it out: y_t / ln2 = 0, 0, 3.
+args_bc = (torch.tensor([4.0, 2.0, 2.0]).view(1, 3, 1), torch.full((1, 3, 1), ln2), torch.tensor([[-1.0]]),
+           torch.tensor([1.0, 0.0, 1.0]).view(1, 3, 1), torch.tensor([0.0, 1.0, 1.0]).view(1, 3, 1))
+y_bc = selective_scan(*args_bc)   # u, delta (1, 3, 1), A (1, 1), B, C (1, 3, 1)
+assert_close(y_bc.flatten(), [0.0, 2 * ln2, 3 * ln2], rtol=1e-5, atol=1e-6,
+             name="y of worked example 2 (B != C)", mistakes={
+    "B and C swapped: B_t multiplies the input into the state (h_t = A_bar_t h_{t-1} + delta_t B_t x_t), "
+    "C_t reads the state out (y_t = C_t . h_t)": [0.0, 0.0, 3 * ln2]})
 y_sh = selective_scan(torch.randn(2, 4, 3), torch.rand(2, 4, 3), -torch.rand(3, 5), torch.randn(2, 4, 5),
                       torch.randn(2, 4, 5), torch.randn(3))
 assert_shape(y_sh, (2, 4, 3), "y for u (2, 4, 3), N = 5")
@@ -376,9 +388,10 @@ def selective_scan_parallel(u, delta, A, B, C, D=None):
 
 # %% nbgrader={"grade": true, "grade_id": "test_selective_scan_parallel", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 """selective_scan_parallel: the five-step worked example of selective_scan (named mistakes: the new
-a used for b, too few rounds, D forgotten), D=None, shapes at a length that is not a power of two;
-hidden: a loop written here over random shapes (L = 1, non-powers of two), large Δ, no Python loop
-over L, no reference called."""
+a used for b, too few rounds, D forgotten), D=None, the three-step example where B and C differ
+(named mistake: B and C swapped), shapes at a length that is not a power of two; hidden: a loop
+written here over random shapes (L = 1, non-powers of two), large Δ, no Python loop over L, no
+reference called."""
 ln2 = math.log(2.0)
 # The worked example of selective_scan (A_bar = 1/2, B_bar = ln 2, D = 0.5): y_t = ln2·h_t + 0.5·x_t with
 # h_t / ln 2 = 1, 2.5, 5.25, 0.625, 3.3125. L = 5 needs the rounds with reach 1, 2 and 4.
@@ -401,6 +414,17 @@ assert_close(y_ex.flatten(), [c * ln2 + 0.5 * x for c, x in zip(h_ex, x_ex)], rt
 y_none = selective_scan_parallel(*args_ex[:5])
 assert_close(y_none.flatten(), [c * ln2 for c in h_ex], rtol=1e-5, atol=1e-6,
              name="y of the worked example with D=None (no skip term)")
+# Worked example 2, B and C at different times (one channel, N = 1, A_bar = 1/2, B_bar = ln2·B_t, no D):
+# B = (1, 0, 1) writes x_1 and x_3 into the state, C = (0, 1, 1) reads it out at t = 2 and 3. For x = (4, 2, 2):
+# h_t / ln2 = 4, 4/2 + 0 = 2, 2/2 + 2 = 3, so y_t / ln2 = C_t·h_t / ln2 = 0, 2, 3. With B and C swapped the
+# state takes in C_t x_t (0, 2, 3 after the three steps) and B_t reads it out: y_t / ln2 = 0, 0, 3.
+args_bc = (torch.tensor([4.0, 2.0, 2.0]).view(1, 3, 1), torch.full((1, 3, 1), ln2), torch.tensor([[-1.0]]),
+           torch.tensor([1.0, 0.0, 1.0]).view(1, 3, 1), torch.tensor([0.0, 1.0, 1.0]).view(1, 3, 1))
+y_bc = selective_scan_parallel(*args_bc)   # u, delta (1, 3, 1), A (1, 1), B, C (1, 3, 1)
+assert_close(y_bc.flatten(), [0.0, 2 * ln2, 3 * ln2], rtol=1e-5, atol=1e-6,
+             name="y of worked example 2 (B != C)", mistakes={
+    "B and C swapped: B_t multiplies the input into the state (b_t = delta_t B_t x_t before the rounds), "
+    "C_t reads the state out (y_t = C_t . h_t after them)": [0.0, 0.0, 3 * ln2]})
 y_sh = selective_scan_parallel(torch.randn(2, 7, 3), torch.rand(2, 7, 3), -torch.rand(3, 5), torch.randn(2, 7, 5),
                                torch.randn(2, 7, 5), torch.randn(3))
 assert_shape(y_sh, (2, 7, 3), "y for u (2, 7, 3), N = 5")
@@ -551,8 +575,9 @@ def selective_scan_fused(u, delta, A, B, C, D=None):
 
 # %% nbgrader={"grade": true, "grade_id": "test_selective_scan_fused", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """selective_scan_fused: the five-step worked example of selective_scan (named mistakes: the Euler
-step inside the kernel, D forgotten), D=None, shapes and dtype; hidden: a loop written here (L = 1,
-N = 16, large Δ, D=None), peak memory far below B·L·D·N floats, no reference called."""
+step inside the kernel, D forgotten), D=None, the three-step example where B and C differ (named
+mistake: B and C swapped), shapes and dtype; hidden: a loop written here (L = 1, N = 16, large Δ,
+D=None), peak memory far below B·L·D·N floats, no reference called."""
 ln2 = math.log(2.0)
 # The worked example of selective_scan (A_bar = 1/2, B_bar = ln 2, D = 0.5): y_t = ln2·h_t + 0.5·x_t with
 # h_t / ln 2 = 1, 2.5, 5.25, 0.625, 3.3125.
@@ -577,6 +602,17 @@ assert_close(y_ex.flatten(), [c * ln2 + 0.5 * x for c, x in zip(h_ex, x_ex)], rt
 y_none = selective_scan_fused(*args_ex[:5])
 assert_close(y_none.flatten(), [c * ln2 for c in h_ex], rtol=1e-5, atol=1e-5,
              name="y of the worked example with D=None (no skip term)")
+# Worked example 2, B and C at different times (one channel, N = 1, A_bar = 1/2, B_bar = ln2·B_t, no D):
+# B = (1, 0, 1) writes x_1 and x_3 into the state, C = (0, 1, 1) reads it out at t = 2 and 3. For x = (4, 2, 2):
+# h_t / ln2 = 4, 4/2 + 0 = 2, 2/2 + 2 = 3, so y_t / ln2 = C_t·h_t / ln2 = 0, 2, 3. With B and C swapped the
+# state takes in C_t x_t (0, 2, 3 after the three steps) and B_t reads it out: y_t / ln2 = 0, 0, 3.
+args_bc = (torch.tensor([4.0, 2.0, 2.0]).view(1, 3, 1), torch.full((1, 3, 1), ln2), torch.tensor([[-1.0]]),
+           torch.tensor([1.0, 0.0, 1.0]).view(1, 3, 1), torch.tensor([0.0, 1.0, 1.0]).view(1, 3, 1))
+y_bc = selective_scan_fused(*args_bc)   # u, delta (1, 3, 1), A (1, 1), B, C (1, 3, 1)
+assert_close(y_bc.flatten(), [0.0, 2 * ln2, 3 * ln2], rtol=1e-5, atol=1e-5,
+             name="y of worked example 2 (B != C)", mistakes={
+    "B and C swapped: B_t multiplies the input into the state (h[i] = exp(dt * A[d, i]) * h[i] + dt * B[b, t, i] * x), "
+    "C_t reads the state out (acc += C[b, t, i] * h[i])": [0.0, 0.0, 3 * ln2]})
 y_sh = selective_scan_fused(torch.randn(2, 7, 3), torch.rand(2, 7, 3), -torch.rand(3, 5), torch.randn(2, 7, 5),
                             torch.randn(2, 7, 5), torch.randn(3))
 assert_shape(y_sh, (2, 7, 3), "y for u (2, 7, 3), N = 5")
@@ -1268,4 +1304,4 @@ assert q3_choice == "D", ("q3_choice is not the right letter: read the last two 
 # `python -m autograder execute` these numbers are written beside the executed notebook; otherwise nothing is.
 from archlab.parity import save_record
 
-save_record(globals(), device, close=["y_ex", "y_none"], loose=["curves"])
+save_record(globals(), device, close=["y_ex", "y_none", "y_bc"], loose=["curves"])

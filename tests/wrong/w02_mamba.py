@@ -20,11 +20,11 @@ _PAR_HEAD = '''def selective_scan_parallel(u, delta, A, B, C, D=None):
 
 
 def _loop(update="A_bar[:, t] * h + B_bar[:, t] * u[:, t, :, None]", readout="y if D is None else y + u * D",
-          before=False):
-    """A sequential scan with one line changed."""
-    read = "        ys.append((h * C[:, t, None, :]).sum(-1))\n"
+          before=False, write="B", read_out="C"):
+    """A sequential scan with one line changed (write/read_out: the matrices that write into and read the state)."""
+    read = f"        ys.append((h * {read_out}[:, t, None, :]).sum(-1))\n"
     step = f"        h = {update}\n"
-    return _SCAN_HEAD + '''    A_bar, B_bar = discretize(A, delta, B)
+    return _SCAN_HEAD + f'''    A_bar, B_bar = discretize(A, delta, {write})
     h = u.new_zeros(u.shape[0], u.shape[2], A.shape[1])
     ys = []
     for t in range(u.shape[1]):
@@ -33,15 +33,15 @@ def _loop(update="A_bar[:, t] * h + B_bar[:, t] * u[:, t, :, None]", readout="y 
 '''
 
 
-def _par(new_a_first=False, keep_going="k < u.shape[1]"):
+def _par(new_a_first=False, keep_going="k < u.shape[1]", write="B", read_out="C"):
     a_line = "        a = torch.cat([a[:, :k], a[:, k:] * a[:, :-k]], dim=1)\n"
     b_line = "        b = torch.cat([b[:, :k], a[:, k:] * b[:, :-k] + b[:, k:]], dim=1)\n"
-    return _PAR_HEAD + f'''    A_bar, B_bar = discretize(A, delta, B)
+    return _PAR_HEAD + f'''    A_bar, B_bar = discretize(A, delta, {write})
     a, b = A_bar, B_bar * u[..., None]
     k = 1
     while {keep_going}:
 ''' + (a_line + b_line if new_a_first else b_line + a_line) + '''        k *= 2
-    y = torch.einsum("bldn,bln->bld", b, C)
+    y = torch.einsum("bldn,bln->bld", b, ''' + read_out + ''')
     return y if D is None else y + u * D
 '''
 
@@ -60,7 +60,7 @@ def selective_scan_fused(u, delta, A, B, C, D=None):
 '''
 
 
-def _fused(update, readout="acc + D[d] * x"):
+def _fused(update, readout="acc + D[d] * x", read_out="C"):
     return f'''@njit(parallel=True, fastmath=True, cache=False)
 def _fused_scan_kernel(u, delta, A, B, C, D, y):
     nb, nd, nl = u.shape
@@ -73,7 +73,7 @@ def _fused_scan_kernel(u, delta, A, B, C, D, y):
             acc = np.float32(0.0)
             for i in range(n):
                 h[i] = {update}
-                acc += C[b, t, i] * h[i]
+                acc += {read_out}[b, t, i] * h[i]
             y[b, d, t] = {readout}
 ''' + _FUSED_WRAPPER
 
@@ -184,6 +184,8 @@ WRONG = {
         "state reset at every step": {"visible": "state reset", "code": _loop(update="B_bar[:, t] * u[:, t, :, None]")},
         "output read before the state update": {"visible": "output read before the state update", "code": _loop(before=True)},
         "input not multiplied in (B_bar alone)": {"visible": "not multiplied in", "code": _loop(update="A_bar[:, t] * h + B_bar[:, t]")},
+        "B and C swapped (C writes into the state, B reads it out)": {"visible": "B and C swapped",
+                                                                     "code": _loop(write="C", read_out="B")},
         "one state for the whole batch (not reset between sequences)": {
             "hidden": "each sequence of the batch starts from h = 0", "code": _SCAN_HEAD + '''
     A_bar, B_bar = discretize(A, delta, B)
@@ -208,6 +210,8 @@ WRONG = {
     "selective_scan_parallel": {
         "a updated before b (new a used for b)": {"visible": "the new a used for b", "code": _par(new_a_first=True)},
         "one round too few": {"visible": "too few rounds", "code": _par(keep_going="2 * k < u.shape[1]")},
+        "B and C swapped (C writes into the state, B reads it out)": {"visible": "B and C swapped",
+                                                                     "code": _par(write="C", read_out="B")},
         "cumprod and divide (underflows with large delta)": {"hidden": "never divide", "code": _PAR_HEAD + '''
     A_bar, B_bar = discretize(A, delta, B)
     P = torch.cumprod(A_bar, dim=1)
@@ -222,6 +226,8 @@ WRONG = {
     "selective_scan_fused": {
         "A_bar = 1 + delta A (Euler, no exp)": {"visible": "Euler step", "code": _fused("(1.0 + dt * A[d, i]) * h[i] + dt * B[b, t, i] * x")},
         "ignores D": {"visible": "D forgotten", "code": _fused("np.exp(dt * A[d, i]) * h[i] + dt * B[b, t, i] * x", readout="acc")},
+        "B and C swapped (C writes into the state, B reads it out)": {
+            "visible": "B and C swapped", "code": _fused("np.exp(dt * A[d, i]) * h[i] + dt * C[b, t, i] * x", read_out="B")},
         "wraps the parallel scan (materialises (B, L, D, N))": {"hidden": "must not be materialised", "code": '''def selective_scan_fused(u, delta, A, B, C, D=None):
     check_scan_inputs(u, delta, A, B, C, D)
     return selective_scan_parallel(u, delta, A, B, C, D)
