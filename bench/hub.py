@@ -6,7 +6,7 @@ being available for Fetch Feedback, with the grading service the hub runs.
 
 The service is `python -m autograder serve` (what JupyterHub starts, autograder/classroom/service.py)
 on a scratch workspace with nbgrader's exchange, as root (the jail). Students press Submit
-through nbgrader's own ExchangeSubmit, in this process (tests/hub_helpers.py: StudentSide); the
+through nbgrader's own ExchangeSubmit, in this process (tests/exchange_helpers.py: StudentSide); the
 hub adds nothing on this path (the service reads the exchange's inbound folder directly). The
 seconds are measured outside the service: from the submission's own timestamp (nbgrader's
 timestamp.txt) to the modification time of its page in the exchange's feedback folder (named by
@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import hub_helpers as hh  # noqa: E402
+import exchange_helpers as xh  # noqa: E402
 import nbtools  # noqa: E402
 from archlab.device import describe_machine, machine_slug, recorded_command  # noqa: E402
 from autograder import contract, nbg  # noqa: E402
@@ -110,7 +110,7 @@ def main(argv=None):
         out["load_before_idle"] = os.getloadavg()
         idle, seconds = [], []
         for i in range(a.idle):
-            s = hh.StudentSide(root, f"idle{i}", tmp / "homes" / f"idle{i}", course)
+            s = xh.StudentSide(root, f"idle{i}", tmp / "homes" / f"idle{i}", course)
             folder = s.submit(A1, _notebook(f"idle {i}"))
             idle.append(_latency(ws, folder, 600))
             r = results.load_one(ws, f"idle{i}", A1)
@@ -123,7 +123,7 @@ def main(argv=None):
         folders = {}
         t0 = time.monotonic()
         for i in range(a.rush):
-            s = hh.StudentSide(root, f"rush{i:02d}", tmp / "homes" / f"rush{i}", course)
+            s = xh.StudentSide(root, f"rush{i:02d}", tmp / "homes" / f"rush{i}", course)
             folders[i] = s.submit(A1, _notebook(f"rush {i}"))
         made = time.monotonic() - t0
         rush = [_latency(ws, folders[i], 1800) for i in range(a.rush)]

@@ -25,6 +25,7 @@ import time
 import pytest
 from nbgrader.api import Gradebook
 
+import exchange_helpers as xh
 import hub_helpers as hh
 import nbtools
 from autograder import contract, nbg, paths
@@ -36,7 +37,7 @@ A1 = hh.ASSIGNMENT
 BUDGET = "2/1h"            # two gradings, one back every 30 minutes: a third inside the hour waits
 QUICK_BUDGET = "2/6s"      # what the instructor changes it to: one back every 3 s
 pytestmark = [pytest.mark.skipif(A1 not in paths.present_assignments(), reason=f"{A1} is not among the assignments"),
-              pytest.mark.root, pytest.mark.notebooks, pytest.mark.slow]
+              pytest.mark.hub, pytest.mark.root, pytest.mark.notebooks, pytest.mark.slow]
 
 
 class Running:
@@ -82,7 +83,7 @@ def klass(tmp_path_factory):
     hh.cli("publish", A1, "--due", due.isoformat(), "--workspace", str(ws))
     hh.cli("on-submit", A1, "--budget", BUDGET, "--workspace", str(ws))
     root = nbg.config(ws).Exchange.root
-    students = {x: hh.StudentSide(root, f"s{x.lower()}", tmp / "homes" / x, nbg.config(ws).CourseDirectory.course_id)
+    students = {x: xh.StudentSide(root, f"s{x.lower()}", tmp / "homes" / x, nbg.config(ws).CourseDirectory.course_id)
                 for x in "ABCDE"}
     svc = Running(ws, tmp / "service.log").start()
     try:

@@ -188,14 +188,14 @@ def test_a_submission_that_kills_its_workers_is_failed_and_the_batch_goes_on(clu
 def test_the_grading_service_grades_on_a_dask_scheduler(cluster, tmp_path):
     """The hub's grading service (autograder.classroom.service) with --scheduler: a submission made
     with nbgrader's submit is graded on the cluster and its page released for Fetch Feedback."""
-    import hub_helpers as hh
+    import exchange_helpers as xh
     from autograder.classroom import exchange, on_submit, service
     address, _ = cluster
     ws = tmp_path / "ws"
     exchange.release(ws, NB)
     on_submit.set_rule(ws, NB)
     cfg = nbg.config(ws)
-    student = hh.StudentSide(cfg.Exchange.root, "dana", tmp_path / "dana", cfg.CourseDirectory.course_id)
+    student = xh.StudentSide(cfg.Exchange.root, "dana", tmp_path / "dana", cfg.CourseDirectory.course_id)
     folder = student.submit(NB, nbtools.submission(nbtools.release_nb(NB), nbtools.solution_answers(NB)))
     svc = service.Service(service.ServiceSettings(workspace=str(ws), scheduler=address, poll_s=0.5, passes=600))
     svc.run(until=lambda: folder in svc.state.handled)

@@ -69,7 +69,7 @@ def test_basenames_are_unique_and_rooms_are_not_packages():
 
 
 def test_helpers_stay_at_the_top_of_tests():
-    for helper in ("conftest.py", "nbtools.py", "browser_helpers.py", "hub_helpers.py"):
+    for helper in ("conftest.py", "nbtools.py", "browser_helpers.py", "hub_helpers.py", "exchange_helpers.py"):
         assert (TESTS / helper).is_file(), f"tests/{helper} moved: every room imports it from tests/"
 
 
