@@ -1041,29 +1041,41 @@ delta_explorer
 # order. The positions vary, so a model whose $\Delta, B, C$ do not depend on the input (a
 # linear time-invariant, LTI, SSM such as S4) cannot know which inputs to keep; a selective one
 # can set $\Delta$ large on data tokens and small on noise. We train two tiny models, identical
-# except for that: the LTI one learns $\Delta, B, C$ as plain parameters. Both are built from
-# *your* `MambaBlock` with your parallel scan.
+# except for that: the LTI one learns $\Delta, B, C$ as plain parameters. Each is a single
+# layer of *your* `MambaBlock` with your loop `selective_scan` as its scan (numba's fused kernel
+# computes no gradients, and §4's CPU benchmark has the tree slower than the loop at every length
+# it measured).
 #
-# Nothing here is cached: every run trains both models from scratch, so the curves are always
+# The span of noise grows from 8 positions to `SPAN` over the first `RAMP` steps (a curriculum:
+# the same task, on shorter and so cheaper sequences first); AdamW's learning rate is
+# $2\cdot10^{-2}$ while it grows, then falls linearly to a tenth of that by the last step. The
+# accuracy printed is measured after training, on 1000 fresh sequences of the full span drawn by a
+# generator of their own.
+#
+# Nothing here is cached: every run trains both models from scratch, so the numbers are always
 # those of the code above. Under grading the training and its plot are skipped (no graded test
 # reads them); run them yourself.
 
 # %%
-N_COPY, VOCAB_DATA = 4, 8                 # tokens to copy, data-token values 1..8
+from typing import NamedTuple
+
+N_COPY, VOCAB_DATA = 3, 16                # tokens to copy, data-token values 1..16
 NOISE, MARK = 0, VOCAB_DATA + 1
-SPAN = 24 if QUICK else 64                # positions the data tokens are scattered over
-STEPS = 200 if QUICK else 2000
-BATCH = 48 if QUICK else 64
 VOCAB = VOCAB_DATA + 2
+SPAN = 32 if QUICK else 64                # positions the data tokens are scattered over
+STEPS = 300 if QUICK else 1000
+RAMP = 200 if QUICK else 600              # steps over which the span grows from 8 to SPAN
+BATCH = 32 if QUICK else 64
+LR = 2e-2
 
 
-def selective_copy_batch(n, gen):
-    """-> tokens (n, SPAN + N_COPY), targets (n, N_COPY): data tokens in order of appearance."""
+def selective_copy_batch(n, gen, span=SPAN):
+    """-> tokens (n, span + N_COPY), targets (n, N_COPY): data tokens in order of appearance."""
     data = torch.randint(1, VOCAB_DATA + 1, (n, N_COPY), generator=gen)                  # (n, K)
-    pos = torch.rand(n, SPAN, generator=gen).argsort(-1)[:, :N_COPY].sort(-1).values     # (n, K) sorted
-    x = torch.full((n, SPAN + N_COPY), NOISE)
+    pos = torch.rand(n, span, generator=gen).argsort(-1)[:, :N_COPY].sort(-1).values     # (n, K) sorted
+    x = torch.full((n, span + N_COPY), NOISE)
     x.scatter_(1, pos, data)
-    x[:, SPAN:] = MARK
+    x[:, span:] = MARK
     return x, data
 
 
@@ -1072,58 +1084,83 @@ class LTIBlock(MambaBlock):
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
-        self.dt_const = nn.Parameter(self.dt_proj.bias.detach().clone())       # (d_inner,)
         self.B_const = nn.Parameter(torch.randn(self.d_state) * 0.5)            # (N,)
         self.C_const = nn.Parameter(torch.randn(self.d_state) * 0.5)            # (N,)
 
     def ssm_params(self, xc):
         shape = xc.shape[:-1]
-        return (F.softplus(self.dt_const).expand(*shape, -1), self.B_const.expand(*shape, -1),
-                self.C_const.expand(*shape, -1))
+        delta = F.softplus(self.dt_proj.bias)                                  # (d_inner,): the bias alone
+        return delta.expand(*shape, -1), self.B_const.expand(*shape, -1), self.C_const.expand(*shape, -1)
 
 
 class TinySSM(nn.Module):
-    def __init__(self, block_cls, d_model=32, n_layers=2):
+    """Embedding, one pre-norm residual block, and a head read at the N_COPY marker positions."""
+
+    def __init__(self, block_cls, d_model=32):
         super().__init__()
         self.emb = nn.Embedding(VOCAB, d_model)
-        self.blocks = nn.ModuleList(block_cls(d_model, d_state=8, expand=2, scan="parallel") for _ in range(n_layers))
-        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.block = block_cls(d_model, d_state=8, expand=2, scan="sequential")
         self.head = nn.Linear(d_model, VOCAB_DATA + 1)
 
     def forward(self, x):
         h = self.emb(x)                                          # (B, L, d)
-        for norm, blk in zip(self.norms, self.blocks):
-            h = h + blk(norm(h))                                 # (B, L, d)
+        h = h + self.block(self.norm(h))                         # (B, L, d)
         return self.head(h[:, -N_COPY:])                         # (B, K, classes)
 
 
-def train_copy(block_cls, label):
-    torch.manual_seed(SEED)
-    net = TinySSM(block_cls)
-    opt = torch.optim.AdamW(net.parameters(), lr=5e-3)
-    gen = torch.Generator().manual_seed(SEED)
-    curve = []
-    for _ in tqdm(range(STEPS), desc=label):
-        x, tgt = selective_copy_batch(BATCH, gen)
-        logits = net(x)                                          # (BATCH, K, classes)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        curve.append((loss.item(), (logits.argmax(-1) == tgt).float().mean().item()))
-    return net, curve
+class CopyRun(NamedTuple):
+    net: nn.Module
+    curve: list          # (loss, batch token accuracy) per training step
+    accuracy: float      # token accuracy on held-out sequences: the right token at the right marker
+    in_sequence: float   # fraction of answers that are one of the sequence's data tokens, at any marker
 
 
-curves = {}
+def held_out(net, seed, n=1000):
+    """-> (token accuracy, in-sequence rate) on n fresh sequences of the full span (a generator of their own)."""
+    x, tgt = selective_copy_batch(n, torch.Generator().manual_seed(10_000 + seed))
+    with torch.no_grad():
+        pred = net(x).argmax(-1)                                 # (n, K)
+    in_seq = (pred[:, :, None] == tgt[:, None, :]).any(-1)       # (n, K): the answer is one of the K data tokens
+    return (pred == tgt).float().mean().item(), in_seq.float().mean().item()
+
+
+def train_copy(block_cls, label, seed=SEED):
+    """Train a TinySSM on block_cls at this notebook's sizes, on one CPU thread -> CopyRun."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)      # each operation here is small: splitting it over threads costs more than it saves
+    try:
+        torch.manual_seed(seed)
+        net = TinySSM(block_cls)
+        opt = torch.optim.AdamW(net.parameters(), lr=LR)
+        # LR while the span grows, then down linearly to LR / 10 at the last step
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - 0.9 * max(0, i - RAMP) / (STEPS - RAMP))
+        gen = torch.Generator().manual_seed(seed)
+        curve = []
+        for step in tqdm(range(STEPS), desc=label):
+            span = round(8 + (SPAN - 8) * min(1.0, step / RAMP))    # the curriculum: 8 positions -> SPAN
+            x, tgt = selective_copy_batch(BATCH, gen, span)
+            logits = net(x)                                          # (BATCH, K, classes)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            curve.append((loss.item(), (logits.argmax(-1) == tgt).float().mean().item()))
+        return CopyRun(net, curve, *held_out(net, seed))
+    finally:
+        torch.set_num_threads(threads)
+
+
+curves, copy_acc = {}, {}
 if GRADING:
     print("grading: the selective-copying training is skipped (no graded test reads it)")
 else:
     for label, cls in (("selective", MambaBlock), ("LTI", LTIBlock)):
-        _, curves[label] = train_copy(cls, label)
-for label, curve in curves.items():
-    tail = curve[-20:]
-    print(f"{label}: final loss {np.mean([c[0] for c in tail]):.3f}, token accuracy {np.mean([c[1] for c in tail]):.2f}"
-          f" (chance {1 / VOCAB_DATA:.2f})")
+        run = train_copy(cls, label)
+        curves[label], copy_acc[label] = run.curve, run.accuracy
+        print(f"{label}: token accuracy {run.accuracy:.3f} on 1000 fresh sequences of span {SPAN} "
+              f"(chance {1 / VOCAB_DATA:.3f}); answers that are a data token of the sequence: {run.in_sequence:.3f}")
 
 # %%
 if curves:
@@ -1140,15 +1177,19 @@ if curves:
     plt.show()
 
 # %% [markdown]
-# **What to look for.** In QUICK mode (24 positions, 200 steps of 48 sequences) both models
-# start at chance; the selective model's loss then falls faster and it ends with a clearly
-# higher token accuracy than the LTI model (the printed numbers above), although neither has
-# finished learning: the QUICK gap is a gap in learning speed. `QUICK = False` (64 positions,
-# 2000 steps of 64) trains longer; no such run is recorded with the course, so this notebook
-# claims no result for it: run it and read the numbers it prints. The paper's result is for its
-# own, much larger setting: in Gu & Dao (2023), Table 1 (selective copying), S4 (no gate, an
-# LTI layer) reaches 18.3 % accuracy and the Mamba architecture with its selective S6 layer
-# 99.8 %. That is the paper's measurement, not one made here.
+# **What to look for.** In QUICK mode (a span of 32 positions, 300 steps of 32 sequences) both
+# models start near chance ($1/16$, the dotted line). The selective model then learns to copy: its
+# held-out token accuracy printed above ends above 0.9, while the LTI model's stays below 0.5
+# (`tests/notebooks/test_nb02_mamba.py` trains both at these sizes with three seeds, this
+# notebook's `SEED = 0` among them, and checks both bounds). The LTI model does learn *which*
+# tokens were data: nearly all of its answers are data tokens of the sequence (the last number
+# printed), only not at the right marker. With `QUICK = False` (64 positions, 1000 steps of 64)
+# the course's one recorded run, on a 2-core CPU, ended with token accuracies of 1.000 for the
+# selective model and 0.427 for the LTI one (`bench/results/selective_copy-vm.md`: the command,
+# the machine and how the training went). The paper's result is for its own, much larger setting:
+# in Gu & Dao (2023), Table 1 (selective copying), S4 (no gate, an LTI layer) reaches 18.3 %
+# accuracy and the Mamba architecture with its selective S6 layer 99.8 %. That is the paper's
+# measurement, not one made here.
 
 # %% [markdown]
 # ## 10. Checkpoint questions
@@ -1304,4 +1345,4 @@ assert q3_choice == "D", ("q3_choice is not the right letter: read the last two 
 # `python -m autograder execute` these numbers are written beside the executed notebook; otherwise nothing is.
 from archlab.parity import save_record
 
-save_record(globals(), device, close=["y_ex", "y_none", "y_bc"], loose=["curves"])
+save_record(globals(), device, close=["y_ex", "y_none", "y_bc"], loose=["curves", "copy_acc"])
