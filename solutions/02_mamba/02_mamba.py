@@ -1185,7 +1185,7 @@ if curves:
 # tokens were data: nearly all of its answers are data tokens of the sequence (the last number
 # printed), only not at the right marker. With `QUICK = False` (64 positions, 1000 steps of 64)
 # the course's one recorded run, on a 2-core CPU, ended with token accuracies of 1.000 for the
-# selective model and 0.423 for the LTI one (`bench/results/selective_copy-vm.md`: the command,
+# selective model and 0.427 for the LTI one (`bench/results/selective_copy-vm.md`: the command,
 # the machine and how the training went). The paper's result is for its own, much larger setting:
 # in Gu & Dao (2023), Table 1 (selective copying), S4 (no gate, an LTI layer) reaches 18.3 %
 # accuracy and the Mamba architecture with its selective S6 layer 99.8 %. That is the paper's
