@@ -161,6 +161,8 @@ def test_beyond_the_budget_a_submission_waits_and_is_graded_after_the_refill(kla
     assert 10 * 60 < wait <= 30 * 60, f"the page promises {promised}, {wait:.0f} s from now"
     time.sleep(3)
     assert "will be graded at" in c.fetch_feedback(A1)[third.split("+")[2]], "graded before a token was back"
+    live = hh.cli("status", "--live", "--workspace", str(ws))       # what the instructor sees meanwhile
+    assert f"waiting  sc/{A1}" in live and "queue 1 " in live and "budget 2/1h" in live, live
     # the instructor gives tokens back faster: the service reads the rule at every pass, and grades it
     hh.cli("on-submit", A1, "--budget", QUICK_BUDGET, "--workspace", str(ws))
     deadline = time.monotonic() + 120
