@@ -45,7 +45,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import statistics
 import tempfile
 import time
@@ -362,23 +361,31 @@ class Service:
         self._release(p, page)
 
     def _release(self, p, page):
-        """A page for the submission in folder p.entry, where Fetch Feedback looks for it: nbgrader's
-        feedback folder of the workspace, with that submission's timestamp and secret, then
-        nbgrader's release_feedback (which names the file by its hash of the secret)."""
-        fb = self.ws / "feedback" / p.student / p.assignment
-        fb.mkdir(parents=True, exist_ok=True)
-        uid = p.entry.lstat().st_uid
+        """A page for the submission in folder p.entry, where Fetch Feedback looks for it: with that
+        submission's own timestamp and secret (read from the exchange, never through a link)."""
+        uid, files = p.entry.lstat().st_uid, {}
         for name in ("timestamp.txt", "submission_secret.txt"):
             data = collect._read_own(p.entry / name, uid, 4096)
             if not isinstance(data, bytes):
                 log.warning(f"no feedback for {p.entry.name}: {data}")
                 return False
+            files[name] = data
+        return self._publish(p.student, p.assignment, page, files)
+
+    def _publish(self, student, assignment, page, files):
+        """Write the page into nbgrader's feedback folder of the workspace with the submission's
+        timestamp.txt and submission_secret.txt (`files`), then run nbgrader's release_feedback,
+        which names the released file by its hash of the secret."""
+        fb = self.ws / "feedback" / student / assignment
+        fb.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
             (fb / name).write_bytes(data)
-        (fb / f"{p.assignment}.html").write_text(page)
+        (fb / f"{assignment}.html").write_text(page)
         with contextlib.redirect_stdout(None):
-            result = self.api.release_feedback(p.assignment, p.student)
+            result = self.api.release_feedback(assignment, student)
         if not result["success"]:
-            log.error(f"nbgrader could not release feedback of {p.key}: {result.get('log', '')[-500:]}")
+            log.error(f"nbgrader could not release feedback of {student}/{assignment}: "
+                      f"{result.get('log', '')[-500:]}")
             return False
         return True
 
@@ -419,15 +426,9 @@ class Service:
                 sub = self.ws / "submitted" / record.student_id / a
                 if not (sub / "submission_secret.txt").exists():
                     continue
-                fb = self.ws / "feedback" / record.student_id / a
-                fb.mkdir(parents=True, exist_ok=True)
-                for name in ("timestamp.txt", "submission_secret.txt"):
-                    shutil.copy(sub / name, fb / name)
+                files = {name: (sub / name).read_bytes() for name in ("timestamp.txt", "submission_secret.txt")}
                 ctx = feedback.Context(mode=feedback.FULL, rule=rule.sentence(d, now))
-                (fb / f"{a}.html").write_text(feedback.render(record, ctx))
-                with contextlib.redirect_stdout(None):
-                    self.api.release_feedback(a, record.student_id)
-                n += 1
+                n += self._publish(record.student_id, a, feedback.render(record, ctx), files)
             self.state.full_released.append(a)
             self.state.save(self.folder)
             log.info(f"{a}: the deadline has passed; full feedback released for {n} submission(s)")
