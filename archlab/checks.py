@@ -11,6 +11,11 @@ named dimension
 rtol, atol
     Relative and absolute tolerance. An element passes when
     ``|actual - expected| <= atol + rtol * |expected|`` (as in torch.isclose).
+named mistake
+    A wrong answer a check recognises, declared beside its hint as
+    ``mistake("slug", "hint")``. The grader records its id,
+    ``<assignment>/<exercise>/<slug>``, so the instructor's report can count it;
+    the student reads only the hint.
 fused attention
     PyTorch's one-call attention (``scaled_dot_product_attention``). Exercises
     that ask you to write attention yourself forbid it: see no_fused_attention.
@@ -21,6 +26,25 @@ import numbers
 import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
+
+
+class mistake(str):
+    """A hint that names a known mistake: ``mistake("softmax-queries", "softmax over the queries: ...")``.
+
+    It is the hint text itself (a ``str``: messages read exactly as they would without it); the
+    slug, a few lowercase words joined by hyphens, stays beside the hint in the notebook source,
+    where the grader reads it (``autograder.contract.mistakes``) to record which mistake a failure
+    was. Use it as a key of ``assert_close(..., mistakes=...)`` or as an assert's message.
+    """
+
+    def __new__(cls, slug, hint):
+        if not isinstance(slug, str) or not slug or not all(w.isalnum() and w.islower() or w.isdigit()
+                                                            for w in slug.split("-")):
+            raise ValueError(f"a mistake's slug is lowercase words joined by hyphens, like 'softmax-queries'; "
+                             f"got {slug!r}")
+        made = super().__new__(cls, hint)
+        made.slug = slug
+        return made
 
 
 def _fmt(dims):

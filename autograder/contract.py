@@ -334,3 +334,83 @@ def test_pieces(source):
         except SyntaxError:
             return None
     return pieces
+
+
+# ---------------------------------------------------------------------------------------------
+# named mistakes: which known mistake a failure is (archlab.checks.mistake in the test cell)
+# ---------------------------------------------------------------------------------------------
+UNRECOGNISED = "unrecognised"     # TestResult.mistake of a failure that no named mistake explains
+# Failures every test cell can have, named by the course rather than by a cell: an answer left as
+# its stub, and a checkpoint answer in the wrong form (archlab.checks.check_choice's messages).
+# archlab.checks' own checks name theirs too: a call into a reference (no_reference) or into
+# torch's fused attention (no_fused_attention).
+BUILTIN_MISTAKES = {
+    "not-answered": re.compile(r"^NotImplementedError\b"),
+    "answer-form": re.compile(r"must be (?:exactly )?one of |must be a string holding one letter"),
+    "calls-reference": re.compile(r"must be your own code: it called the reference"),
+    "fused-attention": re.compile(r"must compute attention itself: it called"),
+}
+_MIN_LITERAL = 8                  # a hint must keep this many literal characters to be recognisable
+
+
+def _hint_pattern(node):
+    """A regex for the text a hint expression produces: a literal as itself, an f-string's
+    placeholders as anything. None when the hint is not a (formatted) string literal."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        parts = [node.value]
+    elif isinstance(node, ast.JoinedStr):
+        parts = [v.value if isinstance(v, ast.Constant) else None for v in node.values]
+    else:
+        return None
+    if sum(len(p) for p in parts if p) < _MIN_LITERAL:
+        return None
+    return re.compile("".join(".*?" if p is None else re.escape(p) for p in parts), re.S)
+
+
+def mistakes(source):
+    """The named mistakes a test cell declares, {slug: regex of its hint}: every
+    ``mistake("slug", "hint")`` call in the cell (visible and hidden parts). A slug declared twice
+    in one cell keeps every hint (the patterns are joined)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or len(node.args) != 2:
+            continue
+        f = node.func
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+        slug = node.args[0]
+        if name != "mistake" or not (isinstance(slug, ast.Constant) and isinstance(slug.value, str)):
+            continue
+        pattern = _hint_pattern(node.args[1])
+        if pattern is not None:
+            found.setdefault(slug.value, []).append(pattern)
+    return found
+
+
+def exercise_of(test_id):
+    """The exercise a test cell grades: its grade id without the `test_` prefix."""
+    return test_id.removeprefix("test_")
+
+
+def mistake_id(assignment, test_id, slug):
+    return f"{assignment}/{exercise_of(test_id)}/{slug}"
+
+
+def recognise(source, error, assignment, test_id):
+    """The id of the named mistake that a failed test cell's first error shows
+    (``<assignment>/<exercise>/<slug>``), or UNRECOGNISED. ``error`` is "Type: message", as the
+    grader records it; ``source`` is the instructor's test cell. When several hints match, the
+    one with the most literal text (the most specific) wins."""
+    best, best_len = None, -1
+    for slug, patterns in mistakes(source).items():
+        for p in patterns:
+            if p.search(error):
+                literal = len(re.sub(r"\\(.)", r"\1", p.pattern.replace(".*?", "")))
+                if literal > best_len:
+                    best, best_len = slug, literal
+    if best is None:
+        best = next((slug for slug, p in BUILTIN_MISTAKES.items() if p.search(error)), None)
+    return mistake_id(assignment, test_id, best) if best else UNRECOGNISED

@@ -35,6 +35,8 @@ class TestResult:
     hidden: int = 0            # hidden checks in the cell (contract.test_pieces); 0: none, or not counted
     hidden_passed: int = 0     # of those, how many passed
     failed_in: str = ""        # "visible" or "hidden": the part whose check failed first ("" when passed)
+    mistake: str = ""          # a failure's named mistake, <assignment>/<exercise>/<slug>, or
+                               # contract.UNRECOGNISED ("" when passed, or recorded before mistakes had ids)
 
 
 @dataclass

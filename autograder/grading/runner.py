@@ -128,6 +128,14 @@ class GradingClient(NotebookClient):
 MESSAGE_CHARS = 2000   # the whole diagnosis of a check (its mismatch lines included), not a page of it
 
 
+def _first_error(cell):
+    """The test cell's first error, "Type: message" in full ("" when it has none)."""
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            return f"{o.get('ename')}: {str(o.get('evalue', '')).strip()}"
+    return ""
+
+
 def _message(cell):
     """What the student reads: the failing check's exception type and its whole message."""
     for o in cell.get("outputs", []):
@@ -283,9 +291,13 @@ def run(prepared, workdir, limits=None, isolate=True):
         n_hidden, hidden_passed, failed_in = client.hidden.get(gid, (0, 0, ""))
         if not passed and not failed_in:     # ran whole, never ran, or failed only by writing to stderr
             failed_in = contract.HIDDEN if n_hidden else contract.VISIBLE
+        # which named mistake: read from the instructor's test cell (the executed cell is it), never
+        # from anything the submission declares
+        mistake = "" if passed else contract.recognise(cell.get("source", ""), _first_error(cell) or message,
+                                                       prepared.assignment, gid)
         result.tests.append(TestResult(gid, passed, message, contract.test_description(cell.get("source", "")),
                                        points=float(contract.points(cell)), hidden=n_hidden,
                                        hidden_passed=hidden_passed,
-                                       failed_in="" if passed else failed_in))
+                                       failed_in="" if passed else failed_in, mistake=mistake))
     result.seconds = time.perf_counter() - t0
     return result, nb

@@ -24,6 +24,7 @@ class Prepared:
     flags: list = field(default_factory=list)        # "what: evidence" strings
     test_ids: list = field(default_factory=list)     # graded test cells, in order
     given_names: dict = field(default_factory=dict)  # locked cell grade_id -> names it defines
+    assignment: str = ""                     # what it is a submission of (named mistakes carry it)
 
 
 
@@ -51,7 +52,7 @@ def fingerprint(assignment):
 def prepare(source, assignment):
     """Read and check a submission (a path, or the file's bytes); return Prepared (notebook None
     + problem if unusable)."""
-    out = Prepared()
+    out = Prepared(assignment=assignment)
     try:
         if isinstance(source, bytes):
             nb = nbformat.reads(source.decode("utf-8"), as_version=4)

@@ -47,7 +47,8 @@ import torch
 import torch.nn as nn
 
 from archlab import measure, models, plots, widgets
-from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_fused_attention, no_reference
+from archlab.checks import (assert_close, assert_shape, check_choice, check_shape,
+                            mistake, no_fused_attention, no_reference)
 from archlab.course import setup
 
 device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
@@ -158,13 +159,16 @@ assert_shape(out1, (1, 2), "out")
 assert_shape(w1, (1, 2), "weights")
 p = sig(4 / math.sqrt(2))                          # softmax of the scaled scores (4/sqrt 2, 0)
 assert_close(w1, [[p, 1 - p]], name="weights of the worked example", mistakes={
-    "softmax over the queries (dim=-2): each query's weights must sum to 1 over the keys, softmax(..., dim=-1)":
+    mistake("softmax-over-query-axis",
+        "softmax over the queries (dim=-2): each query's weights must sum to 1 over the keys, softmax(..., dim=-1)"):
         [[1.0, 1.0]],
-    "no scaling: divide the scores Q K^T by sqrt(d) before the softmax": [[sig(4), 1 - sig(4)]],
-    "scores divided by d: divide by sqrt(d), the square root of the width": [[sig(2), 1 - sig(2)]],
-    "no softmax: the weights are the scaled scores themselves": [[4 / math.sqrt(2), 0.0]]})
+    mistake("no-1-sqrt", "no scaling: divide the scores Q K^T by sqrt(d) before the softmax"): [[sig(4), 1 - sig(4)]],
+    mistake("scores-divided-d",
+        "scores divided by d: divide by sqrt(d), the square root of the width"): [[sig(2), 1 - sig(2)]],
+    mistake("no-softmax", "no softmax: the weights are the scaled scores themselves"): [[4 / math.sqrt(2), 0.0]]})
 assert_close(out1, [[p * 1 + (1 - p) * 3, p * 10 + (1 - p) * 30]], name="out of the worked example",
-             mistakes={"out multiplies V by the weights' transpose, or sums the values unweighted: out = weights @ V":
+             mistakes={mistake("out-multiplies-v-weights",
+                 "out multiplies V by the weights' transpose, or sums the values unweighted: out = weights @ V"):
                            [[4.0, 40.0]]})
 # 2. Values of another width, dv = 3 (Q and K keep d = 2): the scale is sqrt(d), the width of Q and K.
 V3 = torch.tensor([[1.0, 10.0, 100.0], [3.0, 30.0, 300.0]])  # (S=2, dv=3)
@@ -172,17 +176,22 @@ out3, w3 = scaled_dot_product_attention(Q1, K1, V3)
 assert_shape(out3, (1, 3), "out with dv = 3")
 p3 = sig(4 / math.sqrt(3))                          # the weight a scale of sqrt(dv) = sqrt(3) would give
 assert_close(w3, [[p, 1 - p]], name="weights with d = 2 and dv = 3", mistakes={
-    "scores divided by sqrt(dv), the width of V: scale by sqrt(d), the width of the queries and keys (Q.shape[-1])":
+    mistake("scaled-sqrt",
+        "scores divided by sqrt(dv), the width of V: scale by sqrt(d), the width of the queries and keys "
+        "(Q.shape[-1])"):
         [[p3, 1 - p3]]})
 assert_close(out3, [[p * 1 + (1 - p) * 3, p * 10 + (1 - p) * 30, p * 100 + (1 - p) * 300]],
              name="out with d = 2 and dv = 3")
 # 3. The same query with a mask that lets it read only the second key: all its weight goes there.
 out_m, w_m = scaled_dot_product_attention(Q1, K1, V1, torch.tensor([[False, True]]))
 assert_close(w_m, [[0.0, 1.0]], name="weights with mask [[False, True]] (True = may attend)", mistakes={
-    "mask inverted: True means the query MAY attend to that key; fill the scores where the mask is False": [[1.0, 0.0]],
-    "masked after the softmax: zeroing weights leaves the row summing to less than 1; fill the scores "
-    "with -inf where the mask is False, then take the softmax": [[0.0, 1 - p]],
-    "mask ignored": [[p, 1 - p]]})
+    mistake("mask-inverted",
+        "mask inverted: True means the query MAY attend to that key; fill the scores where the mask is "
+        "False"): [[1.0, 0.0]],
+    mistake("masked-after-softmax",
+        "masked after the softmax: zeroing weights leaves the row summing to less than 1; fill the scores "
+    "with -inf where the mask is False, then take the softmax"): [[0.0, 1 - p]],
+    mistake("mask-ignored", "mask ignored"): [[p, 1 - p]]})
 assert_close(out_m, [[3.0, 30.0]], name="out with the mask")
 # 4. Batch dimensions in front, several queries: each query's weights sum to 1 over the keys.
 Qv, Kv, Vv = torch.randn(2, 5, 8), torch.randn(2, 7, 8), torch.randn(2, 7, 3)
@@ -190,7 +199,8 @@ out_v, w_v = scaled_dot_product_attention(Qv, Kv, Vv)
 assert_shape(out_v, (2, 5, 3), "out")
 assert_shape(w_v, (2, 5, 7), "weights")
 assert_close(w_v.sum(-1), torch.ones(2, 5), name="each query's weights summed over the keys", mistakes={
-    "softmax over the queries (dim=-2): the weights sum to 1 down each column instead of along each row":
+    mistake("softmax-over-query-axis",
+        "softmax over the queries (dim=-2): the weights sum to 1 down each column instead of along each row"):
         (lambda _: bool(torch.allclose(w_v.sum(-2), torch.ones(2, 7), atol=1e-5)))})
 ### BEGIN HIDDEN TESTS
 import torch.nn.functional as F
@@ -251,26 +261,32 @@ def causal_mask(L, device=None):
 against an index comparison, and the device argument."""
 m3 = causal_mask(3)
 assert isinstance(m3, torch.Tensor), f"causal_mask must return a torch.Tensor; got {type(m3).__name__}"
-assert m3.dtype == torch.bool, (f"causal_mask must return a bool tensor (True = may attend); got {m3.dtype}: "
-                                f"create it with dtype=torch.bool or compare indices")
+assert m3.dtype == torch.bool, (mistake("float-0-1-mask",
+    f"causal_mask must return a bool tensor (True = may attend); got {m3.dtype}: "
+                                f"create it with dtype=torch.bool or compare indices"))
 assert_shape(m3, (3, 3), "causal_mask(3)")
 T, F_ = True, False
 assert_close(m3, [[T, F_, F_], [T, T, F_], [T, T, T]], name="causal_mask(3)", mistakes={
-    "upper triangle: query i would read the later keys j > i; keep j <= i (on and BELOW the diagonal)":
+    mistake("upper-triangle",
+        "upper triangle: query i would read the later keys j > i; keep j <= i (on and BELOW the diagonal)"):
         [[T, T, T], [F_, T, T], [F_, F_, T]],
-    "diagonal excluded: a token must be allowed to attend to itself (j = i)": [[F_, F_, F_], [T, F_, F_], [T, T, F_]],
-    "mask inverted: True must mean 'may attend' (j <= i), not 'blocked'": [[F_, T, T], [F_, F_, T], [F_, F_, F_]]})
+    mistake("diagonal-excluded",
+        "diagonal excluded: a token must be allowed to attend to itself (j = "
+        "i)"): [[F_, F_, F_], [T, F_, F_], [T, T, F_]],
+    mistake("mask-inverted",
+        "mask inverted: True must mean 'may attend' (j <= i), not 'blocked'"): [[F_, T, T], [F_, F_, T], [F_, F_, F_]]})
 ### BEGIN HIDDEN TESTS
 for L_ in range(1, 65):
     m = causal_mask(L_)
-    assert m.dtype == torch.bool, f"causal_mask({L_}) must be bool"
+    assert m.dtype == torch.bool, mistake("float-0-1-mask", f"causal_mask({L_}) must be bool")
     assert_shape(m, (L_, L_), f"causal_mask({L_})")
     i = torch.arange(L_)
     assert torch.equal(m, i[None, :] <= i[:, None]), f"causal_mask({L_}) is not True exactly where j <= i"
 # the device argument: the mask is created there (the meta device exists on every machine)
 for dev in ("meta", torch.device("meta"), "cpu"):
     got = causal_mask(4, device=dev).device.type
-    assert got == torch.device(dev).type, f"causal_mask(4, device={dev!r}) is on {got}: create the tensor on `device`"
+    assert got == torch.device(dev).type, mistake("device-argument-ignored",
+        f"causal_mask(4, device={dev!r}) is on {got}: create the tensor on `device`")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -358,7 +374,8 @@ y0, cache0 = mha.step(xv[:, :1])
 assert_shape(y0, (2, 1, 16), "step output")
 assert_shape(cache0[0], (2, 4, 1, 4), "cached K after one step (B, H, t, d)")
 y1, cache1 = mha.step(xv[:, 1:2], cache0)
-assert_shape(cache1[1], (2, 4, 2, 4), "cached V after two steps (B, H, t, d): append the new token to the cache")
+assert_shape(cache1[1], (2, 4, 2, 4), mistake("step-ignores-cache",
+    "cached V after two steps (B, H, t, d): append the new token to the cache"))
 sig = lambda z: 1 / (1 + math.exp(-z))
 a, b = sig(-1 / math.sqrt(2)), sig(1 / math.sqrt(2))   # a query's softmax over the scores (0, 1/sqrt 2)
 # The layer is built on your scaled_dot_product_attention and causal_mask: they must be right first.
@@ -377,17 +394,22 @@ x2 = torch.tensor([[[1.0, 0.0, 0.0, 0.0],     # token 0: head 0 sees (1, 0), hea
 with torch.no_grad():
     y2 = mha2(x2)
 assert_close(y2, [[[1, 0, 0, 0], [a, b, b, 0]]], rtol=1e-4, atol=1e-5, name="forward of the worked example", mistakes={
-    "causal ignored: token 0 read token 1; with causal=True mask the scores with causal_mask(L)":
+    mistake("causal-flag-ignored",
+        "causal ignored: token 0 read token 1; with causal=True mask the scores with causal_mask(L)"):
         [[[b, a, 0.5, 0], [a, b, b, 0]]],
-    "heads split without the transpose: view (B, L, D) as (B, L, H, d), then transpose(1, 2) to (B, H, L, d)":
+    mistake("heads-split-without-transpose",
+        "heads split without the transpose: view (B, L, D) as (B, L, H, d), then transpose(1, 2) to (B, H, L, d)"):
         [[[1, 0, 0, 1], [0.5, 0, b, a]]],
-    "heads merged without the transpose: transpose (B, H, L, d) back to (B, L, H, d) before reshaping to (B, L, D)":
+    mistake("heads-merged-without-transpose",
+        "heads merged without the transpose: transpose (B, H, L, d) back to (B, L, H, d) before reshaping to (B, L, "
+        "D)"):
         [[[1, 0, a, b], [0, 0, b, 0]]]})
 with torch.no_grad():
     s0, c0 = mha2.step(x2[:, :1])
     s1, c1 = mha2.step(x2[:, 1:], c0)
 assert_close(torch.cat([s0, s1], 1), y2, rtol=1e-4, atol=1e-5, name="step, step vs the causal forward", mistakes={
-    "step ignored the cache: the new query must attend to the cached keys and values AND its own":
+    mistake("step-ignored-cache",
+        "step ignored the cache: the new query must attend to the cached keys and values AND its own"):
         [[[1, 0, 0, 0], [0, 1, 1, 0]]]})
 ### BEGIN HIDDEN TESTS
 TOL = dict(rtol=1e-4, atol=1e-5)  # float32
@@ -408,7 +430,8 @@ for D_, H_, B_, L_ in [(16, 4, 2, 7), (12, 3, 1, 1), (32, 8, 3, 10), (8, 1, 2, 5
         r_full = ref(x, x, x, need_weights=False)[0]
         r_causal = ref(x, x, x, attn_mask=~causal_mask(L_), need_weights=False)[0]
     assert_shape(y_causal, (B_, L_, D_), "forward output")
-    assert_close(y_full, r_full, name=f"forward(causal=False) vs nn.MultiheadAttention (D={D_}, H={H_})", **TOL)
+    assert_close(y_full, r_full, name=mistake("causal-false-ignored",
+        f"forward(causal=False) vs nn.MultiheadAttention (D={D_}, H={H_})"), **TOL)
     assert_close(y_causal, r_causal, name=f"forward(causal=True) vs nn.MultiheadAttention (D={D_}, H={H_})", **TOL)
     cache, ys = None, []
     with torch.no_grad(), no_fused_attention("MultiHeadSelfAttention.step"):
@@ -445,10 +468,11 @@ def fit_scaling_exponent(lengths, costs):
 """fit_scaling_exponent: a Python float, an exact power law gives its exponent (named mistakes);
 hidden: noisy data against numpy's least squares."""
 p2 = fit_scaling_exponent([1, 2, 4, 8], [3, 12, 48, 192])     # cost = 3 L^2
-assert isinstance(p2, float), f"return a Python float (float(...)), got {type(p2).__name__}"
+assert isinstance(p2, float), mistake("0-d-tensor", f"return a Python float (float(...)), got {type(p2).__name__}")
 assert_close(p2, 2.0, rtol=0, atol=1e-9, name="exponent of cost = 3 L^2", mistakes={
-    "axes swapped: fit log(cost) against log(length), not log(length) against log(cost)": 0.5,
-    "no logarithms: the slope of cost against length is not the exponent; fit log(cost) against log(length)":
+    mistake("axes-swapped", "axes swapped: fit log(cost) against log(length), not log(length) against log(cost)"): 0.5,
+    mistake("slope-without-logs",
+        "no logarithms: the slope of cost against length is not the exponent; fit log(cost) against log(length)"):
         27.782608695652186})
 ### BEGIN HIDDEN TESTS
 import numpy as np
@@ -460,8 +484,9 @@ for p_true in [0.0, 0.5, 1.0, 1.7, 3.0]:
     ref_slope = np.polyfit(np.log(Ls), np.log(noisy), 1)[0]
     with no_reference("archlab.fits", who="fit_scaling_exponent"):   # archlab's fit: the later notebooks' copy
         got = fit_scaling_exponent(list(Ls), list(noisy))
-    assert abs(got - ref_slope) < 1e-9, (f"noisy data: your slope {got:.6f} is not the least-squares slope through all "
-                                         f"the points (a line through the first and last point is not a fit)")
+    assert abs(got - ref_slope) < 1e-9, (mistake("endpoints-only",
+        f"noisy data: your slope {got:.6f} is not the least-squares slope through all "
+                                         f"the points (a line through the first and last point is not a fit)"))
 assert abs(fit_scaling_exponent(torch.tensor([10.0, 100.0]), torch.tensor([5.0, 50.0])) - 1.0) < 1e-9
 ### END HIDDEN TESTS
 
@@ -509,29 +534,34 @@ hidden: equals the cache a Hugging Face GPT-2 and a GQA Llama actually allocate,
 EXACT = dict(rtol=0, atol=0)                       # byte counts are integers: no tolerance
 # 1. The smallest cache: one layer, one KV head of width 1, one token, one sequence, 1 byte a number.
 kv1 = kv_cache_bytes(n_layers=1, n_kv_heads=1, head_dim=1, seq_len=1, bytes_per_value=1, batch=1)
-assert isinstance(kv1, int), f"return an int number of bytes, got {type(kv1).__name__}"
+assert isinstance(kv1, int), mistake("float-gib", f"return an int number of bytes, got {type(kv1).__name__}")
 assert_close(kv1, 2, name="one layer, one KV head of width 1, one token, 1 byte a number", **EXACT, mistakes={
-    "keys only: the cache holds a key AND a value vector for every token": 1,
-    "queries cached too: only keys and values are kept, a past token's query is never used again": 3,
-    "bits, not bytes: bytes_per_value is already in bytes (8 bits each)": 16,
-    "4 bytes a value, float32's, whatever bytes_per_value says: multiply by bytes_per_value (2 for 16-bit)": 8})
+    mistake("keys-only", "keys only: the cache holds a key AND a value vector for every token"): 1,
+    mistake("queries-cached-too",
+        "queries cached too: only keys and values are kept, a past token's query is never used again"): 3,
+    mistake("bits-bytes", "bits, not bytes: bytes_per_value is already in bytes (8 bits each)"): 16,
+    mistake("float32-s-4-bytes",
+        "4 bytes a value, float32's, whatever bytes_per_value says: multiply by bytes_per_value (2 for 16-bit)"): 8})
 # 2. Every argument different: 3 layers, 5 KV heads of width 4, 7 tokens, float32 (4 bytes), a batch of 6.
 kv2 = kv_cache_bytes(n_layers=3, n_kv_heads=5, head_dim=4, seq_len=7, bytes_per_value=4, batch=6)
 assert_close(kv2, 20160, name="kv_cache_bytes(3, 5, 4, 7, bytes_per_value=4, batch=6)", **EXACT, mistakes={
-    "batch ignored: every sequence in the batch has its own cache": 3360,
-    "layers ignored: every layer keeps its own keys and values": 6720,
-    "bytes_per_value ignored: count the numbers, then multiply by the bytes each takes": 5040,
-    "keys only: the cache holds a key AND a value vector for every token": 10080,
-    "queries cached too: only keys and values are kept, a past token's query is never used again": 30240,
-    "bits, not bytes: bytes_per_value is already in bytes (8 bits each)": 161280})
+    mistake("batch-ignored", "batch ignored: every sequence in the batch has its own cache"): 3360,
+    mistake("layers-ignored", "layers ignored: every layer keeps its own keys and values"): 6720,
+    mistake("bytes-per-value-ignored",
+        "bytes_per_value ignored: count the numbers, then multiply by the bytes each takes"): 5040,
+    mistake("keys-only", "keys only: the cache holds a key AND a value vector for every token"): 10080,
+    mistake("queries-cached-too",
+        "queries cached too: only keys and values are kept, a past token's query is never used again"): 30240,
+    mistake("bits-bytes", "bits, not bytes: bytes_per_value is already in bytes (8 bits each)"): 161280})
 # 3. A published GQA model: Llama-3-8B, 32 layers, whose 32 query heads share 8 KV heads of width 128.
 kv3 = kv_cache_bytes(n_layers=32, n_kv_heads=8, head_dim=128, seq_len=8192, bytes_per_value=2, batch=1)
 assert_close(kv3, 1073741824, name="Llama-3-8B (n_kv_heads=8, head_dim=128), 8192 tokens in 16-bit: 1 GiB",
              **EXACT, mistakes={
-    "4 bytes a value, float32's, whatever bytes_per_value says: multiply by bytes_per_value (2 for 16-bit)":
+    mistake("float32-s-4-bytes",
+        "4 bytes a value, float32's, whatever bytes_per_value says: multiply by bytes_per_value (2 for 16-bit)"):
         2147483648,
-    "bits, not bytes: bytes_per_value is already in bytes (8 bits each)": 8589934592,
-    "keys only: the cache holds a key AND a value vector for every token": 536870912})
+    mistake("bits-bytes", "bits, not bytes: bytes_per_value is already in bytes (8 bits each)"): 8589934592,
+    mistake("keys-only", "keys only: the cache holds a key AND a value vector for every token"): 536870912})
 ### BEGIN HIDDEN TESTS
 for family, overrides in [("gpt2", {}), ("llama", dict(num_attention_heads=4, num_key_value_heads=2))]:
     cfg = models.make_config(family, "tiny", **overrides)
@@ -550,7 +580,7 @@ for family, overrides in [("gpt2", {}), ("llama", dict(num_attention_heads=4, nu
                                  f"the model's cache holds {measured}")
 # the default is 16-bit values (2 bytes), as served models keep their caches
 assert kv_cache_bytes(32, 8, 128, 1000) == kv_cache_bytes(32, 8, 128, 1000, bytes_per_value=2, batch=1), \
-    "the defaults must be bytes_per_value=2 and batch=1"
+    mistake("float32-default", "the defaults must be bytes_per_value=2 and batch=1")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -668,7 +698,8 @@ q1_choice = "C"
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
 assert q1_choice == "C", \
-    "q1_choice is not the right letter: which of the four costs grows as a conversation gets longer?"
+    mistake("training",
+        "q1_choice is not the right letter: which of the four costs grows as a conversation gets longer?")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -707,7 +738,8 @@ q2_choice = "D"
 """Question 2, autograded part: q2_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q2_choice, "q2_choice")
 ### BEGIN HIDDEN TESTS
-assert q2_choice == "D", "q2_choice is not the right letter: which sub-layer needs a second input sequence?"
+assert q2_choice == "D", mistake("masked-self-attention",
+    "q2_choice is not the right letter: which sub-layer needs a second input sequence?")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -750,13 +782,16 @@ q3_generate_uncached_exponent = 3
 """Question 3, autograded part: three integer exponents (hidden: the right ones)."""
 for _name in ("q3_decode_step_exponent", "q3_generate_cached_exponent", "q3_generate_uncached_exponent"):
     assert isinstance(globals()[_name], int), \
-        f"{_name} must be an int (a whole number such as 3), got {globals()[_name]!r}"
+        mistake("floats", f"{_name} must be an int (a whole number such as 3), got {globals()[_name]!r}")
 ### BEGIN HIDDEN TESTS
-assert q3_decode_step_exponent == 1, "q3_decode_step_exponent: how many cached keys does ONE new query read?"
-assert q3_generate_cached_exponent == 2, ("q3_generate_cached_exponent: step t reads t cached keys; "
-                                          "add up the work of steps 1, 2, ..., L")
-assert q3_generate_uncached_exponent == 3, ("q3_generate_uncached_exponent: without a cache, step t scores all "
-                                            "t x t (query, key) pairs again; add those up over t = 1 .. L")
+assert q3_decode_step_exponent == 1, mistake("decode-step-quadratic",
+    "q3_decode_step_exponent: how many cached keys does ONE new query read?")
+assert q3_generate_cached_exponent == 2, (mistake("cached-generation-linear",
+    "q3_generate_cached_exponent: step t reads t cached keys; "
+                                          "add up the work of steps 1, 2, ..., L"))
+assert q3_generate_uncached_exponent == 3, (mistake("uncached-generation-cheap-cached",
+    "q3_generate_uncached_exponent: without a cache, step t scores all "
+                                            "t x t (query, key) pairs again; add those up over t = 1 .. L"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q3_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}

@@ -65,7 +65,7 @@ from numba import get_num_threads, njit, prange
 from tqdm.auto import tqdm
 
 from archlab import measure, widgets
-from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_reference
+from archlab.checks import assert_close, assert_shape, check_choice, check_shape, mistake, no_reference
 from archlab.course import course_file, setup
 
 device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
@@ -170,24 +170,31 @@ assert_shape(Ab, (1, 1, 2, 2), "A_bar")
 assert_shape(Bb, (1, 1, 2, 2), "B_bar")
 assert_close(Ab[0, 0], [[e(-0.5), e(-1.0)], [e(-0.75), e(-1.0)]],
              name="A_bar of the worked example (A_bar[d, n] = exp(delta[d] * A[d, n]))", mistakes={
-    "Euler step for A_bar: 1 + delta*A is only a first-order approximation; the zero-order hold "
-    "gives A_bar = exp(delta * A)": [[0.5, 0.0], [0.25, 0.0]],
-    "no exponential: A_bar = exp(delta * A), not delta * A": [[-0.5, -1.0], [-0.75, -1.0]],
-    "exp(A) * delta: the step belongs inside the exponential, A_bar = exp(delta * A)":
+    mistake("euler-step-bar",
+        "Euler step for A_bar: 1 + delta*A is only a first-order approximation; the zero-order hold "
+    "gives A_bar = exp(delta * A)"): [[0.5, 0.0], [0.25, 0.0]],
+    mistake("no-exponential", "no exponential: A_bar = exp(delta * A), not delta * A"): [[-0.5, -1.0], [-0.75, -1.0]],
+    mistake("exp-delta-step-belongs",
+        "exp(A) * delta: the step belongs inside the exponential, A_bar = exp(delta * A)"):
         [[0.5 * e(-1), 0.5 * e(-2)], [0.25 * e(-3), 0.25 * e(-4)]],
-    "delta broadcast wrongly: it has one step per CHANNEL d, so it must index the rows of A; "
-    "delta[..., None] (B, L, D, 1) times A (D, N)": [[e(-0.5), e(-0.5)], [e(-1.5), e(-1.0)]],
-    "sign flipped: A is already negative, so A_bar = exp(delta * A) lies in (0, 1)":
+    mistake("delta-broadcast-over-state",
+        "delta broadcast wrongly: it has one step per CHANNEL d, so it must index the rows of A; "
+    "delta[..., None] (B, L, D, 1) times A (D, N)"): [[e(-0.5), e(-0.5)], [e(-1.5), e(-1.0)]],
+    mistake("sign-flipped", "sign flipped: A is already negative, so A_bar = exp(delta * A) lies in (0, 1)"):
         [[e(0.5), e(1.0)], [e(0.75), e(1.0)]]})
 assert_close(Bb[0, 0], [[1.5, 2.0], [0.75, 1.0]],
              name="B_bar of the worked example (B_bar[d, n] = delta[d] * B[n])", mistakes={
-    "B_bar without delta: the Euler step is B_bar = delta * B": [[3.0, 4.0], [3.0, 4.0]],
-    "delta broadcast wrongly: delta indexes the channel d (rows), B the state entry n (columns); "
-    "delta[..., None] * B[:, :, None, :]": [[1.5, 1.0], [1.5, 1.0]],
-    "delta and B paired the wrong way round: rows are channels (delta[d]), columns state entries (B[n])":
+    mistake("b-bar-without-delta",
+        "B_bar without delta: the Euler step is B_bar = delta * B"): [[3.0, 4.0], [3.0, 4.0]],
+    mistake("delta-broadcast-over-state",
+        "delta broadcast wrongly: delta indexes the channel d (rows), B the state entry n (columns); "
+    "delta[..., None] * B[:, :, None, :]"): [[1.5, 1.0], [1.5, 1.0]],
+    mistake("delta-b-paired-wrong",
+        "delta and B paired the wrong way round: rows are channels (delta[d]), columns state entries (B[n])"):
         [[1.5, 0.75], [2.0, 1.0]],
-    "exact zero-order hold for B_bar: correct in theory, but this notebook (like Mamba's code) uses "
-    "the Euler step B_bar = delta * B": [[3 * (1 - e(-0.5)), 2 * (1 - e(-1.0))], [1 - e(-0.75), 1 - e(-1.0)]]})
+    mistake("exact-zero-order-hold",
+        "exact zero-order hold for B_bar: correct in theory, but this notebook (like Mamba's code) uses "
+    "the Euler step B_bar = delta * B"): [[3 * (1 - e(-0.5)), 2 * (1 - e(-1.0))], [1 - e(-0.75), 1 - e(-1.0)]]})
 # shapes with a batch, several tokens, D != N
 Ab2, Bb2 = discretize(-torch.rand(4, 5), torch.rand(2, 3, 4), torch.randn(2, 3, 5))
 assert_shape(Ab2, (2, 3, 4, 5), "A_bar for A (4, 5), delta (2, 3, 4), B (2, 3, 5)")
@@ -213,7 +220,8 @@ for (b_, l_, d_, n_) in [(2, 3, 4, 5), (1, 1, 3, 2), (3, 7, 2, 4)]:
     shape_ = f"batch {b_}, L={l_}, D={d_}, N={n_}"
     assert_close(Ab_h, ref_a, rtol=1e-5, atol=1e-6, name=f"A_bar ({shape_}) vs a loop over every entry")   # float32
     assert_close(Bb_h, ref_b, rtol=1e-5, atol=1e-6,
-                 name=f"B_bar ({shape_}) vs a loop over every entry: each sequence b uses its own B[b]")
+                 name=mistake("b-first-sequence-used",
+                     f"B_bar ({shape_}) vs a loop over every entry: each sequence b uses its own B[b]"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -266,16 +274,21 @@ y_ex = selective_scan(*args_ex)
 assert_shape(y_ex, (1, 5, 1), "y of the worked example")
 assert_close(y_ex.flatten(), [c * ln2 + 0.5 * x for c, x in zip(h_ex, x_ex)], rtol=1e-5, atol=1e-6,
              name="y of the worked example", mistakes={
-    "D forgotten: the skip term adds D * x_t to every output, y_t = C_t . h_t + D x_t": [c * ln2 for c in h_ex],
-    "state reset at every step: h_0 = 0 once, before the loop; each step carries h_{t-1} forward":
+    mistake("ignores-d",
+        "D forgotten: the skip term adds D * x_t to every output, y_t = C_t . h_t + D x_t"): [c * ln2 for c in h_ex],
+    mistake("state-reset-at-every",
+        "state reset at every step: h_0 = 0 once, before the loop; each step carries h_{t-1} forward"):
         [(ln2 + 0.5) * x for x in x_ex],
-    "output read before the state update: first h_t = A_bar_t h_{t-1} + B_bar_t x_t, then y_t = C_t . h_t + D x_t":
+    mistake("output-read-before-state",
+        "output read before the state update: first h_t = A_bar_t h_{t-1} + B_bar_t x_t, then y_t = C_t . h_t + D x_t"):
         [c * ln2 + 0.5 * x for c, x in zip([0.0, 1.0, 2.5, 5.25, 0.625], x_ex)],
-    "input x_t not multiplied in: the state adds B_bar_t * x_t, not B_bar_t alone":
+    mistake("input-multiplied", "input x_t not multiplied in: the state adds B_bar_t * x_t, not B_bar_t alone"):
         [c * ln2 + 0.5 * x for c, x in zip([1.0, 1.5, 1.75, 1.875, 1.9375], x_ex)],
-    "A_bar = 1 + delta*A (the Euler step): A_bar = exp(delta * A); check discretize":
+    mistake("bar-1-delta", "A_bar = 1 + delta*A (the Euler step): A_bar = exp(delta * A); check discretize"):
         [1.19314718, 2.59898853, 5.26324286, -1.38495909, 3.46131576],
-    "D multiplies the output: the skip term is D * x_t (the input), added to C_t . h_t": [1.5 * c * ln2 for c in h_ex]})
+    mistake("d-multiplies-output",
+        "D multiplies the output: the skip term is D * x_t (the input), added to C_t . "
+        "h_t"): [1.5 * c * ln2 for c in h_ex]})
 y_none = selective_scan(*args_ex[:5])
 assert_close(y_none.flatten(), [c * ln2 for c in h_ex], rtol=1e-5, atol=1e-6,
              name="y of the worked example with D=None (no skip term)")
@@ -288,8 +301,9 @@ args_bc = (torch.tensor([4.0, 2.0, 2.0]).view(1, 3, 1), torch.full((1, 3, 1), ln
 y_bc = selective_scan(*args_bc)   # u, delta (1, 3, 1), A (1, 1), B, C (1, 3, 1)
 assert_close(y_bc.flatten(), [0.0, 2 * ln2, 3 * ln2], rtol=1e-5, atol=1e-6,
              name="y of worked example 2 (B != C)", mistakes={
-    "B and C swapped: B_t multiplies the input into the state (h_t = A_bar_t h_{t-1} + delta_t B_t x_t), "
-    "C_t reads the state out (y_t = C_t . h_t)": [0.0, 0.0, 3 * ln2]})
+    mistake("b-c-swapped",
+        "B and C swapped: B_t multiplies the input into the state (h_t = A_bar_t h_{t-1} + delta_t B_t x_t), "
+    "C_t reads the state out (y_t = C_t . h_t)"): [0.0, 0.0, 3 * ln2]})
 y_sh = selective_scan(torch.randn(2, 4, 3), torch.rand(2, 4, 3), -torch.rand(3, 5), torch.randn(2, 4, 5),
                       torch.randn(2, 4, 5), torch.randn(3))
 assert_shape(y_sh, (2, 4, 3), "y for u (2, 4, 3), N = 5")
@@ -326,7 +340,8 @@ for (b_, l_, d_, n_) in [(2, 5, 3, 4), (1, 1, 2, 3), (3, 9, 4, 2)]:
     shape_ = f"batch {b_}, L={l_}, D={d_}, N={n_}"
     # float32 against a float64 loop
     assert_close(got, _loop_scan(u_h, dl_h, A_h, B_h, C_h, D_h), rtol=1e-4, atol=1e-5,
-                 name=f"y ({shape_}) vs a loop written here: each sequence of the batch starts from h = 0")
+                 name=mistake("one-state-whole-batch",
+                     f"y ({shape_}) vs a loop written here: each sequence of the batch starts from h = 0"))
     assert_close(got_none, _loop_scan(u_h, dl_h, A_h, B_h, C_h), rtol=1e-4, atol=1e-5,
                  name=f"y with D=None ({shape_}) vs a loop written here")
 # large Δ: A_bar underflows to 0, the state forgets everything; the result must stay finite
@@ -404,12 +419,15 @@ y_ex = selective_scan_parallel(*args_ex)
 assert_shape(y_ex, (1, 5, 1), "y of the worked example")
 assert_close(y_ex.flatten(), [c * ln2 + 0.5 * x for c, x in zip(h_ex, x_ex)], rtol=1e-5, atol=1e-6,
              name="y of the worked example", mistakes={
-    "the new a used for b: in each round compute b = a_t * b_{t-k} + b_t with the OLD a_t, then update a":
+    mistake("updated-before-b",
+        "the new a used for b: in each round compute b = a_t * b_{t-k} + b_t with the OLD a_t, then update a"):
         [c * ln2 + 0.5 * x for c, x in zip([1.0, 2.25, 4.625, -0.859375, 2.8125], x_ex)],
-    "too few rounds: keep going while the reach k < L (L = 5 needs the reaches 1, 2 and 4)":
+    mistake("one-round-too-few",
+        "too few rounds: keep going while the reach k < L (L = 5 needs the reaches 1, 2 and 4)"):
         [c * ln2 + 0.5 * x for c, x in zip([1.0, 2.5, 5.25, 0.625, 3.25], x_ex)],
-    "D forgotten: the skip term adds D * x_t to every output": [c * ln2 for c in h_ex],
-    "state reset at every step: combine each pair with the earlier ones, h_t = A_bar_t h_{t-1} + B_bar_t x_t":
+    mistake("d-forgotten", "D forgotten: the skip term adds D * x_t to every output"): [c * ln2 for c in h_ex],
+    mistake("state-reset-at-every",
+        "state reset at every step: combine each pair with the earlier ones, h_t = A_bar_t h_{t-1} + B_bar_t x_t"):
         [(ln2 + 0.5) * x for x in x_ex]})
 y_none = selective_scan_parallel(*args_ex[:5])
 assert_close(y_none.flatten(), [c * ln2 for c in h_ex], rtol=1e-5, atol=1e-6,
@@ -423,8 +441,9 @@ args_bc = (torch.tensor([4.0, 2.0, 2.0]).view(1, 3, 1), torch.full((1, 3, 1), ln
 y_bc = selective_scan_parallel(*args_bc)   # u, delta (1, 3, 1), A (1, 1), B, C (1, 3, 1)
 assert_close(y_bc.flatten(), [0.0, 2 * ln2, 3 * ln2], rtol=1e-5, atol=1e-6,
              name="y of worked example 2 (B != C)", mistakes={
-    "B and C swapped: B_t multiplies the input into the state (b_t = delta_t B_t x_t before the rounds), "
-    "C_t reads the state out (y_t = C_t . h_t after them)": [0.0, 0.0, 3 * ln2]})
+    mistake("b-c-swapped",
+        "B and C swapped: B_t multiplies the input into the state (b_t = delta_t B_t x_t before the rounds), "
+    "C_t reads the state out (y_t = C_t . h_t after them)"): [0.0, 0.0, 3 * ln2]})
 y_sh = selective_scan_parallel(torch.randn(2, 7, 3), torch.rand(2, 7, 3), -torch.rand(3, 5), torch.randn(2, 7, 5),
                                torch.randn(2, 7, 5), torch.randn(3))
 assert_shape(y_sh, (2, 7, 3), "y for u (2, 7, 3), N = 5")
@@ -468,8 +487,9 @@ for (b_, l_, d_, n_, scale) in [(1, 1, 2, 3, 1.0), (2, 7, 3, 4, 1.0), (1, 13, 2,
         got, got_none = selective_scan_parallel(*a_h), selective_scan_parallel(*a_h[:5])
     assert_shape(got, (b_, l_, d_), "y")
     assert bool(torch.isfinite(got).all()), (
-        f"inf/nan for L={l_} with a delta of size ~{scale}: exp(delta * A) underflows to 0 there, so "
-        f"never divide by (cumulative products of) A_bar; combine the pairs instead")
+        mistake("cumprod-divide",
+            f"inf/nan for L={l_} with a delta of size ~{scale}: exp(delta * A) underflows to 0 there, so "
+        f"never divide by (cumulative products of) A_bar; combine the pairs instead"))
     assert_close(got, _loop_scan_p(*a_h), rtol=1e-4, atol=1e-4,
                  name=f"parallel scan (batch {b_}, L={l_}, delta scale {scale}) vs a loop written here")
     assert_close(got_none, _loop_scan_p(*a_h[:5]), rtol=1e-4, atol=1e-4, name=f"D=None, L={l_}, vs a loop written here")
@@ -479,8 +499,9 @@ a_c = (torch.randn(1, Lc, 2), F.softplus(torch.randn(1, Lc, 2)), -torch.rand(2, 
        torch.randn(1, Lc, 2), torch.randn(2))
 with _CountTorchCalls() as counter:
     selective_scan_parallel(*a_c)
-assert counter.calls < Lc // 2, (f"{counter.calls} torch calls for L={Lc}: that is a loop over time, not a tree "
-                                 f"(loop over the log2(L) rounds only)")
+assert counter.calls < Lc // 2, (mistake("just-calls-loop",
+    f"{counter.calls} torch calls for L={Lc}: that is a loop over time, not a tree "
+                                 f"(loop over the log2(L) rounds only)"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -592,12 +613,16 @@ assert y_ex.dtype == torch.float32, f"return float32 for float32 inputs, got {y_
 # float32 in a kernel compiled with fastmath: 1e-5 relative
 assert_close(y_ex.flatten(), [c * ln2 + 0.5 * x for c, x in zip(h_ex, x_ex)], rtol=1e-5, atol=1e-5,
              name="y of the worked example", mistakes={
-    "A_bar = 1 + delta*A (the Euler step) in the kernel: compute exp(delta * A[d, i]) inside the loop":
+    mistake("bar-1-delta",
+        "A_bar = 1 + delta*A (the Euler step) in the kernel: compute exp(delta * A[d, i]) inside the loop"):
         [1.19314718, 2.59898853, 5.26324286, -1.38495909, 3.46131576],
-    "D forgotten: the skip term adds D[d] * x to every output (D=None means zeros)": [c * ln2 for c in h_ex],
-    "state reset at every step: h (N numbers) is set to zero once per (batch, channel), before the loop over t":
+    mistake("ignores-d",
+        "D forgotten: the skip term adds D[d] * x to every output (D=None means zeros)"): [c * ln2 for c in h_ex],
+    mistake("state-reset-at-every",
+        "state reset at every step: h (N numbers) is set to zero once per (batch, channel), before the loop over t"):
         [(ln2 + 0.5) * x for x in x_ex],
-    "output read before the state update: first update h[i], then accumulate C[b, t, i] * h[i]":
+    mistake("output-read-before-state",
+        "output read before the state update: first update h[i], then accumulate C[b, t, i] * h[i]"):
         [c * ln2 + 0.5 * x for c, x in zip([0.0, 1.0, 2.5, 5.25, 0.625], x_ex)]})
 y_none = selective_scan_fused(*args_ex[:5])
 assert_close(y_none.flatten(), [c * ln2 for c in h_ex], rtol=1e-5, atol=1e-5,
@@ -611,8 +636,10 @@ args_bc = (torch.tensor([4.0, 2.0, 2.0]).view(1, 3, 1), torch.full((1, 3, 1), ln
 y_bc = selective_scan_fused(*args_bc)   # u, delta (1, 3, 1), A (1, 1), B, C (1, 3, 1)
 assert_close(y_bc.flatten(), [0.0, 2 * ln2, 3 * ln2], rtol=1e-5, atol=1e-5,
              name="y of worked example 2 (B != C)", mistakes={
-    "B and C swapped: B_t multiplies the input into the state (h[i] = exp(dt * A[d, i]) * h[i] + dt * B[b, t, i] * x), "
-    "C_t reads the state out (acc += C[b, t, i] * h[i])": [0.0, 0.0, 3 * ln2]})
+    mistake("b-c-swapped",
+        "B and C swapped: B_t multiplies the input into the state (h[i] = exp(dt * A[d, i]) * h[i] + dt * B[b, t, i] "
+        "* x), "
+    "C_t reads the state out (acc += C[b, t, i] * h[i])"): [0.0, 0.0, 3 * ln2]})
 y_sh = selective_scan_fused(torch.randn(2, 7, 3), torch.rand(2, 7, 3), -torch.rand(3, 5), torch.randn(2, 7, 5),
                             torch.randn(2, 7, 5), torch.randn(3))
 assert_shape(y_sh, (2, 7, 3), "y for u (2, 7, 3), N = 5")
@@ -681,9 +708,10 @@ numpy_peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
 expanded = Bm_ * Lm_ * Dm_ * Nm_ * 4
 assert watch.largest < expanded / 4 and numpy_peak < expanded / 4, (
-    f"largest torch tensor {watch.largest / 2**20:.1f} MiB, numpy peak {numpy_peak / 2**20:.1f} MiB: the "
+    mistake("wraps-parallel-scan",
+        f"largest torch tensor {watch.largest / 2**20:.1f} MiB, numpy peak {numpy_peak / 2**20:.1f} MiB: the "
     f"(B, L, D, N) state ({expanded / 2**20:.0f} MiB) must not be materialised; keep each channel's N state "
-    f"entries in a small local array inside the kernel")
+    f"entries in a small local array inside the kernel"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -813,16 +841,23 @@ with torch.no_grad():
 assert_shape(y1, (1, 3, 1), "forward output of the worked example")
 assert_close(y1.flatten(), [1.7649049, 0.054451402, 10.344634], rtol=1e-5, atol=1e-6,
              name="forward of the worked example", mistakes={
-    "the convolution sees the future: conv1d pads both ends, keep its FIRST L outputs ([..., :L])":
+    mistake("conv-leaks-future",
+        "the convolution sees the future: conv1d pads both ends, keep its FIRST L outputs ([..., :L])"):
         [-0.34075031, -0.60077065, 5.449965],
-    "no softplus on delta: delta = softplus(dt_proj(...)) keeps every step size positive":
+    mistake("no-softplus-delta", "no softplus on delta: delta = softplus(dt_proj(...)) keeps every step size positive"):
         [1.2878284, 0.045003951, 4.8172159],
-    "gate without SiLU: multiply the scan's output by SiLU(z), not by z": [2.0037589, 0.45679587, 10.534103],
-    "A = exp(A_log) without the minus: A = -exp(A_log) < 0, so the state decays": [1.7649049, 0.079458982, 17.215132],
-    "x and z swapped: the FIRST half of in_proj's output is the SSM branch x, the second half the gate z":
+    mistake("gate-without-silu",
+        "gate without SiLU: multiply the scan's output by SiLU(z), not by z"): [2.0037589, 0.45679587, 10.534103],
+    mistake("exp",
+        "A = exp(A_log) without the minus: A = -exp(A_log) < 0, so the state "
+        "decays"): [1.7649049, 0.079458982, 17.215132],
+    mistake("x-z-swapped",
+        "x and z swapped: the FIRST half of in_proj's output is the SSM branch x, the second half the gate z"):
         [4.0579267, 0.15374552, 36.36393],
-    "skip term forgotten: pass self.D to the scan (y = C.h + D x)": [0.47707629, 0.0094474489, 5.5274186],
-    "no SiLU after the convolution: xc = SiLU(conv1d(x))": [2.9826381, 0.18117179, 16.612795]})
+    mistake("skip-term-forgotten",
+        "skip term forgotten: pass self.D to the scan (y = C.h + D x)"): [0.47707629, 0.0094474489, 5.5274186],
+    mistake("no-silu-after-convolution",
+        "no SiLU after the convolution: xc = SiLU(conv1d(x))"): [2.9826381, 0.18117179, 16.612795]})
 st1, steps1 = None, []
 with torch.no_grad():
     for t in range(3):
@@ -831,9 +866,11 @@ with torch.no_grad():
         steps1.append(y_t)
 assert_close(torch.cat(steps1, 1).flatten(), [1.7649049, 0.054451402, 10.344634], rtol=1e-4, atol=1e-5,
              name="step by step on the worked example (must equal forward)", mistakes={
-    "step forgets h: return the updated ssm_state, and start the next step from the state it is given":
+    mistake("step-forgets-h",
+        "step forgets h: return the updated ssm_state, and start the next step from the state it is given"):
         [1.7649049, 0.04611554, 9.8390074],
-    "step forgets the convolution window: conv_state keeps the last d_conv inputs x_t, shifted by one each step":
+    mistake("step-forgets-convolution-window",
+        "step forgets the convolution window: conv_state keeps the last d_conv inputs x_t, shifted by one each step"):
         [1.7649049, 0.079207838, 22.617971]})
 # random weights: shapes, causality, the first step
 torch.manual_seed(0)
@@ -845,7 +882,8 @@ with torch.no_grad():
     x_future = xb.clone()
     x_future[:, 5:] += 10.0
     assert_close(blk(x_future)[:, :5], yb[:, :5], rtol=1e-5, atol=1e-5, name="outputs before t=5 after changing t>=5",
-                 mistakes={"the block sees the future: keep the FIRST L outputs of conv1d":
+                 mistakes={mistake("conv-leaks-future",
+                     "the block sees the future: keep the FIRST L outputs of conv1d"):
                            (lambda got: not torch.allclose(got, yb[:, :5], rtol=1e-5, atol=1e-5))})
     y0, st = blk.step(xb[:, :1])
     assert_shape(y0, (2, 1, 16), "step output")
@@ -918,7 +956,8 @@ try:
                                               f"scan: choose the scan with SCAN_FUNCTIONS[self.scan]")
             assert_shape(out_h, (2, Lh, dm), "forward output")
             assert_close(out_h, ref, rtol=1e-4, atol=1e-4,
-                         name=f"forward (scan={scan_name}) vs HF MambaMixer, {case}")  # float32
+                         name=mistake("b-c-swapped-x",
+                             f"forward (scan={scan_name}) vs HF MambaMixer, {case}"))  # float32
         st, outs = None, []
         with torch.no_grad(), no_reference(*REFERENCES, who="MambaBlock.step"):
             for t in range(Lh):
@@ -926,7 +965,8 @@ try:
                 outs.append(yt)
         assert_shape(st[0], (2, ex * dm, dc), "conv_state")
         assert_shape(st[1], (2, ex * dm, ns_), "ssm_state")
-        assert_close(torch.cat(outs, 1), ref, rtol=1e-4, atol=1e-4, name=f"step by step vs HF MambaMixer, {case}")
+        assert_close(torch.cat(outs, 1), ref, rtol=1e-4, atol=1e-4, name=mistake("b-c-swapped-x",
+            f"step by step vs HF MambaMixer, {case}"))
 finally:
     _ns.update(_saved)
     if _saved_table is not None:
@@ -1222,8 +1262,9 @@ q1_choice = "A"
 """Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "A", ("q1_choice is not the right letter: look at MambaBlock.step, what does it receive "
-                          "besides the new token, and does its size depend on how many tokens came before?")
+assert q1_choice == "A", (mistake("linear-b",
+    "q1_choice is not the right letter: look at MambaBlock.step, what does it receive "
+                          "besides the new token, and does its size depend on how many tokens came before?"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1267,8 +1308,9 @@ q2_choice = "B"
 """Question 2, autograded part: q2_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q2_choice, "q2_choice")
 ### BEGIN HIDDEN TESTS
-assert q2_choice == "B", ("q2_choice is not the right letter: look at MambaBlock.ssm_params, which quantities "
-                          "does it compute from xc, and which are parameters of the block?")
+assert q2_choice == "B", (mistake("all-them",
+    "q2_choice is not the right letter: look at MambaBlock.ssm_params, which quantities "
+                          "does it compute from xc, and which are parameters of the block?"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1313,8 +1355,9 @@ q3_choice = "D"
 """Question 3, autograded part: q3_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q3_choice, "q3_choice")
 ### BEGIN HIDDEN TESTS
-assert q3_choice == "D", ("q3_choice is not the right letter: read the last two sentences of the paper's abstract "
-                          "(same size, twice the size, throughput) and compare them with each option")
+assert q3_choice == "D", (mistake("trails-downstream",
+    "q3_choice is not the right letter: read the last two sentences of the paper's abstract "
+                          "(same size, twice the size, throughput) and compare them with each option"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q3_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}

@@ -65,7 +65,7 @@ import torch
 import torch.nn as nn
 
 from archlab import measure, models, plots, widgets
-from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_reference
+from archlab.checks import assert_close, assert_shape, check_choice, check_shape, mistake, no_reference
 from archlab.course import setup
 
 device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
@@ -136,12 +136,16 @@ xs = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]])     # (B=1, T=3, C=2):
 shifted = token_shift(xs)
 assert_shape(shifted, (1, 3, 2), "token_shift(x)")
 assert_close(shifted, [[[0.0, 0.0], [1.0, 2.0], [3.0, 4.0]]], name="token_shift of the worked example", mistakes={
-    "shifted the wrong way: position t must hold the PREVIOUS token x[:, t-1] (zeros first), not the next one":
+    mistake("shifted-wrong-way",
+        "shifted the wrong way: position t must hold the PREVIOUS token x[:, t-1] (zeros first), not the next one"):
         [[[3.0, 4.0], [5.0, 6.0], [0.0, 0.0]]],
-    "rolled: the last token wrapped around to the front; the first position must be zeros":
+    mistake("rolls-padding", "rolled: the last token wrapped around to the front; the first position must be zeros"):
         [[[5.0, 6.0], [1.0, 2.0], [3.0, 4.0]]],
-    "shifted along the channels (dim -1): shift along time, dim 1 of (B, T, C)": [[[0.0, 1.0], [0.0, 3.0], [0.0, 5.0]]],
-    "not shifted: the output must be the sequence delayed by one step": [[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]})
+    mistake("shifts-along-channels",
+        "shifted along the channels (dim -1): shift along time, dim 1 of (B, T, "
+        "C)"): [[[0.0, 1.0], [0.0, 3.0], [0.0, 5.0]]],
+    mistake("shifted",
+        "not shifted: the output must be the sequence delayed by one step"): [[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]]})
 assert_close(token_shift(torch.ones(2, 1, 3)), torch.zeros(2, 1, 3),
              name="token_shift of a single token (T = 1): zeros")
 ### BEGIN HIDDEN TESTS
@@ -152,7 +156,8 @@ for B_, T_, C_ in [(1, 1, 4), (2, 5, 3), (3, 9, 16), (1, 2, 1)]:
     x_before = x.clone()
     got = token_shift(x)
     assert_shape(got, (B_, T_, C_), "token_shift(x)")
-    assert torch.equal(x, x_before), "token_shift must not modify its input in place: build a new tensor"
+    assert torch.equal(x, x_before), mistake("shifts-input-place",
+        "token_shift must not modify its input in place: build a new tensor")
     assert torch.equal(got, pad(x)), f"token_shift differs from the Hugging Face time_shift for shape {(B_, T_, C_)}"
 x64 = torch.randn(2, 4, 3, dtype=torch.float64)
 assert token_shift(x64).dtype == torch.float64, "keep the input's dtype (float64 in, float64 out)"
@@ -304,39 +309,51 @@ want1 = [[[1.0], [9.64], [380.5 / 11.5]]]
 got1 = wkv_recurrent(w1, u1, k1, v1)
 assert_shape(got1, (1, 3, 1), "wkv")
 assert_close(got1, want1, name="wkv of the worked example", rtol=1e-5, atol=1e-5, mistakes={
-    "decay e^{+e^w}: one step back multiplies a weight by e^{-e^w} (1/2 here); the minus sign is missing":
+    mistake("decay-sign-flipped",
+        "decay e^{+e^w}: one step back multiplies a weight by e^{-e^w} (1/2 here); the minus sign is missing"):
         [[[1.0], [9.64], [382 / 13]]],
-    "decay written e^w instead of e^{-e^w}: Hugging Face stores w so that the per-step factor is exp(-exp(w))":
+    mistake("decay-exp",
+        "decay written e^w instead of e^{-e^w}: Hugging Face stores w so that the per-step factor is exp(-exp(w))"):
         [[[1.0], [9.64], [(380 + ln2) / (11 + ln2)]]],
-    "decay missing: every step back multiplies the old terms by e^{-e^w}, also when they are stored relative to p":
+    mistake("no-decay-at-all",
+        "decay missing: every step back multiplies the old terms by e^{-e^w}, also when they are stored relative to p"):
         [[[1.0], [9.64], [381 / 12]]],
-    "bonus u missing, or given to the state (the past tokens) too: only the CURRENT token weighs e^{u + k_t}; "
-    "the state holds every token without u": [[[1.0], [9.0], [19.0]]],
-    "decay one step too early: the previous token (one step back) weighs e^{k_{t-1}} with no decay, the token "
-    "before it one factor e^{-e^w}": [[[1.0], [240.5 / 24.5], [340.25 / 7.25]]],
-    "state updated before the output: the current token enters its own output once, with the bonus u, and joins "
-    "the state (without u) only after": [[[1.0], [320.5 / 32.5], [440.25 / 8.25]]],
-    "stored sums not rescaled in the output: num and den are relative to the state's p; in a fraction that also "
-    "holds the current token relative to another exponent, bring both to the same one":
+    mistake("u-bonus-applied-past",
+        "bonus u missing, or given to the state (the past tokens) too: only the CURRENT token weighs e^{u + k_t}; "
+    "the state holds every token without u"): [[[1.0], [9.0], [19.0]]],
+    mistake("decay-also-applied-previous",
+        "decay one step too early: the previous token (one step back) weighs e^{k_{t-1}} with no decay, the token "
+    "before it one factor e^{-e^w}"): [[[1.0], [240.5 / 24.5], [340.25 / 7.25]]],
+    mistake("update-before-output",
+        "state updated before the output: the current token enters its own output once, with the bonus u, and joins "
+    "the state (without u) only after"): [[[1.0], [320.5 / 32.5], [440.25 / 8.25]]],
+    mistake("output-stored-sums-rescaled",
+        "stored sums not rescaled in the output: num and den are relative to the state's p; in a fraction that also "
+    "holds the current token relative to another exponent, bring both to the same one"):
         [[[1.0], [5.5], [380.5 / 11.5]]],
-    "stored sums not rescaled in the update: they were decayed but are still relative to the old p; when p moves "
-    "(here the key ln 8 is the new largest exponent), re-express them relative to the new p": [[[1.0], [9.64], [25.6]]],
-    "old sums added as they are in the update: decay them one step and re-express them relative to the new p "
-    "before the new token joins": [[[1.0], [9.64], [48.5 / 2.375]]]})
+    mistake("update-old-sums-decayed",
+        "stored sums not rescaled in the update: they were decayed but are still relative to the old p; when p moves "
+    "(here the key ln 8 is the new largest exponent), re-express them relative to the new "
+    "p"): [[[1.0], [9.64], [25.6]]],
+    mistake("update-old-sums-added",
+        "old sums added as they are in the update: decay them one step and re-express them relative to the new p "
+    "before the new token joins"): [[[1.0], [9.64], [48.5 / 2.375]]]})
 # The same with every key raised by 100: e^100 is inf in float32 (beyond e^88.72). Adding one constant to every key
 # multiplies numerator and denominator alike, so wkv must not change.
 got_big = wkv_recurrent(w1, u1, k1 + 100.0, v1)
 assert_close(got_big, want1, name="wkv with every key raised by 100", rtol=1e-5, atol=1e-5, mistakes={
-    "no running maximum: e^k overflows to inf in float32 once k > 88.7 and inf/inf is nan; keep the sums relative "
-    "to the largest exponent they hold (the state's max p)": lambda got: not bool(torch.isfinite(got).all())})
+    mistake("no-max-subtraction",
+        "no running maximum: e^k overflows to inf in float32 once k > 88.7 and inf/inf is nan; keep the sums relative "
+    "to the largest exponent they hold (the state's max p)"): lambda got: not bool(torch.isfinite(got).all())})
 # A large key, then small ones, under a strong decay: w = log 120, so one step back multiplies a weight by e^{-120};
 # keys 120, 0, 0. Token 1 dominates the output of token 2; in that of token 3 it has decayed to e^{-120 + 120} = 1:
 #   wkv_2 = (e^120·1 + 3·10) / (e^120 + 3) = 1 (in float32),   wkv_3 = (1·1 + 1·10 + 3·100) / (1 + 1 + 3) = 62.2
 got_fall = wkv_recurrent(torch.tensor([math.log(120.0)]), u1, torch.tensor([[[120.0], [0.0], [0.0]]]), v1)
 assert_close(got_fall, [[[1.0], [1.0], [62.2]]], name="wkv for keys 120, 0, 0 under a strong decay", rtol=1e-5,
              atol=1e-5, mistakes={
-    "maximum taken without the decay: the terms in the sums decay every step, so their largest exponent does too; "
-    "a p that stays at 120 leaves every later term at e^{0 - 120}, which is 0 in float32, and the output 0/0":
+    mistake("update-maximum-taken-without",
+        "maximum taken without the decay: the terms in the sums decay every step, so their largest exponent does too; "
+    "a p that stays at 120 leaves every later term at e^{0 - 120}, which is 0 in float32, and the output 0/0"):
         lambda got: not bool(torch.isfinite(got).all())})
 # The state carries everything: the first two tokens in one call, the third in a second call.
 out_a, st = wkv_recurrent(w1, u1, k1[:, :2], v1[:, :2], return_state=True)
@@ -346,8 +363,10 @@ for _s in st:
 out_b = wkv_recurrent(w1, u1, k1[:, 2:], v1[:, 2:], state=st)
 assert_close(out_b, [[[380.5 / 11.5]]], name="the third token from the state after the first two", rtol=1e-5,
              atol=1e-5, mistakes={
-    "state ignored: start from the state you are given (num, den, max), not from the empty one": [[[100.0]]],
-    "state one token behind: return the state after the LAST token's update": [[[75.25]]]})
+    mistake("given-state-ignored",
+        "state ignored: start from the state you are given (num, den, max), not from the empty one"): [[[100.0]]],
+    mistake("state-one-token-behind",
+        "state one token behind: return the state after the LAST token's update"): [[[75.25]]]})
 ### BEGIN HIDDEN TESTS
 from transformers.models.rwkv.modeling_rwkv import rwkv_linear_attention_cpu
 
@@ -386,7 +405,8 @@ for trial, (B_, T_, C_) in enumerate([(1, 1, 1), (2, 7, 5), (3, 12, 8), (1, 20, 
     assert_shape(got, (B_, T_, C_), "wkv")
     ref, _ = rwkv_linear_attention_cpu(w, u, k, v)
     assert_close(got, ref, name=f"wkv vs Hugging Face (trial {trial})", **TOL32)
-    assert_close(got.double(), _wkv_loop64(w, u, k, v), name=f"wkv vs the plain formula in float64 (trial {trial})",
+    assert_close(got.double(), _wkv_loop64(w, u, k, v), name=mistake("float32-result-float64-inputs",
+        f"wkv vs the plain formula in float64 (trial {trial})"),
                  **TOL32)
     # split the sequence: the state carries everything the second half needs
     cut = T_ // 2
@@ -411,7 +431,8 @@ for scale in (60.0, 500.0):
     got = wkv_recurrent(w, u, k, v)
     assert bool(torch.isfinite(got).all()), (f"wkv_recurrent is not finite for keys of size ~{scale}: keep the sums "
                                              f"relative to the running maximum")
-    assert_close(got.double(), _wkv_loop64(w, u, k, v), name=f"wkv with keys of size ~{scale} vs float64", **TOL32)
+    assert_close(got.double(), _wkv_loop64(w, u, k, v), name=mistake("float32-result-float64-inputs",
+        f"wkv with keys of size ~{scale} vs float64"), **TOL32)
 # strong decay (w large) and almost none (w very negative)
 for w_val in (3.0, -12.0):
     w = torch.full((3,), w_val)
@@ -424,10 +445,12 @@ w, u = torch.randn(5, dtype=torch.float64, generator=g), torch.randn(5, dtype=to
 k, v = (torch.randn(2, 8, 5, dtype=torch.float64, generator=g) * 3,
         torch.randn(2, 8, 5, dtype=torch.float64, generator=g))
 got64 = wkv_recurrent(w, u, k, v)
-assert got64.dtype == torch.float64, (f"float64 inputs gave a {got64.dtype} result: compute in "
-                                      f"torch.promote_types(k.dtype, torch.float32) and return the input's dtype")
+assert got64.dtype == torch.float64, (mistake("float32-result-float64-inputs",
+    f"float64 inputs gave a {got64.dtype} result: compute in "
+                                      f"torch.promote_types(k.dtype, torch.float32) and return the input's dtype"))
 assert_close(got64, _wkv_loop64(w, u, k, v), rtol=1e-10, atol=1e-12,
-             name="wkv of float64 inputs vs the plain formula in float64 (compute in float64, not float32)")
+             name=mistake("float32-result-float64-inputs",
+                 "wkv of float64 inputs vs the plain formula in float64 (compute in float64, not float32)"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -497,21 +520,28 @@ want1 = [[[1.0], [7.75], [69.0]]]
 got1 = wkv_parallel(w1, u1, k1, v1)
 assert_shape(got1, (1, 3, 1), "wkv")
 assert_close(got1, want1, name="wkv_parallel of the worked example", rtol=1e-5, atol=1e-5, mistakes={
-    "future tokens not masked: token t may only read i <= t; set s[t, i] = -inf for i > t before the softmax":
+    mistake("future-tokens-masked",
+        "future tokens not masked: token t may only read i <= t; set s[t, i] = -inf for i > t before the softmax"):
         [[[56.2], [53.875], [69.0]]],
-    "decay e^{+e^w}: the exponent of a past token is -(t-1-i)·e^w + k_i (minus sign)": [[[1.0], [7.75], [52.0]]],
-    "decay written e^w instead of e^{-e^w}: the exponent is -(t-1-i)·e^w, so one step multiplies by exp(-exp(w))":
+    mistake("decay-sign-flipped",
+        "decay e^{+e^w}: the exponent of a past token is -(t-1-i)·e^w + k_i (minus sign)"): [[[1.0], [7.75], [52.0]]],
+    mistake("decay-written-e-w",
+        "decay written e^w instead of e^{-e^w}: the exponent is -(t-1-i)·e^w, so one step multiplies by exp(-exp(w))"):
         [[[1.0], [7.75], [(310 + ln2) / (4 + ln2)]]],
-    "bonus u missing, or given to the past tokens too: u belongs on the diagonal only (s[t, t] = u + k_t)":
+    mistake("u-bonus-applied-past",
+        "bonus u missing, or given to the past tokens too: u belongs on the diagonal only (s[t, t] = u + k_t)"):
         [[[1.0], [5.5], [44.2]]],
-    "the diagonal took the decay formula: s[t, t] must be u + k_t, not -(t-1-t)·e^w + k_t = e^w + k_t":
+    mistake("diagonal-given-decay-formula",
+        "the diagonal took the decay formula: s[t, t] must be u + k_t, not -(t-1-t)·e^w + k_t = e^w + k_t"):
         [[[1.0], [7.0], [210.5 / 3.5]]],
-    "decay one step too early: the lag of token i in the output of t is t-1-i, so the previous token has lag 0":
+    mistake("lag-t-i",
+        "decay one step too early: the lag of token i in the output of t is t-1-i, so the previous token has lag 0"):
         [[[1.0], [30.5 / 3.5], [305.25 / 3.75]]]})
 got_big = wkv_parallel(w1, u1, k1 + 100.0, v1)
 assert_close(got_big, want1, name="wkv_parallel with every key = 100", rtol=1e-5, atol=1e-5, mistakes={
-    "overflow: exp(s) is inf in float32 once s > 88; take the softmax over i (it subtracts the row maximum) "
-    "instead of dividing sums of exp()": lambda got: not bool(torch.isfinite(got).all())})
+    mistake("no-max-subtraction",
+        "overflow: exp(s) is inf in float32 once s > 88; take the softmax over i (it subtracts the row maximum) "
+    "instead of dividing sums of exp()"): lambda got: not bool(torch.isfinite(got).all())})
 assert_shape(wkv_parallel(torch.randn(4), torch.randn(4), torch.randn(2, 7, 4), torch.randn(2, 7, 4)), (2, 7, 4),
              "wkv_parallel for k, v (2, 7, 4)")
 ### BEGIN HIDDEN TESTS
@@ -565,8 +595,9 @@ for T_ in (4, 32):
     with _Count() as counter:
         wkv_parallel(wq, uq, kq, vq)
     calls.append(counter.n)
-assert calls[1] < calls[0] + 10, (f"wkv_parallel makes {calls[0]} torch calls at T=4 and {calls[1]} at T=32: "
-                                  f"that is a loop over T; build the (B, C, T, T) scores with whole-tensor operations")
+assert calls[1] < calls[0] + 10, (mistake("loop-over-t-calling",
+    f"wkv_parallel makes {calls[0]} torch calls at T=4 and {calls[1]} at T=32: "
+                                  f"that is a loop over T; build the (B, C, T, T) scores with whole-tensor operations"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -712,13 +743,18 @@ with torch.no_grad():
     y1 = tm1(x1)
 assert_shape(y1, (1, 3, 1), "TimeMix forward of the worked example")
 assert_close(y1.flatten(), want_tm, rtol=1e-5, atol=1e-6, name="TimeMix forward of the worked example", mistakes={
-    "no token shift: mix each token with the PREVIOUS one, x'_t = token_shift(x)_t": [0.7310586, 1.6247513, 0.43674812],
-    "token shift the wrong way: x'_t is the previous token x_{t-1} (zeros first), not the next one":
+    mistake("no-token-shift",
+        "no token shift: mix each token with the PREVIOUS one, x'_t = "
+        "token_shift(x)_t"): [0.7310586, 1.6247513, 0.43674812],
+    mistake("token-shift-wrong-way",
+        "token shift the wrong way: x'_t is the previous token x_{t-1} (zeros first), not the next one"):
         [1.2779291, 0.36485294, 0.27561674],
-    "mixing weights reversed: x^k_t = mu_k * x_t + (1 - mu_k) * x'_t (mu weighs the CURRENT token)":
+    mistake("mixing-interpolation-reversed",
+        "mixing weights reversed: x^k_t = mu_k * x_t + (1 - mu_k) * x'_t (mu weighs the CURRENT token)"):
         [0.33958936, 1.1455677, 0.35642174],
-    "no sigmoid on the receptance: r_t = sigmoid(W_r x^r_t)": [0.125, 1.6807971, 1.4843366],
-    "no receptance gate: the output is W_o (r_t * wkv_t)": [0.5, 1.3446376, 1.1874692]})
+    mistake("no-sigmoid-receptance",
+        "no sigmoid on the receptance: r_t = sigmoid(W_r x^r_t)"): [0.125, 1.6807971, 1.4843366],
+    mistake("no-receptance-gate", "no receptance gate: the output is W_o (r_t * wkv_t)"): [0.5, 1.3446376, 1.1874692]})
 st1, outs1 = None, []
 with torch.no_grad():
     for t in range(3):
@@ -730,9 +766,11 @@ for _s in st1:
     assert_shape(_s, (1, 1), "each TimeMix state tensor (B, C)")
 assert_close(torch.cat(outs1, 1).flatten(), want_tm, rtol=1e-5, atol=1e-6,
              name="TimeMix step by step on the worked example (must equal forward)", mistakes={
-    "step forgets the previous token: mix x_t with state[0] (x_prev) and return x_t as the new x_prev":
+    mistake("step-ignores-stored-previous",
+        "step forgets the previous token: mix x_t with state[0] (x_prev) and return x_t as the new x_prev"):
         [0.28108826, 0.56299627, 0.3064175],
-    "step loses the WKV state: pass (num, den, max) from the state to wkv_recurrent and return the new ones":
+    mistake("step-loses-wkv-state",
+        "step loses the WKV state: pass (num, den, max) from the state to wkv_recurrent and return the new ones"):
         [0.28108826, 1.1659498, 0.38864994]})
 y_b, s_b = tm.step(torch.randn(2, 1, 8))
 assert_shape(y_b, (2, 1, 8), "TimeMix step output for x_t (2, 1, 8)")
@@ -803,7 +841,8 @@ try:
         with torch.no_grad():
             y_ref, _ = ref(x)
         assert_shape(y, (B_, T_, C_), "TimeMix forward")
-        assert_close(y, y_ref, name=f"TimeMix forward vs RwkvSelfAttention, shape {(B_, T_, C_)}", **TOL32)
+        assert_close(y, y_ref, name=mistake("receptance-gate-after-output",
+            f"TimeMix forward vs RwkvSelfAttention, shape {(B_, T_, C_)}"), **TOL32)
         # recurrent mode with Hugging Face's state: list of 5 (B, C, n_layer) tensors, we use [1..4].
         # (HF's one-token path broadcasts (B, C) against (B, 1, C) and is only right for B = 1, so the
         # reference steps through each sequence of the batch on its own.)
@@ -821,7 +860,8 @@ try:
                     "TimeMix.step returns (y_t, (x_prev, num, den, max))"
                 r_t = torch.cat([ref(x[b:b + 1, t:t + 1], state=hf_states[b], use_cache=True)[0] for b in range(B_)])
                 hf_state = [torch.cat([hf_states[b][i] for b in range(B_)]) for i in range(5)]
-                assert_close(y_t, r_t, name=f"TimeMix step {t} vs RwkvSelfAttention with state", **TOL32)
+                assert_close(y_t, r_t, name=mistake("receptance-gate-after-output",
+                    f"TimeMix step {t} vs RwkvSelfAttention with state"), **TOL32)
                 assert_close(state[0], hf_state[1][:, :, 0], name=f"x_prev after step {t}", **TOL32)
                 scale = torch.exp(state[3].double() - hf_state[4][:, :, 0].double())
                 assert_close(state[1].double() * scale, hf_state[2][:, :, 0].double(), name=f"num after step {t}",
@@ -896,12 +936,17 @@ with torch.no_grad():
     y1 = cm1(x1)
 assert_shape(y1, (1, 3, 1), "ChannelMix forward of the worked example")
 assert_close(y1.flatten(), want_cm, rtol=1e-5, atol=1e-6, name="ChannelMix forward of the worked example", mistakes={
-    "no token shift: mix each token with the PREVIOUS one, x'_t = token_shift(x)_t": [0.7310586, 3.5231881, 0.13447072],
-    "mixing weights reversed: x^k_t = mu_k * x_t + (1 - mu_k) * x'_t (mu weighs the CURRENT token)":
+    mistake("no-token-shift",
+        "no token shift: mix each token with the PREVIOUS one, x'_t = "
+        "token_shift(x)_t"): [0.7310586, 3.5231881, 0.13447072],
+    mistake("mixing-interpolation-reversed",
+        "mixing weights reversed: x^k_t = mu_k * x_t + (1 - mu_k) * x'_t (mu weighs the CURRENT token)"):
         [0.035136033, 1.2145311, 1.2145311],
-    "ReLU not squared: k_t = max(W_k x^k_t, 0) ** 2": [0.50938404, 1.4909173, 0.054727938],
-    "no receptance gate: the output is sigmoid(W_r x^r_t) * W_v k_t": [0.5625, 3.0625, 0.03125],
-    "no sigmoid on the receptance: r_t = sigmoid(W_r x^r_t)": [0.421875, 5.359375, -0.0078125]})
+    mistake("relu-squared", "ReLU not squared: k_t = max(W_k x^k_t, 0) ** 2"): [0.50938404, 1.4909173, 0.054727938],
+    mistake("no-receptance-gate",
+        "no receptance gate: the output is sigmoid(W_r x^r_t) * W_v k_t"): [0.5625, 3.0625, 0.03125],
+    mistake("no-sigmoid-receptance",
+        "no sigmoid on the receptance: r_t = sigmoid(W_r x^r_t)"): [0.421875, 5.359375, -0.0078125]})
 st1, outs1 = None, []
 with torch.no_grad():
     for t in range(3):
@@ -911,7 +956,8 @@ with torch.no_grad():
         outs1.append(y_t)
 assert_close(torch.cat(outs1, 1).flatten(), want_cm, rtol=1e-5, atol=1e-6,
              name="ChannelMix step by step on the worked example (must equal forward)", mistakes={
-    "step forgets the previous token: mix x_t with the state (x_prev) and return x_t as the new state":
+    mistake("step-ignores-state",
+        "step forgets the previous token: mix x_t with the state (x_prev) and return x_t as the new state"):
         [0.38203803, 1.8395425, 0.090230986]})
 assert_shape(cm(torch.randn(2, 5, 8)), (2, 5, 8), "ChannelMix forward for x (2, 5, 8)")
 ### BEGIN HIDDEN TESTS
@@ -942,7 +988,8 @@ try:
         with torch.no_grad():
             y_ref, _ = ref(x)
         assert_shape(y, (B_, T_, C_), "ChannelMix forward")
-        assert_close(y, y_ref, name=f"ChannelMix forward vs RwkvFeedForward, shape {(B_, T_, C_)}", **TOL32)
+        assert_close(y, y_ref, name=mistake("receptance-mixed-key-s",
+            f"ChannelMix forward vs RwkvFeedForward, shape {(B_, T_, C_)}"), **TOL32)
         hf_states = [[torch.zeros(1, C_, 1) for _ in range(5)]
                      for b in range(B_)]   # one per sequence, as in TimeMix's test
         state, ys = None, []
@@ -953,7 +1000,8 @@ try:
                 assert_shape(y_t, (B_, 1, C_), f"step {t} output")
                 r_t = torch.cat([ref(x[b:b + 1, t:t + 1], state=hf_states[b])[0] for b in range(B_)])
                 hf_state = [torch.cat([hf_states[b][i] for b in range(B_)]) for i in range(5)]
-                assert_close(y_t, r_t, name=f"ChannelMix step {t} vs RwkvFeedForward with state", **TOL32)
+                assert_close(y_t, r_t, name=mistake("receptance-mixed-key-s",
+                    f"ChannelMix step {t} vs RwkvFeedForward with state"), **TOL32)
                 assert_close(state, hf_state[0][:, :, 0], name=f"x_prev after step {t}", **TOL32)
                 ys.append(y_t)
         assert_close(torch.cat(ys, 1), y, name="ChannelMix step by step vs forward", **TOL32)
@@ -1263,8 +1311,9 @@ q1_choice = "A"
 """Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "A", ("q1_choice is not the right letter: what does RWKV keep for the past while it generates, "
-                          "and what does §1 say about how it trains?")
+assert q1_choice == "A", (mistake("trains-through-t-x",
+    "q1_choice is not the right letter: what does RWKV keep for the past while it generates, "
+                          "and what does §1 say about how it trains?"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1317,7 +1366,7 @@ for _name, _value in (("q2_crossover_tokens", q2_crossover_tokens),
                       ("q2_gpt2_sequences_in_16gib", q2_gpt2_sequences_in_16gib),
                       ("q2_rwkv_sequences_in_16gib", q2_rwkv_sequences_in_16gib)):
     assert isinstance(_value, int) and not isinstance(_value, bool), \
-        f"{_name} must be an int (a whole number such as 3), got {_value!r}"
+        mistake("floats", f"{_name} must be an int (a whole number such as 3), got {_value!r}")
 ### BEGIN HIDDEN TESTS
 _cfg = models.make_config("rwkv", "tiny")
 with torch.no_grad():
@@ -1325,14 +1374,17 @@ with torch.no_grad():
 _state_floats = sum(s.numel() for s in _st)                                   # the tiny RWKV's whole state
 _kv_floats_per_token = 2 * _cfg.hidden_size * _cfg.num_hidden_layers          # a key and a value per layer
 assert q2_crossover_tokens == _state_floats // _kv_floats_per_token + 1, (
-    "q2_crossover_tokens: the KV cache adds a key and a value per layer with every token, the RWKV state stays "
-    "at its size (count its tensors in out.state, §8); when does the cache first hold more?")
+    mistake("keys-only-cache",
+        "q2_crossover_tokens: the KV cache adds a key and a value per layer with every token, the RWKV state stays "
+    "at its size (count its tensors in out.state, §8); when does the cache first hold more?"))
 assert q2_gpt2_sequences_in_16gib == 227, (
-    "q2_gpt2_sequences_in_16gib: one sequence's KV cache is keys and values for every layer and every one of its "
-    "1,024 tokens; how many whole caches fit in 2**34 bytes?")
+    mistake("rounded-up",
+        "q2_gpt2_sequences_in_16gib: one sequence's KV cache is keys and values for every layer and every one of its "
+    "1,024 tokens; how many whole caches fit in 2**34 bytes?"))
 assert q2_rwkv_sequences_in_16gib == 93206, (
-    "q2_rwkv_sequences_in_16gib: one sequence's state has the same size at any context (count what out.state holds "
-    "per layer and channel, §8); how many whole states fit in 2**34 bytes?")
+    mistake("state-without-running-max",
+        "q2_rwkv_sequences_in_16gib: one sequence's state has the same size at any context (count what out.state holds "
+    "per layer and channel, §8); how many whole states fit in 2**34 bytes?"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1370,8 +1422,9 @@ q3_choice = "W"
 """Question 3, autograded part: q3_choice is one capital letter among R, W, K, V (hidden: the right letter)."""
 check_choice(q3_choice, "q3_choice", letters="RWKV")
 ### BEGIN HIDDEN TESTS
-assert q3_choice == "W", ("q3_choice is not the right letter: which of the four letters names one of TimeMix's "
-                          "parameters rather than a projection of the token?")
+assert q3_choice == "W", (mistake("r",
+    "q3_choice is not the right letter: which of the four letters names one of TimeMix's "
+                          "parameters rather than a projection of the token?"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q3_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}

@@ -59,7 +59,7 @@ from transformers.utils import logging as hf_logging
 
 from archlab import llms, measure, models, widgets
 from archlab import moe as moelib
-from archlab.checks import assert_close, assert_shape, check_choice, check_shape, no_reference
+from archlab.checks import assert_close, assert_shape, check_choice, check_shape, mistake, no_reference
 from archlab.course import setup
 from archlab.mamba import Mamba
 
@@ -193,29 +193,36 @@ assert len(s) == 32, f"jamba_layer_schedule() must have one entry per layer, 32;
 assert all(isinstance(p, tuple) and len(p) == 2 for p in s), "every entry must be a (mixer, ffn) tuple of two strings"
 kinds = {m for m, _ in s}, {f for _, f in s}
 assert not kinds[0] & {"moe", "mlp"}, \
-    ("mixer and ffn swapped (pairs in the wrong order): each entry is (mixer, ffn), the mixer "
-     "('attention'/'mamba') first")
+    (mistake("pairs-wrong-order",
+        "mixer and ffn swapped (pairs in the wrong order): each entry is (mixer, ffn), the mixer "
+     "('attention'/'mamba') first"))
 assert kinds[0] <= {"attention", "mamba"} and kinds[1] <= {"moe", "mlp"}, \
     ("mixer must be 'attention' or 'mamba' and ffn 'moe' or 'mlp'; "
      f"got mixers {sorted(kinds[0])}, ffns {sorted(kinds[1])}")
 # JambaConfig() lists attention at layers 4, 12, 20, 28 and an MoE at every odd layer (the layout printed in §2)
 attn_idx = torch.tensor([i for i, (m, _) in enumerate(s) if m == "attention"], dtype=torch.long)
 assert_close(attn_idx, torch.tensor([4, 12, 20, 28]), name="indices of Jamba-v0.1's attention layers", mistakes={
-    "layers counted from 1: a layer index counts from 0 (model.layers[0] is the first layer), so attn_offset = 4 "
-    "names the fifth layer": torch.tensor([3, 11, 19, 27]),
-    "attention at the start of each period (the offset ignored), the order the reading's diagram draws: the "
-    "offset is the index of the FIRST attention layer, the period how many layers apart they are":
+    mistake("layers-counted-from-1",
+        "layers counted from 1: a layer index counts from 0 (model.layers[0] is the first layer), so attn_offset = 4 "
+    "names the fifth layer"): torch.tensor([3, 11, 19, 27]),
+    mistake("attention-at-start-each",
+        "attention at the start of each period (the offset ignored), the order the reading's diagram draws: the "
+    "offset is the index of the FIRST attention layer, the period how many layers apart they are"):
         torch.tensor([0, 8, 16, 24]),
-    "period and offset swapped: the period (8) is how many layers apart two attention layers are, the offset (4) "
-    "the index of the first one; read this way no layer gets attention": torch.tensor([], dtype=torch.long),
-    "attention and Mamba swapped: attention is the rare one, a single layer in each period":
+    mistake("period-offset-swapped",
+        "period and offset swapped: the period (8) is how many layers apart two attention layers are, the offset (4) "
+    "the index of the first one; read this way no layer gets attention"): torch.tensor([], dtype=torch.long),
+    mistake("attention-mamba-swapped",
+        "attention and Mamba swapped: attention is the rare one, a single layer in each period"):
         (lambda got: len(got) == 28)})
 moe_idx = torch.tensor([i for i, (_, f) in enumerate(s) if f == "moe"], dtype=torch.long)
 assert_close(moe_idx, torch.arange(1, 32, 2), name="indices of Jamba-v0.1's MoE layers", mistakes={
-    "MoE on the even layers (the expert offset ignored, or MoE and dense MLP swapped): the first MoE layer has "
-    "index expert_offset (1 here), the next ones follow every expert_period layers": torch.arange(0, 32, 2),
-    "period and offset swapped for the experts: expert_period (2) is how many layers apart two MoE layers are, "
-    "expert_offset (1) the index of the first one; read this way no layer gets an MoE":
+    mistake("moe-placement-ignores-expert",
+        "MoE on the even layers (the expert offset ignored, or MoE and dense MLP swapped): the first MoE layer has "
+    "index expert_offset (1 here), the next ones follow every expert_period layers"): torch.arange(0, 32, 2),
+    mistake("period-offset-swapped",
+        "period and offset swapped for the experts: expert_period (2) is how many layers apart two MoE layers are, "
+    "expert_offset (1) the index of the first one; read this way no layer gets an MoE"):
         torch.tensor([], dtype=torch.long)})
 # Other periods and offsets, 6 layers: attention first at layer 1 and then every 3 layers (1, 4);
 # an MoE first at layer 0 and then every 2 layers (0, 2, 4).
@@ -243,7 +250,8 @@ with no_reference("transformers.models.jamba", who="jamba_layer_schedule"):
 for (n, ap, ao, ep, eo), mine in zip(cases, answers):
     where = f"n_layers={n}, attn period/offset {ap}/{ao}, expert period/offset {ep}/{eo}"
     assert len(mine) == n, \
-        f"{where}: you returned {len(mine)} layers; there must be one (mixer, ffn) pair for each of the n_layers"
+        mistake("block-attn-period-layers",
+            f"{where}: you returned {len(mine)} layers; there must be one (mixer, ffn) pair for each of the n_layers")
     ref = reference_schedule(n, ap, ao, ep, eo)
     bad = next((i for i in range(n) if mine[i] != ref[i]), None)
     assert bad is None, (f"{where}: layer {bad} is {mine[bad]} in yours, which the config does not list; "
@@ -315,27 +323,35 @@ w_raw, e_raw = top_k_routing(logits_ex, 2, normalize=False)
 assert_shape(w_raw, (2, 2), "weights")
 assert_shape(e_raw, (2, 2), "experts")
 assert e_raw.dtype == torch.long, f"experts must be a long tensor of expert indices, got {e_raw.dtype}"
-assert w_raw.dtype == torch.float32, f"weights must be float32, got {w_raw.dtype}"
+assert w_raw.dtype == torch.float32, mistake("softmax-logits-dtype", f"weights must be float32, got {w_raw.dtype}")
 assert_close(w_raw, [[5 / 8, 2 / 8], [4 / 8, 3 / 8]],
              name="weights with normalize=False (the kept softmax probabilities)", mistakes={
-    "softmax over the tokens (dim=0): each token's probabilities must sum to 1 over the experts, softmax(..., dim=-1)":
+    mistake("softmax-over-token-axis",
+        "softmax over the tokens (dim=0): each token's probabilities must sum to 1 over the experts, softmax(..., "
+        "dim=-1)"):
         [[5 / 6, 2 / 5], [4 / 5, 3 / 5]],
-    "renormalised although normalize=False (a softmax over the kept logits only): keep the probabilities of the "
-    "softmax over ALL experts": [[5 / 7, 2 / 7], [4 / 7, 3 / 7]],
-    "no softmax: the weights are the raw logits; take the softmax over the experts first":
+    mistake("softmax-over-kept-logits",
+        "renormalised although normalize=False (a softmax over the kept logits only): keep the probabilities of the "
+    "softmax over ALL experts"): [[5 / 7, 2 / 7], [4 / 7, 3 / 7]],
+    mistake("no-softmax", "no softmax: the weights are the raw logits; take the softmax over the experts first"):
         [[math.log(5), math.log(2)], [math.log(4), math.log(3)]]})
 assert_close(e_raw, torch.tensor([[2, 1], [0, 1]]),
              name="experts of the worked example (largest weight first)", mistakes={
-    "experts in increasing index order: keep torch.topk's order, the largest weight first":
+    mistake("experts-increasing-index-order",
+        "experts in increasing index order: keep torch.topk's order, the largest weight first"):
         torch.tensor([[1, 2], [0, 1]])})
 w_n, _ = top_k_routing(logits_ex, 2)
 assert_close(w_n, [[5 / 7, 2 / 7], [4 / 7, 3 / 7]],
              name="weights with normalize=True (renormalised over the kept k)", mistakes={
-    "top-k without renormalisation: with normalize=True divide each token's k kept probabilities by their sum":
+    mistake("top-k-without-renormalising",
+        "top-k without renormalisation: with normalize=True divide each token's k kept probabilities by their sum"):
         [[5 / 8, 2 / 8], [4 / 8, 3 / 8]],
-    "softmax over the tokens (dim=0): each token's probabilities must sum to 1 over the experts, softmax(..., dim=-1)":
+    mistake("softmax-over-token-axis",
+        "softmax over the tokens (dim=0): each token's probabilities must sum to 1 over the experts, softmax(..., "
+        "dim=-1)"):
         [[25 / 37, 12 / 37], [4 / 7, 3 / 7]],
-    "renormalised over the whole batch (a sum without dim=-1): each token's k weights must sum to 1 on their own":
+    mistake("renormalised-batch-s-sum",
+        "renormalised over the whole batch (a sum without dim=-1): each token's k weights must sum to 1 on their own"):
         [[5 / 14, 2 / 14], [4 / 14, 3 / 14]]})
 wv, ev = top_k_routing(torch.randn(6, 5), 3)
 assert_shape(wv, (6, 3), "weights")
@@ -377,10 +393,13 @@ with torch.no_grad():
     logits_16, w_mix, e_mix = mix(torch.randn(40, 16, generator=g).to(torch.bfloat16))
 with no_reference(*ROUTERS, who="top_k_routing"):
     w16, e16 = top_k_routing(logits_16, 2)
-assert w16.dtype == torch.float32, (f"for bfloat16 logits your weights are {w16.dtype}: take the softmax in float32 "
-                                    f"(router_logits.float()) and return float32 weights")
-assert torch.equal(e16, e_mix), "experts for bfloat16 logits differ from Mixtral's router: take the softmax in float32"
-assert_close(w16, w_mix, name="weights for bfloat16 logits vs Mixtral's router (softmax in float32)", **TOL)
+assert w16.dtype == torch.float32, (mistake("softmax-logits-dtype",
+    f"for bfloat16 logits your weights are {w16.dtype}: take the softmax in float32 "
+                                    f"(router_logits.float()) and return float32 weights"))
+assert torch.equal(e16, e_mix), mistake("softmax-logits-dtype",
+    "experts for bfloat16 logits differ from Mixtral's router: take the softmax in float32")
+assert_close(w16, w_mix, name=mistake("softmax-logits-dtype",
+    "weights for bfloat16 logits vs Mixtral's router (softmax in float32)"), **TOL)
 # a token's weights must not depend on the other tokens in the batch
 xl = torch.randn(5, 6, generator=g)
 assert_close(top_k_routing(xl[:1], 2)[0], top_k_routing(xl, 2)[0][:1], name="weights of token 0 alone vs in a batch")
@@ -469,9 +488,11 @@ yv, lv = moe_v(xv)
 assert_shape(yv, (2, 5, 8), "y")
 assert_close(lv, xv.reshape(10, 8) @ moe_v.router.weight.T,
              name="router_logits for x of shape (B=2, L=5, D=8)", mistakes={
-    "router_logits of shape (B, L, E): flatten the tokens first, router_logits must be (B·L, E)":
+    mistake("router-logits-returned",
+        "router_logits of shape (B, L, E): flatten the tokens first, router_logits must be (B·L, E)"):
         (lambda got: tuple(got.shape) == (2, 5, 4)),
-    "router_logits are probabilities: return the router's raw logits, before the softmax":
+    mistake("returns-router-probabilities-logits",
+        "router_logits are probabilities: return the router's raw logits, before the softmax"):
         (lambda got: torch.allclose(got.sum(-1), torch.ones(10), atol=1e-5))})
 # Worked example: D = 2, F = 1, E = 3 experts, k = 2. Token 0 = (1, 0) and token 1 = (0, 1) have
 # router probabilities (1, 2, 5) / 8 and (4, 3, 1) / 8. Every expert sees gate = up = x_0 + x_1 = 1,
@@ -493,14 +514,17 @@ assert_close(logits_ex, [[0.0, math.log(2), math.log(5)], [math.log(4), math.log
 assert_close(y_ex, [[[silu1 * (5 / 7 * 100 + 2 / 7 * 10), 0.0], [silu1 * (4 / 7 * 1 + 3 / 7 * 10), 0.0]]],
              rtol=1e-5, atol=1e-5,
              name="y of the worked example (token 0: experts 2 and 1, token 1: experts 0 and 1)", mistakes={
-    "weights not renormalised: route with top_k_routing(..., normalize=True), so each token's k weights sum to 1":
+    mistake("weights-renormalised",
+        "weights not renormalised: route with top_k_routing(..., normalize=True), so each token's k weights sum to 1"):
         [[[silu1 * (5 / 8 * 100 + 2 / 8 * 10), 0.0], [silu1 * (4 / 8 * 1 + 3 / 8 * 10), 0.0]]],
-    "dense mixture: every expert weighted by the full softmax; use only the k routed experts of each token":
+    mistake("dense-mixture",
+        "dense mixture: every expert weighted by the full softmax; use only the k routed experts of each token"):
         [[[silu1 * (1 / 8 * 1 + 2 / 8 * 10 + 5 / 8 * 100), 0.0],
           [silu1 * (4 / 8 * 1 + 3 / 8 * 10 + 1 / 8 * 100), 0.0]]],
-    "expert outputs added without their weights: scale each expert's output by the token's routing weight":
+    mistake("expert-outputs-added-without",
+        "expert outputs added without their weights: scale each expert's output by the token's routing weight"):
         [[[silu1 * 110, 0.0], [silu1 * 11, 0.0]]],
-    "only the first routed expert used: add the outputs of all k routed experts":
+    mistake("only-first-routed-expert", "only the first routed expert used: add the outputs of all k routed experts"):
         [[[silu1 * 100, 0.0], [silu1 * 1, 0.0]]]})
 ### BEGIN HIDDEN TESTS
 def _reference_routing(router_logits, k, normalize=True):
@@ -542,8 +566,9 @@ try:
                      **TOL)
         routed = torch.bincount(_reference_routing(logits_ref, k_)[1].reshape(-1), minlength=E_).tolist()
         assert rows == routed, \
-            (f"(E={E_}, k={k_}, {B_ * L_} tokens) your experts computed on {rows} rows, but the router "
-             f"sent {routed} tokens to them: compute each expert only on the tokens routed to it")
+            (mistake("every-expert-every-token",
+                f"(E={E_}, k={k_}, {B_ * L_} tokens) your experts computed on {rows} rows, but the router "
+             f"sent {routed} tokens to them: compute each expert only on the tokens routed to it"))
         # the other direction: weights from a Mixtral block into yours
         block = moelib.mixtral_moe_block(D_, F_, E_, k_, seed=2, std=2.0)
         other = moelib.copy_hf_to_moe(block, MoE(D_, F_, E_, k_))
@@ -649,20 +674,26 @@ assert isinstance(lb2, torch.Tensor) and lb2.dim() == 0, \
     f"return a 0-d tensor (a scalar tensor), got {type(lb2).__name__} {tuple(getattr(lb2, 'shape', ()))}"
 assert_close(lb2, torch.tensor(3 * (1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16)),
              name="loss of the worked example, k = 2", mistakes={
-    "no factor E: the loss is E * sum_e f_e P_e": torch.tensor(1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16),
-    "factor E squared, or E applied twice: the loss is E * sum_e f_e P_e":
+    mistake("without-num-experts-factor",
+        "no factor E: the loss is E * sum_e f_e P_e"): torch.tensor(1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16),
+    mistake("e-squared", "factor E squared, or E applied twice: the loss is E * sum_e f_e P_e"):
         torch.tensor(9 * (1 / 2 * 5 / 16 + 5 / 16 + 1 / 2 * 6 / 16)),
-    "only the top-1 expert counted: with k > 1 count every one of the k slots (the f_e sum to k)":
+    mistake("counts-top-1-expert",
+        "only the top-1 expert counted: with k > 1 count every one of the k slots (the f_e sum to k)"):
         torch.tensor(3 * (1 / 2 * 5 / 16 + 1 / 2 * 6 / 16)),
-    "f divided by T * k (shares summing to 1): divide the counts by T only, so the f_e sum to k":
+    mistake("f-divided-t-k",
+        "f divided by T * k (shares summing to 1): divide the counts by T only, so the f_e sum to k"):
         torch.tensor(3 * (1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16) / 2),
-    "softmax over the tokens (dim=0): P_e averages each token's softmax over the experts, softmax(..., dim=-1)":
+    mistake("softmax-over-token-axis",
+        "softmax over the tokens (dim=0): P_e averages each token's softmax over the experts, softmax(..., dim=-1)"):
         torch.tensor(3.0),
-    "P from the renormalised top-k weights: P_e is the mean of the softmax over ALL experts":
+    mistake("p-from-renormalised-top",
+        "P from the renormalised top-k weights: P_e is the mean of the softmax over ALL experts"):
         torch.tensor(3 * (1 / 2 * 2 / 7 + 1 * 5 / 14 + 1 / 2 * 5 / 14))})
 assert_close(load_balancing_loss(logits_lb, 1, 3), torch.tensor(3 * (1 / 2 * 5 / 16 + 1 / 2 * 6 / 16)),
              name="loss of the worked example, k = 1", mistakes={
-    "no factor E: the loss is E * sum_e f_e P_e": torch.tensor(1 / 2 * 5 / 16 + 1 / 2 * 6 / 16)})
+    mistake("without-num-experts-factor",
+        "no factor E: the loss is E * sum_e f_e P_e"): torch.tensor(1 / 2 * 5 / 16 + 1 / 2 * 6 / 16)})
 assert_close(load_balancing_loss(torch.zeros(10, 4), 2, 4), torch.tensor(2.0),
              name="loss of a uniform router (every P_e = 1/E): k")
 skew = torch.tensor([[20.0, 20.0, 0.0, 0.0]]).repeat(6, 1)            # all tokens to experts 0 and 1
@@ -695,11 +726,12 @@ logits_a = torch.randn(12, 8, generator=g, requires_grad=True)
 logits_b = logits_a.detach().clone().requires_grad_(True)
 with no_reference(*MIXTRAL, who="load_balancing_loss"):
     loss_a = load_balancing_loss(logits_a, 2, 8)
-assert loss_a.requires_grad, "the loss carries no gradient: P (the mean softmax probabilities) must not be detached"
+assert loss_a.requires_grad, mistake("p-detached",
+    "the loss carries no gradient: P (the mean softmax probabilities) must not be detached")
 loss_a.backward()
 load_balancing_loss_func((logits_b,), 8, 2).backward()
 assert logits_a.grad is not None and logits_a.grad.abs().sum() > 0, \
-    "no gradient reaches the logits: P (the mean softmax probabilities) must not be detached"
+    mistake("p-detached", "no gradient reaches the logits: P (the mean softmax probabilities) must not be detached")
 assert_close(logits_a.grad, logits_b.grad, name="gradient of the loss w.r.t. the logits (only P carries it)", **TOL)
 ### END HIDDEN TESTS
 
@@ -809,17 +841,24 @@ assert isinstance(counts_mix, tuple) and len(counts_mix) == 2 and all(isinstance
     f"return a tuple of two Python ints (total, active); got {counts_mix!r}"
 assert_close(torch.tensor(counts_mix), torch.tensor([444, 444 - 2 * 72]), rtol=0, atol=0,
              name="(total, active) of the hand-sized Mixtral", mistakes={
-    "all experts counted as active: a token uses only k of the E experts of an MoE layer": torch.tensor([444, 444]),
-    "k and v sized with all H heads: with grouped-query attention they have H_kv heads": torch.tensor([460, 316]),
-    "output layer (lm_head) forgotten: it adds V*D unless tie_word_embeddings": torch.tensor([404, 260]),
-    "router forgotten: each MoE layer has an E x D router (it counts as active)": torch.tensor([428, 284]),
-    "RMSNorms forgotten: D each, two per layer and one final": torch.tensor([432, 288])})
+    mistake("all-experts-counted-active",
+        "all experts counted as active: a token uses only k of the E experts of an MoE "
+        "layer"): torch.tensor([444, 444]),
+    mistake("k-v-all-h",
+        "k and v sized with all H heads: with grouped-query attention they have H_kv heads"): torch.tensor([460, 316]),
+    mistake("output-layer-forgotten",
+        "output layer (lm_head) forgotten: it adds V*D unless tie_word_embeddings"): torch.tensor([404, 260]),
+    mistake("router-forgotten",
+        "router forgotten: each MoE layer has an E x D router (it counts as active)"): torch.tensor([428, 284]),
+    mistake("rmsnorms-forgotten", "RMSNorms forgotten: D each, two per layer and one final"): torch.tensor([432, 288])})
 # Hand-sized Llama with tied embeddings: the output layer reuses the embedding matrix.
 tiny_tied = LlamaConfig(vocab_size=10, hidden_size=4, intermediate_size=6, num_hidden_layers=1, num_attention_heads=2,
                         num_key_value_heads=2, tie_word_embeddings=True)
 assert_close(torch.tensor(count_params(tiny_tied)), torch.tensor([188, 188]), rtol=0, atol=0,
              name="(total, active) of the hand-sized tied Llama", mistakes={
-    "output layer counted although tie_word_embeddings=True: a tied lm_head adds nothing": torch.tensor([228, 228])})
+    mistake("output-layer-counted-even",
+        "output layer counted although tie_word_embeddings=True: a tied lm_head adds "
+        "nothing"): torch.tensor([228, 228])})
 # Hand-sized Jamba: 4 layers, attention only in layer 2, MoE (4 experts, top-2) in layers 1 and 3.
 tiny_jamba_cfg = JambaConfig(vocab_size=10, hidden_size=4, intermediate_size=6,
                              num_hidden_layers=4, num_attention_heads=2,
@@ -828,11 +867,16 @@ tiny_jamba_cfg = JambaConfig(vocab_size=10, hidden_size=4, intermediate_size=6,
                              mamba_d_conv=2, mamba_expand=2, mamba_dt_rank=1, tie_word_embeddings=False)
 assert_close(torch.tensor(count_params(tiny_jamba_cfg)), torch.tensor([1531, 1243]), rtol=0, atol=0,
              name="(total, active) of the hand-sized Jamba (its total is the meta-device model's)", mistakes={
-    "every layer counted as attention: Jamba's Mamba layers (config.layers_block_type) have mamba_mixer_params instead":
+    mistake("jamba-s-mamba-layers",
+        "every layer counted as attention: Jamba's Mamba layers (config.layers_block_type) have mamba_mixer_params "
+        "instead"):
         torch.tensor([1060, 772]),
-    "every layer counted as MoE: only the layers with config.layers_num_experts > 1 carry experts":
+    mistake("every-layer-counted-moe",
+        "every layer counted as MoE: only the layers with config.layers_num_experts > 1 carry experts"):
         torch.tensor([1995, 1419]),
-    "all experts counted as active: a token uses only k of the E experts of an MoE layer": torch.tensor([1531, 1531])})
+    mistake("all-experts-counted-active",
+        "all experts counted as active: a token uses only k of the E experts of an MoE "
+        "layer"): torch.tensor([1531, 1531])})
 # A published model: Llama-2-7B against the model transformers builds on the meta device.
 llama_cfg = llms.published_config("Llama-2-7B")
 tot, act = count_params(llama_cfg)
@@ -1254,11 +1298,13 @@ q1_kv_ratio = 5
 for _name in ("q1_attention_layers", "q1_kv_ratio"):
     _v = globals()[_name]
     assert isinstance(_v, int) and not isinstance(_v, bool), \
-        f"{_name} must be an int (a whole number such as 3), got {_v!r}"
+        mistake("floats", f"{_name} must be an int (a whole number such as 3), got {_v!r}")
 ### BEGIN HIDDEN TESTS
-assert q1_attention_layers == 8, "q1_attention_layers: count the layers i = 0 .. 39 with i % 5 == 2"
-assert q1_kv_ratio == 5, ("q1_kv_ratio: only attention layers keep keys and values, all with the same widths; "
-                          "compare how many layers keep them in the two stacks")
+assert q1_attention_layers == 8, mistake("counted-mamba-layers",
+    "q1_attention_layers: count the layers i = 0 .. 39 with i % 5 == 2")
+assert q1_kv_ratio == 5, (mistake("kv-ratio-from-mamba",
+    "q1_kv_ratio: only attention layers keep keys and values, all with the same widths; "
+                          "compare how many layers keep them in the two stacks"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1302,8 +1348,9 @@ q2_choice = "C"
 """Question 2, autograded part: q2_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q2_choice, "q2_choice")
 ### BEGIN HIDDEN TESTS
-assert q2_choice == "C", ("q2_choice is not the right letter: which statement separates what the model stores "
-                          "from what one token computes with?")
+assert q2_choice == "C", (mistake("moe-saves-weight-memory",
+    "q2_choice is not the right letter: which statement separates what the model stores "
+                          "from what one token computes with?"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1339,13 +1386,16 @@ q3_max_context_tokens = llms.published_config("Jamba-v0.1").max_position_embeddi
 # %% nbgrader={"grade": true, "grade_id": "test_q3_max_context", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 3, autograded part: an int number of tokens (hidden: the right one)."""
 assert isinstance(q3_max_context_tokens, int) and not isinstance(q3_max_context_tokens, bool), \
-    f"q3_max_context_tokens must be an int number of tokens (write it out, no 'K'), got {q3_max_context_tokens!r}"
+    mistake("string",
+        f"q3_max_context_tokens must be an int number of tokens (write it out, no 'K'), got {q3_max_context_tokens!r}")
 assert q3_max_context_tokens != 256000, (
-    "q3_max_context_tokens = 256,000 reads '256K' as thousands; the question asks for the value as the "
-    "configuration states it: read max_position_embeddings of Jamba-v0.1's configuration (archlab.moe)")
+    mistake("256k-read-thousands",
+        "q3_max_context_tokens = 256,000 reads '256K' as thousands; the question asks for the value as the "
+    "configuration states it: read max_position_embeddings of Jamba-v0.1's configuration (archlab.moe)"))
 ### BEGIN HIDDEN TESTS
 assert q3_max_context_tokens == 262144, \
-    "q3_max_context_tokens is not Jamba-v0.1's maximum context: read max_position_embeddings of its configuration"
+    mistake("128k-context",
+        "q3_max_context_tokens is not Jamba-v0.1's maximum context: read max_position_embeddings of its configuration")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q3_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}

@@ -63,7 +63,7 @@ from IPython.display import Markdown, display
 
 import archlab.device
 from archlab import cost, equal_size, fits, measure, models, plots, verdicts, widgets
-from archlab.checks import assert_close, no_reference
+from archlab.checks import assert_close, mistake, no_reference
 from archlab.course import course_file, setup
 from archlab.device import synchronize
 from archlab.measure import tensor_bytes
@@ -286,19 +286,25 @@ assert len(_fwd) == 4, (f"warmup=1, repeat=3 needs 4 forwards (1 untimed warm-up
                         + (": is the warm-up missing?" if len(_fwd) == 3 else ""))
 assert all(e[2] == 16 for e in _fwd), \
     f"every prefill reads the whole prompt of 16 tokens; yours fed {[e[2] for e in _fwd]}"
-assert all(e[1] == 2 for e in _fwd), (f"measure_prefill(batch=2) ignores the batch: every forward must feed the 2 "
+assert all(e[1] == 2 for e in _fwd), (mistake("batch-ignored",
+    f"measure_prefill(batch=2) ignores the batch: every forward must feed the 2 "
                                       f"sequences of the given ids, (2, 16); yours fed batches of "
-                                      f"{[e[1] for e in _fwd]}")
+                                      f"{[e[1] for e in _fwd]}"))
 assert_close(_res, 0.026, name="measure_prefill on the simulated GPU (seconds)", mistakes={
-    "no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right "
-    "before starting AND right before stopping the clock": 0.0,
-    "the warm-up was timed: it is in your median (of 0.526, 0.026, 0.026, 0.326 s); time only the "
-    "`repeat` runs after the warm-up": 0.176,
-    "a mean instead of the median: the 0.3 s hiccup moves a mean; return statistics.median(times)": 0.126,
-    "the sum of the timed runs: return the median time of ONE prefill": 0.378,
-    "no synchronize before starting the clock: the warm-up's queued work (0.526 s) was charged to "
-    "your first timed run; synchronize before starting each run too": 0.326,
-    "your clock did not read the simulated time: time with time.perf_counter()": (lambda t: 0 < t < 0.01)})
+    mistake("no-synchronisation",
+        "no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right "
+    "before starting AND right before stopping the clock"): 0.0,
+    mistake("warm-up-timed-rest",
+        "the warm-up was timed: it is in your median (of 0.526, 0.026, 0.026, 0.326 s); time only the "
+    "`repeat` runs after the warm-up"): 0.176,
+    mistake("mean-median",
+        "a mean instead of the median: the 0.3 s hiccup moves a mean; return statistics.median(times)"): 0.126,
+    mistake("sum-runs", "the sum of the timed runs: return the median time of ONE prefill"): 0.378,
+    mistake("no-synchronize-before-starting",
+        "no synchronize before starting the clock: the warm-up's queued work (0.526 s) was charged to "
+    "your first timed run; synchronize before starting each run too"): 0.326,
+    mistake("clock-did-read-simulated",
+        "your clock did not read the simulated time: time with time.perf_counter()"): (lambda t: 0 < t < 0.01)})
 ### BEGIN HIDDEN TESTS
 import random as _random
 
@@ -311,13 +317,15 @@ for _trial in range(6):
     with no_reference(_am.time_fn, "timeit", "torch.utils.benchmark", who="measure_prefill"):
         _res, _ev = _spy_run(lambda: measure_prefill(_tiny, _n, warmup=_w, repeat=_r), _tiny, measure_prefill, _c)
     _fwd = _forwards(_ev)
-    assert len(_fwd) == _w + _r, (f"measure_prefill(warmup={_w}, repeat={_r}) ran {len(_fwd)} forwards: "
-                                  f"use the warmup and repeat arguments ({_w} untimed, then {_r} timed)")
+    assert len(_fwd) == _w + _r, (mistake("warmup-repeat-fixed-at",
+        f"measure_prefill(warmup={_w}, repeat={_r}) ran {len(_fwd)} forwards: "
+                                  f"use the warmup and repeat arguments ({_w} untimed, then {_r} timed)"))
     assert all(e[2] == _n for e in _fwd), f"every prefill must read the whole prompt of {_n} tokens"
     _want = statistics.median(_costs[_w:])
-    assert abs(_res - _want) <= 1e-9, (f"measure_prefill(warmup={_w}, repeat={_r}) on the simulated GPU with random "
+    assert abs(_res - _want) <= 1e-9, (mistake("fastest-run-median",
+        f"measure_prefill(warmup={_w}, repeat={_r}) on the simulated GPU with random "
                                        f"costs returned {_res:.4f} s: not the median of the {_r} timed runs "
-                                       f"(warm-up untimed, synchronize before starting and before stopping the clock)")
+                                       f"(warm-up untimed, synchronize before starting and before stopping the clock)"))
 # the batch reaches the model
 _res, _ev = _spy_run(lambda: measure_prefill(_tiny, 8, batch=3, warmup=0, repeat=1), _tiny, measure_prefill,
                      lambda call, tokens: 0.01)
@@ -425,29 +433,37 @@ assert len(_fwd) == 5, (f"a prompt, warmup=1 and n_tokens=3 need 5 forwards (1 p
                         f"steps); yours ran {len(_fwd)}" + (": is the warm-up step missing?" if len(_fwd) == 4 else ""))
 assert _fwd[0][2] == 20, f"the first forward is the prefill of the whole prompt (20 tokens); yours fed {_fwd[0][2]}"
 assert_close(_res, 0.011, name="measure_decode on the simulated GPU (seconds)", mistakes={
-    "decode without the cache: each step re-ran the whole prefix (22, 23, 24 tokens: 0.032, 0.033, "
-    "0.334 s); feed ONE token and pass the cache the step before returned": 0.033,
-    "no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right "
-    "before starting AND right before stopping the clock": 0.0,
-    "the warm-up step was timed: it is in your median (of 0.511, 0.011, 0.011, 0.311 s); time only "
-    "the n_tokens steps after it": 0.161,
-    "a mean instead of the median: the 0.3 s hiccup moves a mean; return statistics.median(times)": 0.111,
-    "the sum of the timed steps: return the median time of ONE step": 0.333,
-    "no synchronize before starting the clock: the prefill's and warm-up's queued work was charged "
-    "to your first timed step; synchronize before starting each step too": 0.311,
-    "your clock did not read the simulated time: time with time.perf_counter()": (lambda t: 0 < t < 0.005)})
+    mistake("cache-turned-off",
+        "decode without the cache: each step re-ran the whole prefix (22, 23, 24 tokens: 0.032, 0.033, "
+    "0.334 s); feed ONE token and pass the cache the step before returned"): 0.033,
+    mistake("no-synchronisation",
+        "no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right "
+    "before starting AND right before stopping the clock"): 0.0,
+    mistake("warm-up-step-timed",
+        "the warm-up step was timed: it is in your median (of 0.511, 0.011, 0.011, 0.311 s); time only "
+    "the n_tokens steps after it"): 0.161,
+    mistake("mean-median",
+        "a mean instead of the median: the 0.3 s hiccup moves a mean; return statistics.median(times)"): 0.111,
+    mistake("total-time-all-steps", "the sum of the timed steps: return the median time of ONE step"): 0.333,
+    mistake("no-synchronize-before-starting",
+        "no synchronize before starting the clock: the prefill's and warm-up's queued work was charged "
+    "to your first timed step; synchronize before starting each step too"): 0.311,
+    mistake("clock-did-read-simulated",
+        "your clock did not read the simulated time: time with time.perf_counter()"): (lambda t: 0 < t < 0.005)})
 _steps = [e[2] for e in _fwd[1:]]
 assert all(n == 1 for n in _steps), f"each decode step feeds ONE token (with the cache); yours fed {_steps} tokens"
 assert all(e[3] for e in _fwd[1:]), \
-    "every decode step must receive the cache of the step before (decode without the cache?)"
+    mistake("cache-turned-off",
+        "every decode step must receive the cache of the step before (decode without the cache?)")
 # The same run with two slow steps: the first timed step (forward 2) waits 10 ms more, the last
 # (forward 4) is hit by the 0.3 s hiccup. The timed steps take 0.021, 0.011 and 0.311 s: the median
 # is 0.021 s, the fastest 0.011 s.
 _cost = lambda call, tokens: 0.010 + 0.001 * tokens + {1: 0.5, 2: 0.010, 4: 0.3}.get(call, 0.0)
 _res, _ev = _spy_run(lambda: measure_decode(_tiny, 20, n_tokens=3, warmup=1), _tiny, measure_decode, _cost)
 assert_close(_res, 0.021, name="measure_decode on the simulated GPU with two slow steps (seconds)", mistakes={
-    "took the fastest step, not the median: the fastest of 0.021, 0.011 and 0.311 s is 0.011 s, their "
-    "median 0.021 s; return statistics.median(times)": 0.011})
+    mistake("fastest-step-median",
+        "took the fastest step, not the median: the fastest of 0.021, 0.011 and 0.311 s is 0.011 s, their "
+    "median 0.021 s; return statistics.median(times)"): 0.011})
 ### BEGIN HIDDEN TESTS
 import random as _random
 
@@ -460,8 +476,9 @@ for _fam in ("gpt2", "mamba"):
         with no_reference(_am.time_fn, "timeit", "torch.utils.benchmark", who="measure_decode"):
             _res, _ev = _spy_run(lambda: measure_decode(_m, 20, n_tokens=_k, warmup=_w), _m, measure_decode, _c)
         _fwd = _forwards(_ev)
-        assert len(_fwd) == 1 + _w + _k, (f"{_fam}, warmup={_w}, n_tokens={_k}: {len(_fwd)} forwards; use the "
-                                          f"arguments: 1 prefill, {_w} untimed steps, {_k} timed steps")
+        assert len(_fwd) == 1 + _w + _k, (mistake("always-one-warm-up",
+            f"{_fam}, warmup={_w}, n_tokens={_k}: {len(_fwd)} forwards; use the "
+                                          f"arguments: 1 prefill, {_w} untimed steps, {_k} timed steps"))
         assert _fwd[0][2] == 20, f"{_fam}: the first forward must be the prefill of the 20-token prompt"
         assert all(e[2] == 1 and e[3] for e in _fwd[1:]), (f"{_fam}: every step after the prefill must feed ONE token "
                                                             f"with the cache of the step before")
@@ -505,25 +522,33 @@ _g8 = models.build_model("gpt2", "tiny", n_layer=1, n_embd=8, n_head=2)
 _b = state_bytes(_g8, 3)
 assert isinstance(_b, int), f"state_bytes returns an int number of bytes; got {type(_b).__name__}"
 assert_close(_b, 192, name="state_bytes of a 1-layer GPT-2 of width 8 after 3 tokens", mistakes={
-    "the weights counted: they do not grow with the conversation; count the cache equal_size.forward returned": 19936,
-    "the weights counted too: count only the cache equal_size.forward returned": 19936 + 192,
-    "the logits counted too: they are the output, not what decode keeps; count only the cache": 3072 + 192,
-    "values counted, not bytes: a float32 value takes 4 bytes (tensor_bytes counts bytes)": 48,
-    "2 bytes a value: this model runs in float32 (4 bytes); measure the cache it returned": 96})
+    mistake("counts-parameters-cache",
+        "the weights counted: they do not grow with the conversation; count the cache equal_size.forward "
+        "returned"): 19936,
+    mistake("counts-parameters-cache",
+        "the weights counted too: count only the cache equal_size.forward returned"): 19936 + 192,
+    mistake("counts-logits-too",
+        "the logits counted too: they are the output, not what decode keeps; count only the cache"): 3072 + 192,
+    mistake("counts-values-bytes",
+        "values counted, not bytes: a float32 value takes 4 bytes (tensor_bytes counts bytes)"): 48,
+    mistake("2-bytes-value",
+        "2 bytes a value: this model runs in float32 (4 bytes); measure the cache it returned"): 96})
 assert_close(state_bytes(_g8, 3, batch=2), 384, name="state_bytes(batch=2)", mistakes={
-    "batch ignored: each of the 2 sequences keeps its own cache (use the given ids)": 192})
+    mistake("batch-ignored", "batch ignored: each of the 2 sequences keeps its own cache (use the given ids)"): 192})
 assert_close(state_bytes(_g8, 6), 384, name="state_bytes of the GPT-2 after 6 tokens", mistakes={
-    "the cache did not grow with the context: prefill the context_len given ids": 192})
+    mistake("cache-did-grow-context",
+        "the cache did not grow with the context: prefill the context_len given ids"): 192})
 # Mamba with 1 layer of width 8 (d_inner = 2 x 8 = 16 channels) keeps, per channel, a convolution
 # window of 4 inputs and a state of N = 4 numbers: 16 x (4 + 4) x 4 bytes = 512 bytes, at any n.
 _m8 = models.build_model("mamba", "tiny", hidden_size=8, num_hidden_layers=1, state_size=4)
 for _n in (3, 6):
     assert_close(state_bytes(_m8, _n), 512,
                  name=f"state_bytes of a 1-layer Mamba of width 8 after {_n} tokens", mistakes={
-        "a KV-cache formula: Mamba keeps no keys and values but a fixed-size state; measure the cache "
-        "the model returned": 2 * 1 * _n * 8 * 4,
-        "the weights counted: count the cache equal_size.forward returned": 11136,
-        "the logits counted too: count only the cache": 512 + _n * 256 * 4})
+        mistake("kv-cache-formula-every",
+            "a KV-cache formula: Mamba keeps no keys and values but a fixed-size state; measure the cache "
+        "the model returned"): 2 * 1 * _n * 8 * 4,
+        mistake("counts-parameters-cache", "the weights counted: count the cache equal_size.forward returned"): 11136,
+        mistake("counts-logits-too", "the logits counted too: count only the cache"): 512 + _n * 256 * 4})
 ### BEGIN HIDDEN TESTS
 _ms = equal_size.build_equal_size("tiny", max_context=64)
 for _fam, _m in _ms.items():
@@ -538,8 +563,9 @@ _g16 = models.build_model("gpt2", "tiny", dtype=torch.bfloat16)
 with no_reference(models.cache_bytes, cost.predicted_state_bytes, who="state_bytes"):
     _got = state_bytes(_g16, 9)
 assert _got == cost.predicted_state_bytes(_g16.config, 9, 1, bytes_per_value=2), (
-    f"a GPT-2 in bfloat16 (2 bytes a value) after 9 tokens: {_got:,} bytes is not its cache; count the bytes as "
-    f"stored (tensor_bytes), not values x 4")
+    mistake("4-bytes-value-assumed",
+        f"a GPT-2 in bfloat16 (2 bytes a value) after 9 tokens: {_got:,} bytes is not its cache; count the bytes as "
+    f"stored (tensor_bytes), not values x 4"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -706,25 +732,32 @@ _toy = {"contexts": _n, "models": {
               "state_bytes": [1000 + 16 * x for x in _n]}}}
 _t = facts(_toy)
 assert_close(_t["gpt2_kv_exponent"], 1.0, rtol=1e-6, name="gpt2_kv_exponent of the hand-made measurement", mistakes={
-    "a slope on linear axes (bytes per token): fit log(bytes) against log(n), fits.fit_power_law": 100.0})
+    mistake("slope-linear-axes",
+        "a slope on linear axes (bytes per token): fit log(bytes) against log(n), fits.fit_power_law"): 100.0})
 assert_close(_t["gpt2_decode_exponent"], 0.5, rtol=1e-6,
              name="gpt2_decode_exponent of the hand-made measurement", mistakes={
-    "fitted on GPT-2's prefill times: the decode exponent reads decode_s": 2.0,
-    "1.0 is not what these decode times show (the cache's exponent, or the theory typed in): fit "
-    "fits.fit_power_law(contexts, decode_s).exponent on the data": 1.0,
-    "a slope on linear axes (seconds per token): fit log(time) against log(n), fits.fit_power_law":
+    mistake("decode-exponent-fitted-prefill",
+        "fitted on GPT-2's prefill times: the decode exponent reads decode_s"): 2.0,
+    mistake("theory-typed-data",
+        "1.0 is not what these decode times show (the cache's exponent, or the theory typed in): fit "
+    "fits.fit_power_law(contexts, decode_s).exponent on the data"): 1.0,
+    mistake("slope-linear-axes",
+        "a slope on linear axes (seconds per token): fit log(time) against log(n), fits.fit_power_law"):
         (lambda v: abs(v) < 0.01)})
 assert_close(_t["mamba_state_exponent"], 0.0, atol=1e-9, name="mamba_state_exponent of the hand-made measurement")
 assert _t["flat_state_models"] != ["jamba", "mamba", "rwkv"], (
-    "flat_state_models: Jamba's cache grows (its attention layers keep keys and values for every token): "
-    "keep only the families whose fitted byte exponent is below 0.05 in size")
-assert _t["flat_state_models"] != ["rwkv", "mamba"], "flat_state_models must be SORTED: sorted(...)"
+    mistake("every-non-transformer-counted",
+        "flat_state_models: Jamba's cache grows (its attention layers keep keys and values for every token): "
+    "keep only the families whose fitted byte exponent is below 0.05 in size"))
+assert _t["flat_state_models"] != ["rwkv", "mamba"], mistake("unsorted-list",
+    "flat_state_models must be SORTED: sorted(...)")
 assert _t["flat_state_models"] == ["mamba", "rwkv"], (
     f"flat_state_models of the hand-made measurement: Mamba's and RWKV's bytes are flat, GPT-2's and Jamba's "
     f"grow; got {_t['flat_state_models']}")
 assert _t["fastest_decode_at_longest"] != "jamba", (
-    "fastest_decode_at_longest: Jamba is fastest on average and at the shortest n, not at the LONGEST; "
-    "compare the last entries of decode_s")
+    mistake("fastest-average",
+        "fastest_decode_at_longest: Jamba is fastest on average and at the shortest n, not at the LONGEST; "
+    "compare the last entries of decode_s"))
 assert _t["fastest_decode_at_longest"] == "mamba", (
     f"fastest_decode_at_longest of the hand-made measurement: the smallest decode_s at n = 64 is Mamba's; "
     f"got {_t['fastest_decode_at_longest']!r}")
@@ -765,11 +798,13 @@ for _k in range(3):
 for _label, _meas in _cases:
     _got, _want = facts(_meas), _expect(_meas)
     for _k in ("gpt2_kv_exponent", "gpt2_decode_exponent", "mamba_state_exponent"):
-        assert abs(_got[_k] - _want[_k]) < 1e-6, (f"{_label}: {_k} = {_got[_k]:.4f} is not the log-log least-squares "
-                                                  f"slope through ALL the points of the right series")
+        assert abs(_got[_k] - _want[_k]) < 1e-6, (mistake("slope-through-first-last",
+            f"{_label}: {_k} = {_got[_k]:.4f} is not the log-log least-squares "
+                                                  f"slope through ALL the points of the right series"))
     assert _got["flat_state_models"] == _want["flat_state_models"], (
-        f"{_label}: flat_state_models = {_got['flat_state_models']} is not the sorted list of families whose "
-        f"fitted byte exponent is below 0.05 in size")
+        mistake("unsorted-list",
+            f"{_label}: flat_state_models = {_got['flat_state_models']} is not the sorted list of families whose "
+        f"fitted byte exponent is below 0.05 in size"))
     assert _got["fastest_decode_at_longest"] == _want["fastest_decode_at_longest"], (
         f"{_label}: fastest_decode_at_longest = {_got['fastest_decode_at_longest']!r} is not the family with the "
         f"smallest decode time at the longest context")
@@ -851,23 +886,27 @@ every field of every claim, against the sources cited above and your MEAS."""
 _ids = ["gpt2_decode", "jamba_3x", "mamba_5x", "mamba_state"]
 _allowed = {"quantity": ["latency", "throughput", "memory"], "batch": ["batch 1", "large batch"]}
 assert isinstance(q_claims, dict) and sorted(q_claims) == _ids, (
-    f"q_claims must be a dict with the keys {_ids}; got "
-    f"{sorted(q_claims) if isinstance(q_claims, dict) else type(q_claims).__name__}")
+    mistake("claim-left-out", f"q_claims must be a dict with the keys {_ids}; got "
+    f"{sorted(q_claims) if isinstance(q_claims, dict) else type(q_claims).__name__}"))
 for _cid in _ids:
     _c = q_claims[_cid]
     assert isinstance(_c, dict) and sorted(_c) == ["batch", "quantity", "testable_here"], (
-        f"q_claims[{_cid!r}] must be a dict with the keys 'quantity', 'batch' and 'testable_here'; got {_c!r}")
+        mistake("claim-left-out",
+            f"q_claims[{_cid!r}] must be a dict with the keys 'quantity', 'batch' and 'testable_here'; got {_c!r}"))
     for _field, _options in _allowed.items():
         assert _c[_field] in _options, f"q_claims[{_cid!r}][{_field!r}] must be one of {_options}; got {_c[_field]!r}"
     assert isinstance(_c["testable_here"], bool), (
-        f"q_claims[{_cid!r}]['testable_here'] must be True or False (a bool); got {_c['testable_here']!r}")
+        mistake("testable-here-word",
+            f"q_claims[{_cid!r}]['testable_here'] must be True or False (a bool); got {_c['testable_here']!r}"))
 # The typical confusion: a speed figure is not always the time one sequence waits, and the reverse.
 assert q_claims["mamba_5x"]["quantity"] != "latency", (
-    "mamba_5x: a throughput claim read as latency: Appendix E.5 computes the figure as batch size x 128 / "
-    "time taken, tokens per second summed over the whole batch, not the seconds one sequence waits")
+    mistake("mamba-s-5x-read",
+        "mamba_5x: a throughput claim read as latency: Appendix E.5 computes the figure as batch size x 128 / "
+    "time taken, tokens per second summed over the whole batch, not the seconds one sequence waits"))
 assert q_claims["gpt2_decode"]["quantity"] != "throughput", (
-    "gpt2_decode: a latency read as throughput: decode_s holds the seconds ONE cached decode step of one "
-    "sequence takes (your measure_decode), not tokens per second summed over a batch")
+    mistake("our-decode-seconds-read",
+        "gpt2_decode: a latency read as throughput: decode_s holds the seconds ONE cached decode step of one "
+    "sequence takes (your measure_decode), not tokens per second summed over a batch"))
 ### BEGIN HIDDEN TESTS
 # What the sources measured. Gu & Dao 2023, §4.5, Fig. 8 (right), App. E.5: tokens/s = batch x 128 / time,
 # batch 1..128, the 4-5x "since ... it can use much higher batch sizes". Lieber et al. 2024, §3.2, Fig. 3:
@@ -887,16 +926,19 @@ _row = {"mamba_5x": "mamba_5x", "jamba_3x": "jamba_3x", "gpt2_decode": "transfor
 for _cid, (_quantity, _batch) in _key.items():
     _c = q_claims[_cid]
     assert _c["quantity"] == _quantity, (
-        f"q_claims[{_cid!r}]['quantity'] = {_c['quantity']!r} is not what the number behind this claim measures: "
-        f"reread {_source[_cid]}: seconds one sequence waits, tokens per second summed over a batch, or bytes?")
+        mistake("jamba-s-batch-1",
+            f"q_claims[{_cid!r}]['quantity'] = {_c['quantity']!r} is not what the number behind this claim measures: "
+        f"reread {_source[_cid]}: seconds one sequence waits, tokens per second summed over a batch, or bytes?"))
     assert _c["batch"] == _batch, (
-        f"q_claims[{_cid!r}]['batch'] = {_c['batch']!r} is not the setting the claimed figure comes from: "
-        f"reread {_source[_cid]}")
+        mistake("jamba-s-long-context",
+            f"q_claims[{_cid!r}]['batch'] = {_c['batch']!r} is not the setting the claimed figure comes from: "
+        f"reread {_source[_cid]}"))
     _testable = not verdicts.verdict(_row[_cid], MEAS).startswith(verdicts.NOT_MEASURED)
     assert _c["testable_here"] is _testable, (
-        f"q_claims[{_cid!r}]['testable_here'] = {_c['testable_here']!r}: does MEAS hold this quantity, in this "
+        mistake("mamba-s-5x-judged",
+            f"q_claims[{_cid!r}]['testable_here'] = {_c['testable_here']!r}: does MEAS hold this quantity, in this "
         f"setting, for the models the claim compares? MEAS was taken at batch {MEAS['batch']} on "
-        f"{MEAS['device']} with the models {sorted(MEAS['models'])}")
+        f"{MEAS['device']} with the models {sorted(MEAS['models'])}"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q_claims_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}

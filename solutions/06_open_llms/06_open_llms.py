@@ -62,7 +62,8 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from archlab import llms, models, widgets
-from archlab.checks import assert_close, assert_shape, check_shape, check_choice, no_fused_attention, no_reference
+from archlab.checks import (assert_close, assert_shape, check_choice, check_shape,
+                            mistake, no_fused_attention, no_reference)
 from archlab.course import setup
 
 device, QUICK, GRADING = setup(DEVICE, QUICK, SEED)   # QUICK is always True while nbgrader grades (GRADING)
@@ -174,19 +175,22 @@ assert_shape(y1, (2, 2), "rms_norm output")
 r0, r1 = math.sqrt(12.5 + 0.25), math.sqrt(2.0 + 0.25)
 assert_close(y1, [[3 / r0, 2 * 4 / r0], [0.0, 2 * 2 / r1]],
              name="rms_norm of rows (3, 4), (0, 2), weight (1, 2), eps 0.25", mistakes={
-    "eps added outside the square root: divide by sqrt(mean(x^2) + eps)":
+    mistake("eps-added-outside-square", "eps added outside the square root: divide by sqrt(mean(x^2) + eps)"):
         [[3 / (math.sqrt(12.5) + 0.25), 8 / (math.sqrt(12.5) + 0.25)], [0.0, 4 / (math.sqrt(2.0) + 0.25)]],
-    "eps ignored: add eps to the mean square, inside the square root":
+    mistake("eps-ignored", "eps ignored: add eps to the mean square, inside the square root"):
         [[3 / math.sqrt(12.5), 8 / math.sqrt(12.5)], [0.0, 4 / math.sqrt(2.0)]],
-    "mean over the wrong axis (dim=0): average the squares over the last dimension, one mean per vector":
+    mistake("mean-over-wrong-axis",
+        "mean over the wrong axis (dim=0): average the squares over the last dimension, one mean per vector"):
         [[3 / math.sqrt(4.5 + 0.25), 8 / math.sqrt(10.0 + 0.25)], [0.0, 4 / math.sqrt(10.0 + 0.25)]],
-    "mean over every element: average the squares over the last dimension only, one mean per vector":
+    mistake("mean-over-every-element",
+        "mean over every element: average the squares over the last dimension only, one mean per vector"):
         [[3 / math.sqrt(7.25 + 0.25), 8 / math.sqrt(7.25 + 0.25)], [0.0, 4 / math.sqrt(7.25 + 0.25)]],
-    "mean subtracted (that is LayerNorm): RMSNorm divides x itself by its root mean square":
+    mistake("subtracts-mean", "mean subtracted (that is LayerNorm): RMSNorm divides x itself by its root mean square"):
         [[-0.5 / math.sqrt(0.5), 1.0 / math.sqrt(0.5)], [-1 / math.sqrt(1.25), 2 / math.sqrt(1.25)]],
-    "divided by the L2 norm (a sum of squares): use the MEAN of the squares":
+    mistake("divides-l2-norm-root", "divided by the L2 norm (a sum of squares): use the MEAN of the squares"):
         [[3 / math.sqrt(25.25), 8 / math.sqrt(25.25)], [0.0, 4 / math.sqrt(4.25)]],
-    "weight forgotten: multiply the normalised x by weight": [[3 / r0, 4 / r0], [0.0, 2 / r1]]})
+    mistake("forgets-weight",
+        "weight forgotten: multiply the normalised x by weight"): [[3 / r0, 4 / r0], [0.0, 2 / r1]]})
 assert_shape(rms_norm(torch.randn(2, 3, 8), torch.ones(8)), (2, 3, 8), "rms_norm output for x of shape (2, 3, 8)")
 ### BEGIN HIDDEN TESTS
 from torch.overrides import TorchFunctionMode
@@ -198,8 +202,9 @@ class _NoTorchRMSNorm(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func in (torch.rms_norm, torch.nn.functional.rms_norm):
-            raise AssertionError("rms_norm must be your own code: it called torch's rms_norm. Write it with "
-                                 "pow, mean and rsqrt (the reference is what the tests compare you with).")
+            raise AssertionError(mistake("calls-torch-s-rms",
+                "rms_norm must be your own code: it called torch's rms_norm. Write it with "
+                                 "pow, mean and rsqrt (the reference is what the tests compare you with)."))
         return func(*args, **(kwargs or {}))
 
 
@@ -303,19 +308,25 @@ c0, s0, c1, s1 = math.cos(3), math.sin(3), math.cos(0.3), math.sin(0.3)
 a_w = 3 * 100 ** -0.25                                                      # the angle with theta = base^(-i/d)
 assert_close(y4.reshape(4), [1 * c0 - 3 * s0, 2 * c1 - 4 * s1, 3 * c0 + 1 * s0, 4 * c1 + 2 * s1], rtol=1e-5, atol=1e-5,
              name="(1, 2, 3, 4) rotated to position 3 with base 100", mistakes={
-    "interleaved pairs (x0, x1), (x2, x3): Llama's convention pairs coordinate j with j + d/2 (rotate half)":
+    mistake("interleaved-pairs",
+        "interleaved pairs (x0, x1), (x2, x3): Llama's convention pairs coordinate j with j + d/2 (rotate half)"):
         [1 * c0 - 2 * s0, 2 * c0 + 1 * s0, 3 * c1 - 4 * s1, 4 * c1 + 3 * s1],
-    "theta exponent -i/d: the frequencies are theta_i = base^(-2i/d) for pairs i = 0 .. d/2 - 1":
+    mistake("frequencies-base",
+        "theta exponent -i/d: the frequencies are theta_i = base^(-2i/d) for pairs i = 0 .. d/2 - 1"):
         [1 * c0 - 3 * s0, 2 * math.cos(a_w) - 4 * math.sin(a_w),
          3 * c0 + 1 * s0, 4 * math.cos(a_w) + 2 * math.sin(a_w)],
-    "theta exponent -4i/d (2i doubled, e.g. 2 * arange(0, d, 2) / d): theta_i = base^(-2i/d)":
+    mistake("theta-exponent-4i-d",
+        "theta exponent -4i/d (2i doubled, e.g. 2 * arange(0, d, 2) / d): theta_i = base^(-2i/d)"):
         [1 * c0 - 3 * s0, 2 * math.cos(0.03) - 4 * math.sin(0.03),
          3 * c0 + 1 * s0, 4 * math.cos(0.03) + 2 * math.sin(0.03)],
-    "theta exponent without the minus sign: theta_i = base^(-2i/d) gets slower, not faster, for later pairs":
+    mistake("theta-exponent-without-minus",
+        "theta exponent without the minus sign: theta_i = base^(-2i/d) gets slower, not faster, for later pairs"):
         [1 * c0 - 3 * s0, 2 * math.cos(30) - 4 * math.sin(30), 3 * c0 + 1 * s0, 4 * math.cos(30) + 2 * math.sin(30)],
-    "rotation in the wrong direction: rope(x) = x cos + [-x2, x1] sin, the minus on the second half":
+    mistake("rotates-other-way",
+        "rotation in the wrong direction: rope(x) = x cos + [-x2, x1] sin, the minus on the second half"):
         [1 * c0 + 3 * s0, 2 * c1 + 4 * s1, 3 * c0 - 1 * s0, 4 * c1 - 2 * s1],
-    "positions ignored (0 .. L-1 used instead): rotate by the positions you are given": [1.0, 2.0, 3.0, 4.0]})
+    mistake("positions-ignored",
+        "positions ignored (0 .. L-1 used instead): rotate by the positions you are given"): [1.0, 2.0, 3.0, 4.0]})
 xv = torch.randn(2, 3, 5, 8)
 yv = apply_rope(xv, torch.arange(5))
 assert_shape(yv, (2, 3, 5, 8), "apply_rope output")
@@ -421,13 +432,17 @@ r2 = repeat_kv(k2, 3)
 assert isinstance(r2, torch.Tensor), f"repeat_kv must return a tensor, got {type(r2).__name__}"
 assert_close(torch.tensor(r2.shape), [1, 6, 3, 4], rtol=0, atol=0,
              name="shape of repeat_kv(k, 3) for k of shape (1, 2, 3, 4)", mistakes={
-    "repeated along the sequence axis (dim 2): repeat the heads, dim 1": [1, 2, 9, 4],
-    "repeated along the head width (last dim): repeat the heads, dim 1": [1, 2, 3, 12],
-    "repeated along the batch axis (dim 0): repeat the heads, dim 1": [3, 2, 3, 4]})
+    mistake("repeats-along-sequence-axis",
+        "repeated along the sequence axis (dim 2): repeat the heads, dim 1"): [1, 2, 9, 4],
+    mistake("repeated-along-head-width",
+        "repeated along the head width (last dim): repeat the heads, dim 1"): [1, 2, 3, 12],
+    mistake("repeated-along-batch-axis",
+        "repeated along the batch axis (dim 0): repeat the heads, dim 1"): [3, 2, 3, 4]})
 assert_close(r2[0, :, 0, 0], [10.0, 10.0, 10.0, 20.0, 20.0, 20.0],
              name="which KV head each of the 6 query heads reads", mistakes={
-    "heads tiled (k.repeat or torch.cat of copies): query heads 0-2 must read KV head 0 and heads 3-5 KV head 1; "
-    "put the copies of a head side by side (repeat_interleave, or expand a new axis after the head axis)":
+    mistake("tiles-heads",
+        "heads tiled (k.repeat or torch.cat of copies): query heads 0-2 must read KV head 0 and heads 3-5 KV head 1; "
+    "put the copies of a head side by side (repeat_interleave, or expand a new axis after the head axis)"):
         [10.0, 20.0, 10.0, 20.0, 10.0, 20.0]})
 assert_shape(repeat_kv(torch.randn(2, 4, 5, 8), 1), (2, 4, 5, 8), "repeat_kv(k, 1)")
 ### BEGIN HIDDEN TESTS
@@ -490,14 +505,15 @@ silu = lambda z: z * sigmoid(z)
 gelu = lambda z: z * 0.5 * (1 + math.erf(z / math.sqrt(2)))
 assert_close(ys, [[0.5 * silu(2.0) * 3.0], [0.5 * silu(-4.0) * -6.0]],
              name="the one-unit example 0.5 * silu(2x) * 3x at x = 1, -2", mistakes={
-    "gate and up swapped (SiLU on the up projection): the SiLU goes on W_gate x, which multiplies W_up x":
+    mistake("silu-up-projection-gate",
+        "gate and up swapped (SiLU on the up projection): the SiLU goes on W_gate x, which multiplies W_up x"):
         [[0.5 * silu(3.0) * 2.0], [0.5 * silu(-6.0) * -4.0]],
-    "GELU instead of SiLU: Llama's gate is SiLU(z) = z * sigmoid(z)":
+    mistake("gelu-silu", "GELU instead of SiLU: Llama's gate is SiLU(z) = z * sigmoid(z)"):
         [[0.5 * gelu(2.0) * 3.0], [0.5 * gelu(-4.0) * -6.0]],
-    "sigmoid instead of SiLU (that is GLU): SiLU(z) = z * sigmoid(z)":
+    mistake("sigmoid-gate", "sigmoid instead of SiLU (that is GLU): SiLU(z) = z * sigmoid(z)"):
         [[0.5 * sigmoid(2.0) * 3.0], [0.5 * sigmoid(-4.0) * -6.0]],
-    "no gate: SiLU(W_gate x) multiplies W_up x": [[0.5 * silu(3.0)], [0.5 * silu(-6.0)]],
-    "no down projection: multiply the gated product by w_down (transposed) at the end":
+    mistake("no-gate", "no gate: SiLU(W_gate x) multiplies W_up x"): [[0.5 * silu(3.0)], [0.5 * silu(-6.0)]],
+    mistake("no-down-projection", "no down projection: multiply the gated product by w_down (transposed) at the end"):
         [[silu(2.0) * 3.0], [silu(-4.0) * -6.0]]})
 assert_shape(swiglu_mlp(torch.randn(2, 5, 8), torch.randn(12, 8), torch.randn(12, 8), torch.randn(8, 12)),
              (2, 5, 8), "output")
@@ -626,23 +642,26 @@ assert_shape(yl, (2, 6, 32), "decoder_layer output")
 xl2 = xl.clone()
 xl2[:, 1:] = torch.randn(2, 5, 32, generator=g_v)                           # change every token but the first
 assert_close(decoder_layer(xl2, p_v, 4, 2)[:, 0], yl[:, 0], rtol=1e-5, atol=1e-5,
-             name="output at position 0 after changing tokens 1-5 (causal: it must not see later tokens; "
-                  "mask the scores where key j > query i with -inf before the softmax)")
+             name=mistake("no-causal-mask",
+                 "output at position 0 after changing tokens 1-5 (causal: it must not see later tokens; "
+                  "mask the scores where key j > query i with -inf before the softmax)"))
 # 2. Positions beyond 0. Without positions, attention is blind to order: a query at position 2 or
 #    later reads the same (key, value) pairs whichever of tokens 0 and 1 comes first. RoPE tells them apart.
 yl_swapped = decoder_layer(xl[:, [1, 0, 2, 3, 4, 5]], p_v, 4, 2)             # tokens 0 and 1 swapped
 order_change = float((yl_swapped[:, 2:] - yl[:, 2:]).abs().max())
 assert order_change > 1e-3, (
-    f"swapping tokens 0 and 1 changed the outputs at positions 2-5 by only {order_change:.1e}: the layer does not "
+    mistake("no-rope",
+        f"swapping tokens 0 and 1 changed the outputs at positions 2-5 by only {order_change:.1e}: the layer does not "
     f"see where a token is. RoPE not applied to q and k: rotate both the queries and the keys with "
-    f"apply_rope(..., positions 0 .. L-1, base) before the scores")
+    f"apply_rope(..., positions 0 .. L-1, base) before the scores"))
 #    The same token at every position: every value is the same vector, so attention returns it, and
 #    every position must give the same output (RoPE rotates queries and keys, never values).
 y_same = decoder_layer(xl[:, :1].repeat(1, 6, 1), p_v, 4, 2)                   # token 0 at positions 0-5
 assert_close(y_same, y_same[:, :1].expand(2, 6, 32), rtol=1e-4, atol=1e-4,
-             name="outputs at positions 1-5 against position 0, the same token everywhere (identical tokens "
+             name=mistake("rope-applied-v-well",
+                 "outputs at positions 1-5 against position 0, the same token everywhere (identical tokens "
                   "have identical values, so the outputs must be equal; RoPE applied to v as well? "
-                  "rotate only the queries and the keys)")
+                  "rotate only the queries and the keys)"))
 # 3. Hand-sized layer: D = 2, H = 2 query heads of width d = 2 (so d is NOT D / H = 1), one KV head,
 #    I = 1, one token x = (3, 4), eps = 0. With one token, each query reads only itself, so attention
 #    returns its value; v_proj = identity and o_proj picks (head 0, coordinate 0) and (head 1,
@@ -672,28 +691,35 @@ assert_close(swiglu_mlp(torch.tensor([n2]), p_hand["mlp.gate_proj.weight"], p_ha
 try:
     y_hand = decoder_layer(x_hand, p_hand, 2, 1, eps=0.0)
 except RuntimeError as err:
-    raise AssertionError(f"decoder_layer raised on a layer whose head width d = 2 is not D / H = 1 ({err}). "
+    raise AssertionError(mistake("head-width-always-d",
+        f"decoder_layer raised on a layer whose head width d = 2 is not D / H = 1 ({err}). "
                          f"The head width may differ from D / H: take it from the weights, "
-                         f"d = rows of self_attn.q_proj.weight // n_heads") from None
+                         f"d = rows of self_attn.q_proj.weight // n_heads")) from None
 assert_shape(y_hand, (1, 1, 2), "decoder_layer output of the hand-sized layer")
 assert_close(y_hand, [[[h1[0] + m, h1[1] + m]]], rtol=1e-5, atol=1e-5,
              name="the hand-sized layer (one token x = (3, 4))", mistakes={
-    "no residual connections: add the attention output to x, then the MLP output to that":
+    mistake("no-residual-connections",
+        "no residual connections: add the attention output to x, then the MLP output to that"):
         [[[0.9596122308059941, 0.9596122308059941]]],
-    "no first residual: the MLP's input is x + attention output, not the attention output alone":
+    mistake("no-first-residual",
+        "no first residual: the MLP's input is x + attention output, not the attention output alone"):
         [[[1.8081403682298511, 3.2223539306029463]]],
-    "no second residual: return h + swiglu_mlp(...), not the MLP output alone":
+    mistake("no-second-residual", "no second residual: return h + swiglu_mlp(...), not the MLP output alone"):
         [[[1.4536407654248251, 1.4536407654248251]]],
-    "norms swapped: input_layernorm goes before attention, post_attention_layernorm before the MLP":
+    mistake("norms-swapped",
+        "norms swapped: input_layernorm goes before attention, post_attention_layernorm before the MLP"):
         [[[6.135617513478595, 6.569932088529356]]],
-    "input_layernorm used twice: the MLP's input is normalised with post_attention_layernorm.weight":
+    mistake("input-layernorm-used-twice",
+        "input_layernorm used twice: the MLP's input is normalised with post_attention_layernorm.weight"):
         [[[5.056632765576852, 7.470846327949947]]],
-    "post-norm (normalised after each residual): Llama normalises each sub-layer's input (pre-norm) "
-    "and adds the raw output":
+    mistake("post-norm-normalises-after",
+        "post-norm (normalised after each residual): Llama normalises each sub-layer's input (pre-norm) "
+    "and adds the raw output"):
         [[[1.4693188351069104, 1.208418611326397]]],
-    "no norm before the MLP: apply rms_norm with post_attention_layernorm.weight, then swiglu_mlp":
+    mistake("no-norm-before-mlp",
+        "no norm before the MLP: apply rms_norm with post_attention_layernorm.weight, then swiglu_mlp"):
         [[[27.447936890424387, 29.86215045279748]]],
-    "no norm before attention: apply rms_norm with input_layernorm.weight first":
+    mistake("no-norm-before-attention", "no norm before attention: apply rms_norm with input_layernorm.weight first"):
         [[[7.622687762514234, 9.622687762514234]]]})
 ### BEGIN HIDDEN TESTS
 from transformers import LlamaConfig, Qwen2Config
@@ -757,7 +783,7 @@ try:
             with no_reference(*LAYERS, who="decoder_layer"), no_fused_attention(who="decoder_layer"):
                 got = decoder_layer(x, p, H_, H_kv, eps=1e-5, base=theta)
         what = f"{Layer.__name__}: H={H_}, H_kv={H_kv}, d={d_}{' (not D/H)' if d_ != D_ // H_ else ''}, base {theta:g}"
-        assert_close(got, expected, name=f"decoder_layer vs {what}", **TOL)
+        assert_close(got, expected, name=mistake("scores-scaled-sqrt", f"decoder_layer vs {what}"), **TOL)
 finally:
     globals().update(_students_parts)
 ### END HIDDEN TESTS
@@ -1023,9 +1049,10 @@ q1_choice = "A"
 """Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "A", ("q1_choice is not the right letter: which parts of Mixtral exist once, which eight times, "
+assert q1_choice == "A", (mistake("b-attention-copied-per",
+    "q1_choice is not the right letter: which parts of Mixtral exist once, which eight times, "
                           "and which of them does a token use more of with 4 experts? (parameters_of and the model's "
-                          "named parameters can tell you)")
+                          "named parameters can tell you)"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q1_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1059,12 +1086,13 @@ q2_kv_shrink_factor = 8
 # %% nbgrader={"grade": true, "grade_id": "test_q2_kv_shrink_factor", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 2, autograded part: an int (hidden: the factor for the published Llama-3-70B config)."""
 assert isinstance(q2_kv_shrink_factor, int) and not isinstance(q2_kv_shrink_factor, bool), \
-    f"q2_kv_shrink_factor must be an int (a whole number such as 3), got {q2_kv_shrink_factor!r}"
+    mistake("float", f"q2_kv_shrink_factor must be an int (a whole number such as 3), got {q2_kv_shrink_factor!r}")
 ### BEGIN HIDDEN TESTS
 _c70 = llms.published_config("Llama-3-70B")
 assert q2_kv_shrink_factor == _c70.num_attention_heads // _c70.num_key_value_heads, \
-    ("q2_kv_shrink_factor is not Llama-3-70B's factor: how many query heads share one KV head in its configuration "
-     "(llms.published_config('Llama-3-70B'))?")
+    (mistake("64-query-heads",
+        "q2_kv_shrink_factor is not Llama-3-70B's factor: how many query heads share one KV head in its configuration "
+     "(llms.published_config('Llama-3-70B'))?"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q2_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}
@@ -1110,8 +1138,8 @@ q3_choice = "B"
 """Question 3, autograded part: q3_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q3_choice, "q3_choice")
 ### BEGIN HIDDEN TESTS
-assert q3_choice == "B", ("q3_choice is not the right letter: where does apply_rope act "
-                          "(embeddings, scores, or queries and keys), and what does it do there?")
+assert q3_choice == "B", (mistake("learned-absolute", "q3_choice is not the right letter: where does apply_rope act "
+                          "(embeddings, scores, or queries and keys), and what does it do there?"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q3_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}

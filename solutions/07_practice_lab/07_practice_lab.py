@@ -71,7 +71,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 import archlab.device
 from archlab import cost, equal_size, fits, measure, models, widgets
-from archlab.checks import assert_close
+from archlab.checks import assert_close, mistake
 from archlab.course import setup
 from archlab.device import describe_machine, synchronize  # noqa: F401 (synchronize: for your compare_fairly)
 from archlab.mamba import mamba_block_class
@@ -417,7 +417,8 @@ for _name in ("transformer", "mamba"):
         assert isinstance(_r[_name][_key], float) and _r[_name][_key] > 0, \
             f"{_name}: {_key!r} is a positive float of seconds; got {_r[_name][_key]!r}"
 assert_close(float(_r["transformer"]["params"]), 29152.0, name="the GPT-2's 'params'", mistakes={
-    "the Mamba model's count: 'params' of 'transformer' counts the transformer's parameters": 28128.0})
+    mistake("mamba-model-s-count",
+        "the Mamba model's count: 'params' of 'transformer' counts the transformer's parameters"): 28128.0})
 # 2. Unfair pairs are refused: a Mamba with ONE layer of width 32 has 18,176 parameters, 1.6x fewer than
 #    the GPT-2; and the same GPT-2 in bfloat16 does not compare with a Mamba in float32.
 for _label, _t, _mm, _hint in [
@@ -449,10 +450,12 @@ for _name in ("transformer", "mamba"):
     _pre, _dec = _forwards(_ev, _name, "prefill"), _forwards(_ev, _name, "decode")
     _long = [ids.shape[1] for ids in _pre if ids.shape[1] != 12]
     assert not (_long and not _dec), (
-        f"decode without the cache: the {_name} was fed {_long} tokens without a cache; a decode step feeds ONE "
-        f"token, ids[:, context_len:], with the cache the untimed prefill returned")
-    assert not _long, (f"different token counts: every prefill reads the prompt of context_len = 12 tokens, "
-                       f"ids[:, :context_len]; the {_name} was fed {_long}")
+        mistake("decode-without-cache",
+            f"decode without the cache: the {_name} was fed {_long} tokens without a cache; a decode step feeds ONE "
+        f"token, ids[:, context_len:], with the cache the untimed prefill returned"))
+    assert not _long, (mistake("mamba-fed-one-token",
+        f"different token counts: every prefill reads the prompt of context_len = 12 tokens, "
+                       f"ids[:, :context_len]; the {_name} was fed {_long}"))
     assert all(ids.shape == (1, 1) for ids in _dec), (
         f"a decode step feeds ONE token with the cache; the {_name} was fed {[tuple(i.shape) for i in _dec]}")
     assert len(_pre) == 7 and len(_dec) == 6, (
@@ -462,8 +465,9 @@ for _name in ("transformer", "mamba"):
 _prompts = _forwards(_ev, "transformer", "prefill") + _forwards(_ev, "mamba", "prefill")
 _steps = _forwards(_ev, "transformer", "decode") + _forwards(_ev, "mamba", "decode")
 assert all(torch.equal(ids, _prompts[0]) for ids in _prompts) and all(torch.equal(t, _steps[0]) for t in _steps), (
-    "different tokens: both models must read the same prompt and the same next token; draw the ids once "
-    "(equal_size.random_ids(transformer, 1, context_len + 1, seed=seed, ...)) and give both the same slices")
+    mistake("different-tokens-each-model",
+        "different tokens: both models must read the same prompt and the same next token; draw the ids once "
+    "(equal_size.random_ids(transformer, 1, context_len + 1, seed=seed, ...)) and give both the same slices"))
 _NO_SYNC = ("no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right before "
             "starting AND right before stopping the clock (or give measure.time_fn the device)")
 for _name, _key, _want, _wrong in [
@@ -474,13 +478,18 @@ for _name, _key, _want, _wrong in [
     assert_close(_res[_name][_key], _want, name=f"compare_fairly(...)[{_name!r}][{_key!r}] on the simulated GPU",
                  mistakes={
         _NO_SYNC: 0.0,
-        "a mean instead of the median: one 0.3 s hiccup moves a mean; report the median": _wrong["mean"],
-        "the minimum instead of the median: the luckiest run is not the typical cost; report the median":
+        mistake("mean-median",
+            "a mean instead of the median: one 0.3 s hiccup moves a mean; report the median"): _wrong["mean"],
+        mistake("minimum-median",
+            "the minimum instead of the median: the luckiest run is not the typical cost; report the median"):
             _wrong["min"],
-        "the warm-up was timed: it is in your median; time only the `repeat` runs after it": _wrong["warm"],
-        "no synchronize before starting the clock: the untimed work still queued was charged to your first "
-        "timed run; synchronize right before starting each run too": _wrong["start"],
-        "your clock did not read the simulated time: time with time.perf_counter() (or measure.time_fn)":
+        mistake("no-warm-up",
+            "the warm-up was timed: it is in your median; time only the `repeat` runs after it"): _wrong["warm"],
+        mistake("no-synchronize-before-starting",
+            "no synchronize before starting the clock: the untimed work still queued was charged to your first "
+        "timed run; synchronize right before starting each run too"): _wrong["start"],
+        mistake("clock-did-read-simulated",
+            "your clock did not read the simulated time: time with time.perf_counter() (or measure.time_fn)"):
             (lambda t: 0 < t < 0.004)})
 ### BEGIN HIDDEN TESTS
 import random as _random
@@ -497,18 +506,23 @@ for _trial, (_w, _k, _n) in enumerate([(0, 1, 5), (2, 3, 9), (3, 2, 14), (1, 4, 
     for _name in ("transformer", "mamba"):
         _pre, _dec = _forwards(_ev, _name, "prefill"), _forwards(_ev, _name, "decode")
         assert len(_pre) == _w + _k + 1 and len(_dec) == _w + _k, (
-            f"warmup={_w}, repeat={_k}: the {_name} ran {len(_pre)} prefills and {len(_dec)} decode steps; use the "
+            mistake("warmup-repeat-ignored",
+                f"warmup={_w}, repeat={_k}: the {_name} ran {len(_pre)} prefills and {len(_dec)} decode steps; use the "
             f"arguments ({_w} untimed and {_k} timed prefills, 1 prefill for the cache, {_w} untimed and {_k} timed "
-            f"steps)")
+            f"steps)"))
         _same = all(torch.equal(ids, _ids[:, :_n]) for ids in _pre) and all(torch.equal(t, _ids[:, _n:]) for t in _dec)
         assert _same, (
-            f"seed={_seed}: the prompt and the next token are equal_size.random_ids(transformer, 1, context_len + 1, "
-            f"seed=seed): ids[:, :context_len] and ids[:, context_len:]")
+            mistake("seed-ignored",
+                f"seed={_seed}: the prompt and the next token are equal_size.random_ids(transformer, 1, context_len "
+                f"+ 1, "
+            f"seed=seed): ids[:, :context_len] and ids[:, context_len:]"))
         for _kind, _key in (("prefill", "prefill_s"), ("decode", "decode_s")):
             _want = statistics.median(_c[_name, _kind][_w:_w + _k])
             assert abs(_res[_name][_key] - _want) <= 1e-9, (
-                f"warmup={_w}, repeat={_k}, random costs: the {_name}'s {_key} = {_res[_name][_key]:.4f} s is not the "
-                f"median of its {_k} timed runs (warm-up untimed, synchronize before starting and before stopping)")
+                mistake("no-warm-up",
+                    f"warmup={_w}, repeat={_k}, random costs: the {_name}'s {_key} = {_res[_name][_key]:.4f} s is "
+                    f"not the "
+                f"median of its {_k} timed runs (warm-up untimed, synchronize before starting and before stopping)"))
         assert _res[_name]["params"] == models.n_parameters(_pair[_name]), f"{_name}: 'params' is models.n_parameters"
 # Sizes near the limit, either model the larger (width 32 unless said): GPT-2 with 3 layers (54,560) against
 # Mamba with 6 (67,936), 1.245x; GPT-2 with 1 layer (29,152) against Mamba with 3 (38,080), 1.306x; GPT-2 of
@@ -530,8 +544,9 @@ for _t, _mm, _fair in [
     except ValueError as _e:
         assert not _fair, f"{_what} is within MAX_SIZE_RATIO = 1.25 and must be compared; you raised {_e}"
     else:
-        assert _fair, (f"{_what} was compared; the larger model, whichever it is, may have at most MAX_SIZE_RATIO "
-                       f"times the parameters of the smaller")
+        assert _fair, (mistake("sizes-compared-one-way",
+            f"{_what} was compared; the larger model, whichever it is, may have at most MAX_SIZE_RATIO "
+                       f"times the parameters of the smaller"))
         assert _r["transformer"]["params"] == _a and _r["mamba"]["params"] == _b, "'params' is models.n_parameters"
 # the same dtype passes, whichever it is; float64 against float32 does not
 _r = compare_fairly(_g.to(torch.bfloat16), _m.to(torch.bfloat16), 4, repeat=1)
@@ -698,30 +713,35 @@ def _affine(fixed, per_token):
 # 1. A cache of 1,000 B plus 100 B a token, 500 B of weights, a budget of 2,200 B:
 #    500 + 1,000 + 100·n <= 2,200 holds up to n = 7, which fills the budget exactly.
 _v = max_context_in_budget(_affine(1000, 100), 2200, 500)
-assert isinstance(_v, int), (f"return the number of tokens as an int (floor division //), or math.inf; "
-                             f"got {type(_v).__name__} {_v!r}")
+assert isinstance(_v, int), (mistake("float-number-tokens",
+    f"return the number of tokens as an int (floor division //), or math.inf; "
+                             f"got {type(_v).__name__} {_v!r}"))
 assert_close(_v, 7, name="longest context: 1,000 B + 100 B a token, 500 B of weights, a 2,200 B budget", mistakes={
-    "the weights forgotten: the budget holds the weights AND the cache": 12,
-    "the fixed part of the cache forgotten: it is fixed + n x per_token, and the fixed part (here "
-    "1,000 B; a hybrid's Mamba states) is in the budget too": 17,
-    "the bytes per token taken as cache_bytes_at(1), which holds the fixed part too: take the "
-    "difference cache_bytes_at(2) - cache_bytes_at(1)": 1,
-    "one past the end: n = 8 no longer fits (500 + 1,000 + 800 > 2,200); return the largest n that fits": 8,
-    "a budget filled exactly still fits: the condition is <= budget, not <": 6})
+    mistake("weights-forgotten", "the weights forgotten: the budget holds the weights AND the cache"): 12,
+    mistake("fixed-part-cache-forgotten",
+        "the fixed part of the cache forgotten: it is fixed + n x per_token, and the fixed part (here "
+    "1,000 B; a hybrid's Mamba states) is in the budget too"): 17,
+    mistake("bytes-per-token-cache",
+        "the bytes per token taken as cache_bytes_at(1), which holds the fixed part too: take the "
+    "difference cache_bytes_at(2) - cache_bytes_at(1)"): 1,
+    mistake("first-n-does-fit",
+        "one past the end: n = 8 no longer fits (500 + 1,000 + 800 > 2,200); return the largest n that fits"): 8,
+    mistake("full-budget-rejected", "a budget filled exactly still fits: the condition is <= budget, not <"): 6})
 # 2. One byte less: n = 7 no longer fits.
 assert_close(max_context_in_budget(_affine(1000, 100), 2199, 500), 6, name="the same with a 2,199 B budget", mistakes={
-    "rounded, not floored: n = 7 needs 2,200 B; use floor division //": 7})
+    mistake("rounded-floored", "rounded, not floored: n = 7 needs 2,200 B; use floor division //"): 7})
 # 3. Weights of 2,000 B leave 200 B: not even one token (1,000 + 100 B) fits.
 _v = max_context_in_budget(_affine(1000, 100), 2200, 2000)
 assert_close(_v, 0, name="the longest context when not even one token fits", mistakes={
-    "-1 for 'nothing fits': this function returns 0 (no context fits)": -1,
-    "a negative context: when not even n = 1 fits, return 0": (lambda v: v < 0)})
+    mistake("1-when-nothing-fits", "-1 for 'nothing fits': this function returns 0 (no context fits)"): -1,
+    mistake("negative-context", "a negative context: when not even n = 1 fits, return 0"): (lambda v: v < 0)})
 # 4. A cache that does not grow (a Mamba-like 5,000 B state): no context length is too long...
 try:
     _v = max_context_in_budget(_affine(5000, 0), 10**9, 10**6)
 except ZeroDivisionError:
-    raise AssertionError("a cache that does not grow (per_token = 0, Mamba and RWKV): return math.inf "
-                         "instead of dividing by zero") from None
+    raise AssertionError(mistake("divides-zero-state-does",
+        "a cache that does not grow (per_token = 0, Mamba and RWKV): return math.inf "
+                         "instead of dividing by zero")) from None
 assert _v == math.inf, f"a cache that does not grow with n fits at any length: expected math.inf, got {_v!r}"
 # ...unless the state itself does not fit.
 _v = max_context_in_budget(_affine(5000, 0), 5000, 1)
@@ -735,9 +755,11 @@ _jamba_tiny = models.make_config("jamba", "tiny")
 _v = max_context_in_budget(lambda n: models.cache_bytes(_jamba_tiny, n, dtype=torch.float32),
                            10_000 + 30_720 + 256 * 3, 10_000)
 assert_close(_v, 3, name="the tiny Jamba's longest context", mistakes={
-    "the fixed part of the cache (the Mamba layers' states) forgotten: it is in the budget too": 123,
-    "the weights forgotten: the budget holds the weights AND the cache": 42,
-    "the bytes per token taken as cache_bytes_at(1), which holds the Mamba states too": 1})
+    mistake("fixed-part-cache",
+        "the fixed part of the cache (the Mamba layers' states) forgotten: it is in the budget too"): 123,
+    mistake("weights-forgotten", "the weights forgotten: the budget holds the weights AND the cache"): 42,
+    mistake("bytes-per-token-cache",
+        "the bytes per token taken as cache_bytes_at(1), which holds the Mamba states too"): 1})
 ### BEGIN HIDDEN TESTS
 import random as _random
 
@@ -750,8 +772,9 @@ class _Counted:
 
     def __call__(self, n):
         self.calls += 1
-        assert self.calls <= self.limit, (f"max_context_in_budget called cache_bytes_at more than {self.limit} times: "
-                                          f"do not try every n; two calls give the fixed part and the bytes per token")
+        assert self.calls <= self.limit, (mistake("tries-every-n",
+            f"max_context_in_budget called cache_bytes_at more than {self.limit} times: "
+                                          f"do not try every n; two calls give the fixed part and the bytes per token"))
         if not (isinstance(n, int) and n >= 1):
             raise ValueError(f"cache_bytes_at({n!r}): a cache helper needs an int n >= 1 "
                              "(archlab.models.cache_bytes does)")
@@ -946,17 +969,19 @@ q_profile_top_part = {fam: max(PROFILE[fam], key=PROFILE[fam].get) for fam in ("
 """q_profile_top_part: a dict naming a part of GPT-2's and of Jamba's profile (hidden: for each, a part
 that takes the largest share of the decode step's CPU time in this run's profile, within 20 %)."""
 assert isinstance(q_profile_top_part, dict) and set(q_profile_top_part) == {"gpt2", "jamba"}, \
-    f"q_profile_top_part is a dict with the keys 'gpt2' and 'jamba'; got {q_profile_top_part!r}"
+    mistake("list", f"q_profile_top_part is a dict with the keys 'gpt2' and 'jamba'; got {q_profile_top_part!r}")
 for _fam, _part in q_profile_top_part.items():
     assert _part in PROFILE[_fam], (
-        f"q_profile_top_part[{_fam!r}] = {_part!r} is not a part of that profile, {sorted(PROFILE[_fam])}: write a "
-        f"part as the profile cell printed it (a labelled part, not an operator such as 'aten::addmm')")
+        mistake("operator-names",
+            f"q_profile_top_part[{_fam!r}] = {_part!r} is not a part of that profile, {sorted(PROFILE[_fam])}: write a "
+        f"part as the profile cell printed it (a labelled part, not an operator such as 'aten::addmm')"))
 ### BEGIN HIDDEN TESTS
 for _fam, _part in q_profile_top_part.items():
     _top = max(PROFILE[_fam].values())
     assert PROFILE[_fam][_part] >= 0.8 * _top, (
-        f"{_fam}: {_part!r} does not take the largest share of the decode step's CPU time in the profile (read the "
-        f"time, not the share of the parameters)")
+        mistake("part-most-parameters",
+            f"{_fam}: {_part!r} does not take the largest share of the decode step's CPU time in the profile (read the "
+        f"time, not the share of the parameters)"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1054,8 +1079,9 @@ assert isinstance(q_conclusions, dict) and set(q_conclusions) == set(_COUNTED + 
     f"q_conclusions is a dict with the keys {list(_COUNTED + _TIMED)}; got {q_conclusions!r}"
 for _k, _v in q_conclusions.items():
     assert isinstance(_v, (int, float)) and not isinstance(_v, bool) and math.isfinite(_v) and _v > 0, (
-        f"q_conclusions[{_k!r}] = {_v!r}: write a positive, finite number (not a string; for the contexts, "
-        f"the tokens GPT-2's and Jamba's caches leave room for)")
+        mistake("numbers-strings",
+            f"q_conclusions[{_k!r}] = {_v!r}: write a positive, finite number (not a string; for the contexts, "
+        f"the tokens GPT-2's and Jamba's caches leave room for)"))
 assert QUICK, ("quote a run with QUICK = True: the grader reruns your notebook with QUICK = True and checks the "
                "counted numbers against its run; your full-size numbers belong in the written conclusions")
 _missing = [f for f in ("gpt2", "jamba") if not isinstance(BUDGET_ROWS.get(f), int)]
@@ -1090,16 +1116,19 @@ else:
         assert_close(float(q_conclusions[_k]), _t[-1] * 1e3, rtol=0.006, atol=0.0,
                      name=f"q_conclusions[{_k!r}] (FAIR of this run at n = {CONTEXTS[-1]}: rerunning the measurement "
                           f"changes it)", mistakes={
-            "seconds, not milliseconds: multiply by 1,000": _t[-1],
-            f"the shortest context, n = {CONTEXTS[0]}: quote the longest, n = {CONTEXTS[-1]}": _t[0] * 1e3,
-            "the prefill of the whole prompt: quote one decode step": FAIR[_fam]["prefill_s"][-1] * 1e3,
-            f"the other model's: {_k} is {_fam}'s": FAIR[_other]["decode_s"][-1] * 1e3})
+            mistake("seconds-milliseconds", "seconds, not milliseconds: multiply by 1,000"): _t[-1],
+            mistake("shortest-context-n",
+                f"the shortest context, n = {CONTEXTS[0]}: quote the longest, n = {CONTEXTS[-1]}"): _t[0] * 1e3,
+            mistake("prefill-whole-prompt",
+                "the prefill of the whole prompt: quote one decode step"): FAIR[_fam]["prefill_s"][-1] * 1e3,
+            mistake("other-model-s", f"the other model's: {_k} is {_fam}'s"): FAIR[_other]["decode_s"][-1] * 1e3})
 ### BEGIN HIDDEN TESTS
 for _k in _COUNTED:
     _want = float(_ran[_k])
     assert abs(float(q_conclusions[_k]) - _want) <= 0.0051 * abs(_want), (
-        f"q_conclusions[{_k!r}] = {q_conclusions[_k]!r} is not the number this run counted to three significant "
-        f"digits: round no further than the cells print")
+        mistake("rounded-two-significant-digits",
+            f"q_conclusions[{_k!r}] = {q_conclusions[_k]!r} is not the number this run counted to three significant "
+        f"digits: round no further than the cells print"))
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q_conclusions_written", "locked": false, "points": 3, "schema_version": 3, "solution": true, "task": false}

@@ -4,13 +4,16 @@ The solution notebook's cells run once per notebook in one namespace (as nbgrade
 them, QUICK); each wrong answer then runs in a copy of that namespace together with its
 exercise's test cell. Typical mistakes must already fail the VISIBLE tests (before grading), with
 a message that names the mistake; subtle ones pass the visible tests and must fail the hidden
-ones, so the hidden tests are proven to matter. The end-to-end grading of wrong submissions is
-in test_autograde.py.
+ones, so the hidden tests are proven to matter. Every wrong answer's failure is also a named
+mistake (archlab.checks.mistake beside its hint, or one of contract.BUILTIN_MISTAKES): the grader
+records its id for the instructor's report. The end-to-end grading of wrong submissions is in
+test_autograde.py.
 """
 
 import pytest
 
 import nbtools
+from autograder import contract
 from autograder.paths import present_assignments
 
 CASES = [(a, gid, label) for a in present_assignments()
@@ -51,6 +54,10 @@ def _run_wrong(assignment, grade_id, label, executed, visible_only=False):
 def test_wrong_answer_fails(assignment, grade_id, label, executed):
     err = _run_wrong(assignment, grade_id, label, executed)
     assert err is not None, f"{assignment}: the wrong answer '{label}' for {grade_id} passes its tests"
+    source = nbtools.cell(executed(assignment)[0], f"test_{grade_id}").source
+    named = contract.recognise(source, f"{type(err).__name__}: {err}", assignment, f"test_{grade_id}")
+    assert named != contract.UNRECOGNISED, (f"{assignment}: the failure of '{label}' for {grade_id} is no named "
+                                            f"mistake: give its hint a slug, mistake(\"slug\", \"hint\"):\n{err}")
 
 
 @pytest.mark.parametrize("assignment,grade_id,label", VISIBLE)
