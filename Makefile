@@ -3,13 +3,13 @@
 #   make test   set everything up, then lint and run the whole test suite (CI runs this)
 #   make lint   ruff over the code ([tool.ruff] in pyproject.toml)
 # While working: make test-fast (no browser, hub, whole-notebook runs or slow tests; README "Tests")
-# Instructors: make release | execute | grade SUBMISSIONS=folder | hub ROSTER=roster.csv | bench
+# Instructors: make release | execute | grade SUBMISSIONS=folder | report | hub ROSTER=roster.csv | bench
 # A CUDA machine: make setup-gpu, then scripts/gpu_check.sh --require-cuda
 
 EXTRAS := [dev]
 include scripts/course.mk
 
-.PHONY: test test-fast lint setup-gpu release execute grade figs bench bench-grading bench-hub browser hub-deps hub clean student solutions
+.PHONY: test test-fast lint setup-gpu release execute grade figs report bench bench-grading bench-hub browser hub-deps hub clean student solutions
 
 # The CUDA run's environment (issue 18), in the same $(VENV), on top of `make setup`:
 #  1. torch 2.13.0's CUDA build. PyPI's Linux x86_64 torch is one (CUDA bundled as nvidia-*
@@ -70,6 +70,11 @@ WORKERS ?= 2
 GRADE_OPTS ?= --workers $(WORKERS)
 grade: setup
 	$(PY) -m autograder grade $(SUBMISSIONS) --out build/grades.csv $(GRADE_OPTS)
+
+# The instructor's report of what was graded: build/grading/report/index.html (README "The report")
+WORKSPACE ?= build/grading
+report: setup
+	$(PY) -m autograder report --workspace $(WORKSPACE)
 
 # A class on this server: JupyterHub with nbgrader's Assignments tab and Formgrader, accounts
 # from the roster (id,name,role,lms_id). Runs as root. autograder/README.md: running a term.

@@ -181,6 +181,19 @@ def cmd_export(args):
     print(f"wrote {args.out} and {Path(args.out).with_suffix('.cells.csv')}")
 
 
+def cmd_report(args):
+    from autograder.reports import report
+    out = Path(args.out) if args.out else Path(args.workspace) / "report"
+    reports = report.build(args.workspace, out, args.assignments or None, threshold=args.threshold)
+    if not reports:
+        print(f"no graded submission in {args.workspace}: wrote an empty course page, {out / 'index.html'}")
+        return
+    for a, rep in reports.items():
+        print(f"{a}: {rep.summary.n} counted, {len(rep.failed)} failed, {len(rep.flagged)} flagged"
+              + (f" ({rep.note})" if rep.note else ""))
+    print(f"wrote {out / 'index.html'} and one page and five CSV files per assignment")
+
+
 def cmd_status(args):
     if args.live:
         return _live_status(args.workspace)
@@ -312,6 +325,10 @@ def parser():
     x.add_argument("--out", default="build/grades.csv")
     x.add_argument("--format", choices=("csv", "canvas"), default="csv",
                    help="canvas: a CSV Canvas's gradebook imports")
+    rp = verb("report", cmd_report, "the instructor's report: scores, tests, named mistakes, look-alike answers", True)
+    rp.add_argument("assignments", nargs="*")
+    rp.add_argument("--out", default=None, help="folder to write (default WORKSPACE/report)")
+    rp.add_argument("--threshold", type=float, default=0.8, help="list answer pairs this alike or more (0-1)")
     verb("status", cmd_status, "counts per assignment", True).add_argument(
         "--live", action="store_true", help="the grading service: queue, latency, failures")
     o = verb("on-submit", cmd_on_submit, "grade an assignment on the hub as each submission arrives", True)

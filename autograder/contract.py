@@ -345,7 +345,8 @@ UNRECOGNISED = "unrecognised"     # TestResult.mistake of a failure that no name
 # archlab.checks' own checks name theirs too: a call into a reference (no_reference) or into
 # torch's fused attention (no_fused_attention).
 BUILTIN_MISTAKES = {
-    "not-answered": re.compile(r"^NotImplementedError\b"),
+    # a function left as its stub raises in the test; a variable left as its stub is never defined
+    "not-answered": re.compile(r"^NotImplementedError\b|^NameError: name '\w+' is not defined"),
     "answer-form": re.compile(r"must be (?:exactly )?one of |must be a string holding one letter"),
     "calls-reference": re.compile(r"must be your own code: it called the reference"),
     "fused-attention": re.compile(r"must compute attention itself: it called"),
@@ -353,29 +354,23 @@ BUILTIN_MISTAKES = {
 _MIN_LITERAL = 8                  # a hint must keep this many literal characters to be recognisable
 
 
-def _hint_pattern(node):
-    """A regex for the text a hint expression produces: a literal as itself, an f-string's
-    placeholders as anything. None when the hint is not a (formatted) string literal."""
+def _hint_parts(node):
+    """A hint expression's text as parts: literal strings, None for an f-string's placeholders;
+    None when it is not a (formatted) string literal."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        parts = [node.value]
-    elif isinstance(node, ast.JoinedStr):
-        parts = [v.value if isinstance(v, ast.Constant) else None for v in node.values]
-    else:
-        return None
-    if sum(len(p) for p in parts if p) < _MIN_LITERAL:
-        return None
-    return re.compile("".join(".*?" if p is None else re.escape(p) for p in parts), re.S)
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return [v.value if isinstance(v, ast.Constant) else None for v in node.values]
+    return None
 
 
-def mistakes(source):
-    """The named mistakes a test cell declares, {slug: regex of its hint}: every
-    ``mistake("slug", "hint")`` call in the cell (visible and hidden parts). A slug declared twice
-    in one cell keeps every hint (the patterns are joined)."""
+def _declared(source):
+    """[(slug, parts)] of every ``mistake("slug", hint)`` call in a test cell."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return {}
-    found = {}
+        return []
+    found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or len(node.args) != 2:
             continue
@@ -384,10 +379,29 @@ def mistakes(source):
         slug = node.args[0]
         if name != "mistake" or not (isinstance(slug, ast.Constant) and isinstance(slug.value, str)):
             continue
-        pattern = _hint_pattern(node.args[1])
-        if pattern is not None:
-            found.setdefault(slug.value, []).append(pattern)
+        parts = _hint_parts(node.args[1])
+        if parts is not None and sum(len(p) for p in parts if p) >= _MIN_LITERAL:
+            found.append((slug.value, parts))
     return found
+
+
+def hint_texts(source):
+    """{slug: [hint text, "{}" for each placeholder]} that a test cell declares."""
+    out = {}
+    for slug, parts in _declared(source):
+        out.setdefault(slug, []).append("".join("{}" if p is None else p for p in parts))
+    return out
+
+
+def mistakes(source):
+    """The named mistakes a test cell declares, {slug: [regex of each of its hints]}: every
+    ``mistake("slug", "hint")`` call in the cell (visible and hidden parts); an f-string's
+    placeholders match anything. A slug declared twice in one cell keeps both hints."""
+    out = {}
+    for slug, parts in _declared(source):
+        out.setdefault(slug, []).append(
+            re.compile("".join(".*?" if p is None else re.escape(p) for p in parts), re.S))
+    return out
 
 
 def exercise_of(test_id):

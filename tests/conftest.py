@@ -73,7 +73,10 @@ def autograde_batch(tmp_path_factory):
     """One batch through the real grader (local pool, two workers), shared by the tests that
     need it: per notebook a correct submission (alice), the untouched release (bob), the first
     typical mistake of every exercise (wrong1: its visible tests name it), the first subtle one
-    (wrong2: only the hidden tests catch it) and a file that is not a notebook (broken).
+    (wrong2: only the hidden tests catch it) and a file that is not a notebook (broken). For 01 and
+    04 also the class of the instructor's report (nbtools.report_class: ten students with every
+    other wrong answer planted, tests/honest's independent answers and two near-copies, and a
+    second blank), so the report's test grades nothing of its own.
     Returns (rows by (student, assignment), csv path, submissions folder, workspace)."""
     import nbformat
 
@@ -96,6 +99,25 @@ def autograde_batch(tmp_path_factory):
             write(nbtools.submission(rel, answers), subs / student / a / f"{a}.ipynb")
         (subs / "broken" / a).mkdir(parents=True)
         (subs / "broken" / a / f"{a}.ipynb").write_text('{"cells": [ this is not json')
+        if a in nbtools.CLASS_ASSIGNMENTS:
+            solution = nbtools.solution_answers(a)
+            for student, planted in nbtools.report_class(a).items():
+                answers = {**solution, **{ex: code for ex, (_, _, code) in planted.items()}}
+                write(nbtools.submission(rel, answers), subs / student / a / f"{a}.ipynb")
+            write(rel, subs / nbtools.CLASS_BLANK / a / f"{a}.ipynb")
     out = tmp / "grades.csv"
     rows = grade.grade(subs, out, workspace=tmp / "ws", settings=autograde.Settings(workers=2))
     return {(r.student_id, r.assignment): r for r in rows}, out, subs, tmp / "ws"
+
+
+@pytest.fixture(scope="session")
+def class_report(autograde_batch, tmp_path_factory):
+    """The instructor's report of the batch's 01 and 04 (the class of nbtools.report_class),
+    built once: (reports by assignment, the report folder, the workspace)."""
+    import nbtools
+    from autograder import paths
+    from autograder.reports import report
+    _, _, _, ws = autograde_batch
+    out = tmp_path_factory.mktemp("report")
+    present = [a for a in nbtools.CLASS_ASSIGNMENTS if a in paths.present_assignments()]
+    return report.build(ws, out, present), out, ws

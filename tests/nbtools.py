@@ -180,3 +180,64 @@ def solution_answers(assignment):
     """What a student who answers everything correctly submits: solution code, model answers."""
     sol = solution_nb(assignment)
     return {contract.grade_id(c): strip_markers(c.source) for c in sol.cells if contract.has_solution(c)}
+
+
+# ---- a class whose make-up is known, for the instructor's report ---------------------------------
+CLASS_STUDENTS = [f"s{i:02d}" for i in range(1, 11)]      # besides the batch's alice, bob, wrong1, wrong2
+CLASS_BLANK = "blank1"                                     # a second untouched release (bob is the first)
+CLASS_ASSIGNMENTS = ("01_self_attention", "04_jamba_moe")  # the assignments the class submits
+
+
+def read_submission(ws, student, assignment):
+    """A submission as the grader collected it into its workspace."""
+    return nbformat.read(Path(ws) / "submitted" / student / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def honest_answers(assignment):
+    """(HONEST, NEAR) from tests/honest/h<assignment>.py, or ({}, {}) when it has none."""
+    path = Path(__file__).parent / "honest" / f"h{assignment}.py"
+    if not path.exists():
+        return {}, {}
+    spec = importlib.util.spec_from_file_location(f"honest_{assignment}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.HONEST, mod.NEAR
+
+
+def report_class(assignment):
+    """The synthetic class of the report's test: {student: {exercise: (kind, label, code)}} for
+    CLASS_STUDENTS, every other answer the solution's. kind is "wrong" (a tests/wrong answer:
+    every one the batch's wrong1/wrong2 do not already carry is planted once, in turn), "honest"
+    (tests/honest's independent right answers, one student each) or "near" (the two near-copies).
+    A wrong answer is never planted in an exercise built on another one (BUILT_ON) that the same
+    student has wrong, nor the other way round: its own mistake could not show."""
+    wrong, deps = wrong_answers(assignment), built_on(assignment)
+    honest, near = honest_answers(assignment)
+    taken = {gid: {next(lb for lb, w in ws.items() if w.kind == k) for k in WRONG_STUDENTS.values()}
+             for gid, ws in wrong.items()}
+    plan = {s: {} for s in CLASS_STUDENTS}
+    for ex, variants in honest.items():
+        for s, (label, code) in zip(CLASS_STUDENTS, variants.items()):
+            plan[s][ex] = ("honest", label, code)
+    for ex, (a, b) in near.items():
+        free = [s for s in CLASS_STUDENTS if ex not in plan[s]][:2]
+        plan[free[0]][ex], plan[free[1]][ex] = ("near", "original", a), ("near", "renamed copy", b)
+
+    def related(ex):
+        out = set(deps.get(ex, ((), None))[0])
+        out |= {d for d, (pre, _) in deps.items() if ex in pre}
+        return out
+
+    turn = 0
+    for ex, ws in wrong.items():
+        for label, w in ws.items():
+            if label in taken[ex]:
+                continue
+            for k in range(len(CLASS_STUDENTS)):
+                s = CLASS_STUDENTS[(turn + k) % len(CLASS_STUDENTS)]
+                if ex in plan[s] or any(plan[s].get(r, ("",))[0] == "wrong" for r in related(ex)):
+                    continue
+                plan[s][ex] = ("wrong", label, w.code)
+                turn = (turn + k + 1) % len(CLASS_STUDENTS)
+                break
+    return plan

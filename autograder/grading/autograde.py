@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from autograder import nbg
 from autograder.errors import CourseError
-from autograder.grading import cluster, gradebook, pool, results, sandbox, submission, task
+from autograder.grading import cluster, gradebook, late, pool, results, sandbox, submission, task
 
 log = logging.getLogger(__name__)
 
@@ -302,3 +302,4 @@ def _record(ws, cfg, r):
     with results.writer_lock(ws):
         gradebook.record(ws, r, cfg)
         results.save(ws, r)
+        results.append_history(ws, r, late.submitted_at(ws, r.student_id, r.assignment))

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 FOLDER = "results"
+HISTORY = "history.jsonl"      # WS/history.jsonl: one line per recorded grading, every attempt kept
 
 
 @dataclass
@@ -151,3 +152,34 @@ def is_current(record, submission_sha256, course_sha256):
     return (record is not None and not record.retry
             and record.submission_sha256 == submission_sha256
             and record.course_sha256 == course_sha256)
+
+
+def append_history(ws, record, submitted_at=None):
+    """Keep one line for this grading in WS/history.jsonl (the record file keeps only the latest
+    attempt): who, when it was submitted, the auto score and each failed test's named mistake.
+    The instructor's report reads it for attempts over time. Called under writer_lock."""
+    score, possible = record.auto_score
+    line = {"student_id": record.student_id, "assignment": record.assignment, "status": record.status,
+            "submitted_at": submitted_at.isoformat() if submitted_at else "",
+            "submission_sha256": record.submission_sha256, "auto_score": score, "auto_max": possible,
+            "mistakes": {t.grade_id: t.mistake for t in record.tests if not t.passed}}
+    out = Path(ws) / HISTORY
+    with open(out, "a") as f:
+        f.write(json.dumps(line) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return out
+
+
+def load_history(ws):
+    """Every line of WS/history.jsonl as a dict, oldest first; a line cut short by a crash is skipped."""
+    out = []
+    path = Path(ws) / HISTORY
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out

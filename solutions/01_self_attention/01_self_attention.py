@@ -381,9 +381,9 @@ a, b = sig(-1 / math.sqrt(2)), sig(1 / math.sqrt(2))   # a query's softmax over 
 # The layer is built on your scaled_dot_product_attention and causal_mask: they must be right first.
 q_ = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
 _, w_ = scaled_dot_product_attention(q_, q_, q_, causal_mask(2))
-assert torch.allclose(w_, torch.tensor([[[1.0, 0.0], [a, b]]]), atol=1e-5), (
+assert torch.allclose(w_, torch.tensor([[[1.0, 0.0], [a, b]]]), atol=1e-5), mistake("parts-wrong-first", (
     "MultiHeadSelfAttention is built on your scaled_dot_product_attention and causal_mask, and they do not "
-    "pass their own worked examples yet: fix them first (their tests above name the mistake)")
+    "pass their own worked examples yet: fix them first (their tests above name the mistake)"))
 # Worked example: D = 4, H = 2 heads of width 2, Q = K = V = x (identity weights, no bias), out = identity.
 mha2 = MultiHeadSelfAttention(4, 2)
 with torch.no_grad():

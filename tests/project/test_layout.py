@@ -24,8 +24,9 @@ PACKAGES = {"archlab": ROOT / "archlab", "archref": ROOT / "archref", "basics": 
             "course": ROOT / "autograder" / "course", "grading": ROOT / "autograder" / "grading",
             "reports": ROOT / "autograder" / "reports", "classroom": ROOT / "autograder" / "classroom"}
 ROOMS = set(PACKAGES) | {"notebooks", "project"}
-# not test rooms: the shared material (tests/wrong/ the wrong answers, tests/hostile/ the corpus)
-MATERIAL = {"wrong", "hostile", "__pycache__"}
+# not test rooms: the shared material (tests/wrong/ the wrong answers, tests/honest/ independent right ones,
+# tests/hostile/ the corpus)
+MATERIAL = {"wrong", "honest", "hostile", "__pycache__"}
 MARKERS = {"slow", "browser", "hub", "root", "notebooks"}
 
 # What makes a test need a marker, as it reads in a test file (a name called or referred to, or a
