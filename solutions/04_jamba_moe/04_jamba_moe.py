@@ -921,8 +921,9 @@ def _compare(cfg, label):
                                   "num_key_value_heads", "num_attention_heads") if hasattr(cfg, key))
     for i, what in enumerate(("total", "active")):
         if got[i] != ref[i]:
-            raise AssertionError(f"{label}: your {what} count is too {'high' if got[i] > ref[i] else 'low'} ({notes}); "
-                                 f"check the pieces these settings change")
+            raise AssertionError(mistake("config-setting-miscounted",
+                                 f"{label}: your {what} count is too {'high' if got[i] > ref[i] else 'low'} ({notes}); "
+                                 f"check the pieces these settings change"))
 
 
 _student_schedule = jamba_layer_schedule

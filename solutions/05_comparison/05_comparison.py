@@ -283,7 +283,7 @@ _cost = lambda call, tokens: 0.010 + 0.001 * tokens + {0: 0.5, 3: 0.3}.get(call,
 _res, _ev = _spy_run(lambda: measure_prefill(_tiny, 16, batch=2, warmup=1, repeat=3), _tiny, measure_prefill, _cost)
 _fwd = _forwards(_ev)
 assert len(_fwd) == 4, (f"warmup=1, repeat=3 needs 4 forwards (1 untimed warm-up, then 3 timed); yours ran {len(_fwd)}"
-                        + (": is the warm-up missing?" if len(_fwd) == 3 else ""))
+                        + (mistake("no-warm-up", ": is the warm-up missing?") if len(_fwd) == 3 else ""))
 assert all(e[2] == 16 for e in _fwd), \
     f"every prefill reads the whole prompt of 16 tokens; yours fed {[e[2] for e in _fwd]}"
 assert all(e[1] == 2 for e in _fwd), (mistake("batch-ignored",
@@ -430,7 +430,8 @@ _cost = lambda call, tokens: 0.010 + 0.001 * tokens + {1: 0.5, 4: 0.3}.get(call,
 _res, _ev = _spy_run(lambda: measure_decode(_tiny, 20, n_tokens=3, warmup=1), _tiny, measure_decode, _cost)
 _fwd = _forwards(_ev)
 assert len(_fwd) == 5, (f"a prompt, warmup=1 and n_tokens=3 need 5 forwards (1 prefill, 1 untimed step, 3 timed "
-                        f"steps); yours ran {len(_fwd)}" + (": is the warm-up step missing?" if len(_fwd) == 4 else ""))
+                        f"steps); yours ran {len(_fwd)}"
+                        + (mistake("no-warm-up-step", ": is the warm-up step missing?") if len(_fwd) == 4 else ""))
 assert _fwd[0][2] == 20, f"the first forward is the prefill of the whole prompt (20 tokens); yours fed {_fwd[0][2]}"
 assert_close(_res, 0.011, name="measure_decode on the simulated GPU (seconds)", mistakes={
     mistake("cache-turned-off",

@@ -226,7 +226,8 @@ for _trial, (shape, eps, scale) in enumerate([((2, 5, 8), 1e-6, 3.0), ((7, 16), 
             expected = ref_d(x.to(dtype))
             with no_reference(*REFERENCES, who="rms_norm"), _NoTorchRMSNorm():
                 got = rms_norm(x.to(dtype), ref_d.weight.detach(), eps=eps)
-        hint = (" (16-bit squares overflow or round: normalise in float32, then cast back)"
+        hint = (mistake("squares-not-in-float32",
+                        " (16-bit squares overflow or round: normalise in float32, then cast back)")
                 if dtype != torch.float32 else "")
         assert_close(got, expected,
                      name=f"rms_norm vs LlamaRMSNorm (shape {shape}, eps {eps}, |x| ~ {scale:g}, {dtype}){hint}",
@@ -307,7 +308,8 @@ assert_shape(y4, (1, 1, 1, 4), "apply_rope output")
 c0, s0, c1, s1 = math.cos(3), math.sin(3), math.cos(0.3), math.sin(0.3)
 a_w = 3 * 100 ** -0.25                                                      # the angle with theta = base^(-i/d)
 assert_close(y4.reshape(4), [1 * c0 - 3 * s0, 2 * c1 - 4 * s1, 3 * c0 + 1 * s0, 4 * c1 + 2 * s1], rtol=1e-5, atol=1e-5,
-             name="(1, 2, 3, 4) rotated to position 3 with base 100", mistakes={
+             name=mistake("worked-example-rotation-wrong", "(1, 2, 3, 4) rotated to position 3 with base 100"),
+             mistakes={
     mistake("interleaved-pairs",
         "interleaved pairs (x0, x1), (x2, x3): Llama's convention pairs coordinate j with j + d/2 (rotate half)"):
         [1 * c0 - 2 * s0, 2 * c0 + 1 * s0, 3 * c1 - 4 * s1, 4 * c1 + 3 * s1],
@@ -354,7 +356,8 @@ for _trial, (B_, H_, L_, d_, base_) in enumerate([(2, 3, 7, 8, 10000.0), (1, 4, 
     rot = LlamaRotaryEmbedding(cfg)
     x = torch.randn(B_, H_, L_, d_, generator=g)
     for pos, which in ((torch.arange(L_), "(L,) positions"),
-                       (torch.randint(0, 600, (B_, L_), generator=g), "(B, L) positions, each sequence its own")):
+                       (torch.randint(0, 600, (B_, L_), generator=g),
+                        mistake("per-sequence-positions-ignored", "(B, L) positions, each sequence its own"))):
         cos, sin = rot(x, pos.expand(B_, L_))                         # (B, L, d)
         expected, _ = apply_rotary_pos_emb(x, x, cos, sin)           # (B, H, L, d)
         with no_reference(*ROTARY, who="apply_rope"):

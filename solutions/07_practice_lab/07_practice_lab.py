@@ -423,11 +423,12 @@ assert_close(float(_r["transformer"]["params"]), 29152.0, name="the GPT-2's 'par
 #    the GPT-2; and the same GPT-2 in bfloat16 does not compare with a Mamba in float32.
 for _label, _t, _mm, _hint in [
         ("unequal sizes", _g, models.build_model("mamba", "tiny", num_hidden_layers=1, hidden_size=32),
-         "a 29,152-parameter GPT-2 against an 18,176-parameter Mamba (1.6x) was timed; raise a ValueError when "
-         "the larger model has more than MAX_SIZE_RATIO times the parameters of the smaller"),
+         mistake("sizes-not-refused",
+                 "a 29,152-parameter GPT-2 against an 18,176-parameter Mamba (1.6x) was timed; raise a ValueError "
+                 "when the larger model has more than MAX_SIZE_RATIO times the parameters of the smaller")),
         ("different dtypes", models.build_model("gpt2", "tiny", n_layer=1, n_embd=32, n_head=2, dtype=torch.bfloat16),
-         _m, "a GPT-2 in bfloat16 against a Mamba in float32 was timed; raise a ValueError when "
-             "transformer.dtype != mamba.dtype")]:
+         _m, mistake("dtypes-not-refused", "a GPT-2 in bfloat16 against a Mamba in float32 was timed; raise a "
+                     "ValueError when transformer.dtype != mamba.dtype"))]:
     try:
         compare_fairly(_t, _mm, 8)
     except ValueError:
@@ -461,15 +462,16 @@ for _name in ("transformer", "mamba"):
     assert len(_pre) == 7 and len(_dec) == 6, (
         f"warmup=1, repeat=5: each model runs 7 prefills (1 untimed, 5 timed, then 1 for the cache) and 6 decode "
         f"steps (1 untimed, 5 timed); the {_name} ran {len(_pre)} and {len(_dec)}"
-        + (": is the warm-up missing?" if (len(_pre), len(_dec)) in ((6, 5), (5, 5)) else ""))
+        + (mistake("no-warm-up", ": is the warm-up missing?") if (len(_pre), len(_dec)) in ((6, 5), (5, 5)) else ""))
 _prompts = _forwards(_ev, "transformer", "prefill") + _forwards(_ev, "mamba", "prefill")
 _steps = _forwards(_ev, "transformer", "decode") + _forwards(_ev, "mamba", "decode")
 assert all(torch.equal(ids, _prompts[0]) for ids in _prompts) and all(torch.equal(t, _steps[0]) for t in _steps), (
     mistake("different-tokens-each-model",
         "different tokens: both models must read the same prompt and the same next token; draw the ids once "
     "(equal_size.random_ids(transformer, 1, context_len + 1, seed=seed, ...)) and give both the same slices"))
-_NO_SYNC = ("no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right before "
-            "starting AND right before stopping the clock (or give measure.time_fn the device)")
+_NO_SYNC = mistake("no-synchronisation",
+                   "no synchronisation: the clock stopped before the GPU finished; call synchronize(device) right "
+                   "before starting AND right before stopping the clock (or give measure.time_fn the device)")
 for _name, _key, _want, _wrong in [
         ("transformer", "prefill_s", 0.033, {"mean": 0.092, "min": 0.030, "warm": 0.0345, "start": 0.036}),
         ("transformer", "decode_s", 0.006, {"mean": 0.0655, "min": 0.0045, "warm": 0.007, "start": 0.008}),
@@ -705,7 +707,8 @@ def _affine(fixed, per_token):
     """A hand-made cache: fixed bytes plus per_token bytes for each token (n >= 1)."""
     def cache_bytes_at(n):
         if n < 1:
-            raise ValueError(f"cache_bytes_at({n}): a cache helper needs n >= 1 (archlab.models.cache_bytes does)")
+            raise ValueError(mistake("cache-bytes-at-zero", f"cache_bytes_at({n}): a cache helper needs n >= 1 "
+                                     f"(archlab.models.cache_bytes does)"))
         return fixed + per_token * n
     return cache_bytes_at
 
@@ -746,7 +749,9 @@ assert _v == math.inf, f"a cache that does not grow with n fits at any length: e
 # ...unless the state itself does not fit.
 _v = max_context_in_budget(_affine(5000, 0), 5000, 1)
 assert _v == 0, (f"5,000 B of state and 1 B of weights in a 5,000 B budget: not even one token fits, expected 0, "
-                 f"got {_v!r}" + (": check that the state fits before returning math.inf" if _v == math.inf else ""))
+                 f"got {_v!r}" + (mistake("inf-before-state-fits",
+                                          ": check that the state fits before returning math.inf")
+                                  if _v == math.inf else ""))
 # 5. A real cache: the tiny Jamba as transformers keeps it, in float32. Its one attention layer
 #    keeps 2 (K, V) x 2 KV heads x 16 numbers x 4 B = 256 B a token; its 3 Mamba layers keep
 #    3 x 128 channels x (4 + 16) x 4 B = 30,720 B. Weights of 10,000 B and a budget of
@@ -1092,18 +1097,27 @@ _ran = {"transformer_params": FAIR["gpt2"]["params"], "mamba_params": FAIR["mamb
         "gpt2_longest_context": BUDGET_ROWS["gpt2"], "jamba_longest_context": BUDGET_ROWS["jamba"]}
 _mistakes = {
     "transformer_params": {
-        "GPT-2 small's count from step 4: quote the equal-size GPT-2 you timed": gpt2_small_params,
-        "the reading's '150M parameter level': quote the count of the GPT-2 you timed": 150e6,
-        "the Mamba's count: transformer_params is the GPT-2's": FAIR["mamba"]["params"]},
+        mistake("gpt2-small-count",
+            "GPT-2 small's count from step 4: quote the equal-size GPT-2 you timed"): gpt2_small_params,
+        mistake("reading-150m-quoted",
+            "the reading's '150M parameter level': quote the count of the GPT-2 you timed"): 150e6,
+        mistake("mamba-count-for-gpt2",
+            "the Mamba's count: transformer_params is the GPT-2's"): FAIR["mamba"]["params"]},
     "mamba_params": {
-        "the one width-768 block of step 4: quote the equal-size Mamba you timed": block_768_params,
-        "the GPT-2's count: mamba_params is the Mamba's": FAIR["gpt2"]["params"]},
+        mistake("one-block-for-mamba",
+            "the one width-768 block of step 4: quote the equal-size Mamba you timed"): block_768_params,
+        mistake("gpt2-count-for-mamba",
+            "the GPT-2's count: mamba_params is the Mamba's"): FAIR["gpt2"]["params"]},
     "step4_size_ratio": {
-        "upside down: GPT-2 small's parameters divided by the block's": block_768_params / gpt2_small_params,
-        "the equal-size pair's ratio: step4_size_ratio compares step 4's two sides":
+        mistake("size-ratio-upside-down",
+            "upside down: GPT-2 small's parameters divided by the block's"): block_768_params / gpt2_small_params,
+        mistake("equal-size-pair-ratio",
+            "the equal-size pair's ratio: step4_size_ratio compares step 4's two sides"):
             FAIR["gpt2"]["params"] / FAIR["mamba"]["params"]},
-    "gpt2_longest_context": {"Jamba's: gpt2_longest_context is GPT-2's": BUDGET_ROWS["jamba"]},
-    "jamba_longest_context": {"GPT-2's: jamba_longest_context is Jamba's": BUDGET_ROWS["gpt2"]}}
+    "gpt2_longest_context": {
+        mistake("budgets-swapped", "Jamba's: gpt2_longest_context is GPT-2's"): BUDGET_ROWS["jamba"]},
+    "jamba_longest_context": {
+        mistake("budgets-swapped", "GPT-2's: jamba_longest_context is Jamba's"): BUDGET_ROWS["gpt2"]}}
 for _k in _COUNTED:
     assert_close(float(q_conclusions[_k]), float(_ran[_k]), rtol=0.05, atol=0.0,
                  name=f"q_conclusions[{_k!r}] (counted in this run)",
