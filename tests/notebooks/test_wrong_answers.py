@@ -78,3 +78,22 @@ def test_subtle_mistake_passes_visible_tests_and_fails_hidden_ones(assignment, g
     assert err is not None, f"{assignment}: the hidden tests of {grade_id} miss '{label}'"
     assert keyword.lower() in str(err).lower(), (f"{assignment}: the hidden tests of {grade_id} fail '{label}' "
                                                  f"without {keyword!r} in the message:\n{err}")
+
+
+HONEST = [(a, ex, label) for a in present_assignments() for ex, variants in nbtools.honest_answers(a)[0].items()
+          for label in variants] + \
+         [(a, ex, label) for a in present_assignments() for ex, pair in nbtools.honest_answers(a)[1].items()
+          for label in ("original", "renamed copy")]
+
+
+@pytest.mark.parametrize("assignment,grade_id,label", HONEST)
+def test_honest_answers_pass_their_tests(assignment, grade_id, label, executed):
+    """tests/honest/'s independent right answers (the report's look-alike check) are right."""
+    honest, near = nbtools.honest_answers(assignment)
+    code = honest[grade_id][label] if label in honest.get(grade_id, {}) else \
+        near[grade_id][("original", "renamed copy").index(label)]
+    nb, ns = executed(assignment)
+    ns = dict(ns)
+    exec(compile(code, f"<honest {label}>", "exec"), ns)
+    err = nbtools.run_test_cell(nb, grade_id, ns)
+    assert err is None, f"{assignment}: the honest answer '{label}' for {grade_id} fails: {err!r}"
