@@ -76,6 +76,8 @@ def wrong_answers(assignment):
       {"code": cell, "hidden": "keyword"}   a subtle mistake: the visible tests pass and only the
                                             hidden tests fail (with the keyword in the message,
                                             when one is given).
+    Either may say "mistake": "slug", the named mistake it fails with, when the keyword is in no
+    hint (a message put together from pieces).
     """
     mod = _wrong_module(assignment)
     return {gid: {label: Wrong.of(entry) for label, entry in entries.items()} for gid, entries in mod.WRONG.items()}
@@ -97,8 +99,10 @@ def built_on(assignment):
 
 
 class Wrong:
-    def __init__(self, code, visible=None, hidden=None):
-        self.code, self.visible, self.hidden = code, visible, hidden
+    def __init__(self, code, visible=None, hidden=None, mistake=None):
+        # mistake: the slug it fails with, where no hint holds the keyword (the report's test
+        # otherwise finds the slug by the keyword)
+        self.code, self.visible, self.hidden, self.mistake = code, visible, hidden, mistake
 
     @classmethod
     def of(cls, entry):

@@ -698,7 +698,7 @@ q1_choice = "C"
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
 assert q1_choice == "C", \
-    mistake("training",
+    mistake("wrong-letter",
         "q1_choice is not the right letter: which of the four costs grows as a conversation gets longer?")
 ### END HIDDEN TESTS
 
@@ -738,7 +738,7 @@ q2_choice = "D"
 """Question 2, autograded part: q2_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q2_choice, "q2_choice")
 ### BEGIN HIDDEN TESTS
-assert q2_choice == "D", mistake("masked-self-attention",
+assert q2_choice == "D", mistake("wrong-letter",
     "q2_choice is not the right letter: which sub-layer needs a second input sequence?")
 ### END HIDDEN TESTS
 
@@ -781,6 +781,7 @@ q3_generate_uncached_exponent = 3
 # %% nbgrader={"grade": true, "grade_id": "test_q3_exponents", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 3, autograded part: three integer exponents (hidden: the right ones)."""
 for _name in ("q3_decode_step_exponent", "q3_generate_cached_exponent", "q3_generate_uncached_exponent"):
+    assert _name in globals(), mistake("not-answered", f"{_name} is not defined: write it in the answer cell and run it")
     assert isinstance(globals()[_name], int), \
         mistake("floats", f"{_name} must be an int (a whole number such as 3), got {globals()[_name]!r}")
 ### BEGIN HIDDEN TESTS

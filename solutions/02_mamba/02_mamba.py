@@ -1262,7 +1262,7 @@ q1_choice = "A"
 """Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "A", (mistake("linear-b",
+assert q1_choice == "A", (mistake("wrong-letter",
     "q1_choice is not the right letter: look at MambaBlock.step, what does it receive "
                           "besides the new token, and does its size depend on how many tokens came before?"))
 ### END HIDDEN TESTS
@@ -1308,7 +1308,7 @@ q2_choice = "B"
 """Question 2, autograded part: q2_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q2_choice, "q2_choice")
 ### BEGIN HIDDEN TESTS
-assert q2_choice == "B", (mistake("all-them",
+assert q2_choice == "B", (mistake("wrong-letter",
     "q2_choice is not the right letter: look at MambaBlock.ssm_params, which quantities "
                           "does it compute from xc, and which are parameters of the block?"))
 ### END HIDDEN TESTS
@@ -1355,7 +1355,7 @@ q3_choice = "D"
 """Question 3, autograded part: q3_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q3_choice, "q3_choice")
 ### BEGIN HIDDEN TESTS
-assert q3_choice == "D", (mistake("trails-downstream",
+assert q3_choice == "D", (mistake("wrong-letter",
     "q3_choice is not the right letter: read the last two sentences of the paper's abstract "
                           "(same size, twice the size, throughput) and compare them with each option"))
 ### END HIDDEN TESTS

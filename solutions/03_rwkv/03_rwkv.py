@@ -1311,7 +1311,7 @@ q1_choice = "A"
 """Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "A", (mistake("trains-through-t-x",
+assert q1_choice == "A", (mistake("wrong-letter",
     "q1_choice is not the right letter: what does RWKV keep for the past while it generates, "
                           "and what does §1 say about how it trains?"))
 ### END HIDDEN TESTS
@@ -1422,7 +1422,7 @@ q3_choice = "W"
 """Question 3, autograded part: q3_choice is one capital letter among R, W, K, V (hidden: the right letter)."""
 check_choice(q3_choice, "q3_choice", letters="RWKV")
 ### BEGIN HIDDEN TESTS
-assert q3_choice == "W", (mistake("r",
+assert q3_choice == "W", (mistake("wrong-letter",
     "q3_choice is not the right letter: which of the four letters names one of TimeMix's "
                           "parameters rather than a projection of the token?"))
 ### END HIDDEN TESTS

@@ -1297,6 +1297,7 @@ q1_kv_ratio = 5
 # %% nbgrader={"grade": true, "grade_id": "test_q1_numbers", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 1, autograded part: two ints (hidden: the right ones)."""
 for _name in ("q1_attention_layers", "q1_kv_ratio"):
+    assert _name in globals(), mistake("not-answered", f"{_name} is not defined: write it in the answer cell and run it")
     _v = globals()[_name]
     assert isinstance(_v, int) and not isinstance(_v, bool), \
         mistake("floats", f"{_name} must be an int (a whole number such as 3), got {_v!r}")
@@ -1349,7 +1350,7 @@ q2_choice = "C"
 """Question 2, autograded part: q2_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q2_choice, "q2_choice")
 ### BEGIN HIDDEN TESTS
-assert q2_choice == "C", (mistake("moe-saves-weight-memory",
+assert q2_choice == "C", (mistake("wrong-letter",
     "q2_choice is not the right letter: which statement separates what the model stores "
                           "from what one token computes with?"))
 ### END HIDDEN TESTS

@@ -1052,7 +1052,7 @@ q1_choice = "A"
 """Question 1, autograded part: q1_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q1_choice, "q1_choice")
 ### BEGIN HIDDEN TESTS
-assert q1_choice == "A", (mistake("b-attention-copied-per",
+assert q1_choice == "A", (mistake("wrong-letter",
     "q1_choice is not the right letter: which parts of Mixtral exist once, which eight times, "
                           "and which of them does a token use more of with 4 experts? (parameters_of and the model's "
                           "named parameters can tell you)"))
@@ -1141,7 +1141,7 @@ q3_choice = "B"
 """Question 3, autograded part: q3_choice is one capital letter A-D (hidden: the right letter)."""
 check_choice(q3_choice, "q3_choice")
 ### BEGIN HIDDEN TESTS
-assert q3_choice == "B", (mistake("learned-absolute", "q3_choice is not the right letter: where does apply_rope act "
+assert q3_choice == "B", (mistake("wrong-letter", "q3_choice is not the right letter: where does apply_rope act "
                           "(embeddings, scores, or queries and keys), and what does it do there?"))
 ### END HIDDEN TESTS
 

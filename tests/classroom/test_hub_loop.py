@@ -101,6 +101,12 @@ def _run_term(k, layout, tmp):
     hh.cli("feedback", "--release", "--workspace", ws)
     hh.cli("export", "--out", str(tmp / "grades.csv"), "--workspace", ws)
     hh.cli("export", "--format", "canvas", "--out", str(tmp / "canvas.csv"), "--workspace", ws)
+    # the instructor's report, in the course folder: who may read it
+    hh.cli("report", "--workspace", ws)
+    page = k.course / "report" / f"{A1}.html"
+    plain = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+    out["report_read"] = {x: hh.as_user(k.ids[x], plain, "cat", str(page)) for x in "CI"}
+    out["report_listed"] = hh.as_user(k.ids["C"], plain, "ls", str(k.course / "report"))
     out["fetch_feedback"] = {}
     for x in "AB":
         r = hh.as_user(k.ids[x], env[x], "nbgrader", "fetch_feedback", A1)
@@ -240,3 +246,12 @@ def test_nbgrader_own_autograde_cannot_grade(term):
     assert executed.read_bytes() == before
     with Gradebook(db_url) as gb:
         assert gb.find_submission(A1, k.ids["A"]).score == score
+
+
+def test_the_report_is_for_instructors_only(term):
+    """The instructor's report (autograder report, in the course folder) shows every student's
+    answers: a student's account can neither read nor list it; an instructor's can read it."""
+    read = term["report_read"]
+    assert read["C"].returncode != 0 and "Permission denied" in read["C"].stderr, read["C"]
+    assert term["report_listed"].returncode != 0, "a student can list the report's folder"
+    assert read["I"].returncode == 0 and "what the class got wrong" in read["I"].stdout, read["I"].stderr[-500:]

@@ -15,7 +15,8 @@ import nbtools
 from autograder import contract, paths
 
 IDS = paths.present_assignments()
-pytestmark = [pytest.mark.notebooks, pytest.mark.slow]    # the batch: every notebook, five students
+# the batch: every notebook, five students (and the report's class in 01 and 04)
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,12 @@ BUILTIN_KEYWORDS = {"must be your own code": "calls-reference", "must compute at
                     "write '": "answer-form", "must be a string": "answer-form", "must be an int": None}
 
 
-def _slug_for(source, keyword):
-    """The slug of the one hint in a test cell whose literal text holds the keyword."""
+def _slug_for(source, w=None, keyword=None):
+    """The slug a wrong answer fails with: the one it names (Wrong.mistake), or that of the one hint
+    in the test cell whose literal text holds its keyword."""
+    if w is not None and w.mistake:
+        return w.mistake
+    keyword = keyword or w.visible or w.hidden
     for key, slug in BUILTIN_KEYWORDS.items():
         if keyword.lower().startswith(key) and slug:
             return slug
@@ -43,12 +47,24 @@ def _slug_for(source, keyword):
     return found.pop()
 
 
-def _expected(assignment):
+def _run_here(assignment, executed, answers, ex, source):
+    """What the test of `ex` says, run in this process on the solution's namespace with `answers`
+    (an exercise built on others, whose outcome the make-up alone does not fix)."""
+    nb, ns = executed(assignment)
+    ns = dict(ns)
+    for code in answers.values():
+        exec(compile(code, "<answer>", "exec"), ns)
+    err = nbtools.run_test_cell(nb, ex, ns)
+    gid = f"test_{ex}"
+    return None if err is None else contract.recognise(source, f"{type(err).__name__}: {err}", assignment, gid)
+
+
+def _expected(assignment, executed):
     """{student: {test grade id: mistake id}} of every failure the make-up implies (passes absent)."""
     sol = nbtools.solution_nb(assignment)
     wrong, deps = nbtools.wrong_answers(assignment), nbtools.built_on(assignment)
     source = {contract.grade_id(c): c.source for c in sol.cells if contract.is_test(c)}
-    planted = {s: {ex: w for ex, (k, label, _) in p.items() if k == "wrong" for w in [wrong[ex][label]]}
+    planted = {s: {ex: wrong[ex][label] for ex, (k, label, _) in p.items() if k == "wrong"}
                for s, p in nbtools.report_class(assignment).items()}
     for student, kind in nbtools.WRONG_STUDENTS.items():
         planted[student] = nbtools.first_wrong(assignment, kind)
@@ -60,12 +76,13 @@ def _expected(assignment):
             gid = f"test_{ex}"
             if gid not in source:
                 continue
-            pre, keyword = deps.get(ex, ((), None))
-            if any(p in mine and mine[p].kind == "visible" for p in pre):
-                fails[gid] = contract.mistake_id(assignment, gid, _slug_for(source[gid], keyword))
+            pre, _ = deps.get(ex, ((), None))
+            if any(p in mine for p in pre):       # built on an answer of its own that is wrong
+                mid = _run_here(assignment, executed, {e: w.code for e, w in mine.items()}, ex, source[gid])
+                if mid:
+                    fails[gid] = mid
             elif ex in mine:
-                w = mine[ex]
-                fails[gid] = contract.mistake_id(assignment, gid, _slug_for(source[gid], w.visible or w.hidden))
+                fails[gid] = contract.mistake_id(assignment, gid, _slug_for(source[gid], mine[ex]))
         out[student] = fails
     for student in BLANKS:
         out[student] = {gid: contract.mistake_id(assignment, gid, "not-answered") for gid in source}
@@ -73,10 +90,10 @@ def _expected(assignment):
 
 
 @pytest.fixture(scope="module", params=PRESENT)
-def made(request, class_report):
+def made(request, class_report, executed):
     reports, out, ws = class_report
     a = request.param
-    return a, reports[a], _expected(a), results.load(ws)
+    return a, reports[a], _expected(a, executed), results.load(ws)
 
 
 def test_every_mistake_count_equals_the_known_number(made):
@@ -152,11 +169,11 @@ def test_a_manual_score_entered_later_changes_the_next_build(class_report, tmp_p
         sub = gb.find_submission(a, "alice")
         written = [g for nb in sub.notebooks for g in nb.grades if g.cell_type == "markdown"]
         assert written, f"{a} has no written answer to grade by hand"
-        written[0].manual_score = written[0].max_score
+        written[0].manual_score = points = written[0].max_score
         gb.db.commit()
     again = report.build(copy, tmp_path / "report", [a])[a]
     after = {r.student: r.raw for r in again.counted}
-    assert after["alice"] == pytest.approx(before["alice"] + written[0].max_score)
+    assert after["alice"] == pytest.approx(before["alice"] + points)
     assert {s: v for s, v in after.items() if s != "alice"} == {s: v for s, v in before.items() if s != "alice"}
     assert again.manual_total - len(again.manual_waiting) >= 1
 

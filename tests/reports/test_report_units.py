@@ -106,7 +106,8 @@ def test_failed_and_flagged_are_apart_never_zeros(workspace):
 
 @pytest.mark.parametrize("n", [0, 1])
 def test_no_or_one_submission_says_so(tmp_path, workspace, n):
-    recs = [_record(f"s{i}", [True, False, True]) for i in range(n)] + [Record("x", A, "failed", reason="not a notebook")]
+    recs = [_record(f"s{i}", [True, False, True]) for i in range(n)]
+    recs.append(Record("x", A, "failed", reason="not a notebook"))
     reports = report.build(workspace(recs), tmp_path / "out")
     rep = reports[A]
     assert rep.summary.n == n and rep.note
@@ -166,12 +167,16 @@ def test_renamed_copies_look_alike_and_independent_answers_do_not():
 
 def test_the_releases_stub_is_discounted():
     """Two answers that share only what the release gave everyone (a class skeleton) do not look alike."""
-    stub = ("class Router(nn.Module):\n    def __init__(self, d_model, n_experts, k):\n        super().__init__()\n"
-            "        self.gate = nn.Linear(d_model, n_experts, bias=False)\n        self.k = k\n\n"
-            "    def forward(self, x):\n        B, L, D = x.shape\n        logits = self.gate(x.reshape(B * L, D))\n")
-    a = stub + "        p = torch.softmax(logits, dim=-1)\n        w, e = p.topk(self.k, dim=-1)\n        return w / w.sum(-1, keepdim=True), e\n"
+    stub = ("class Router(nn.Module):\n    def __init__(self, d_model, n_experts, k):\n"
+            "        super().__init__()\n        self.gate = nn.Linear(d_model, n_experts, bias=False)\n"
+            "        self.k = k\n\n    def forward(self, x):\n        B, L, D = x.shape\n"
+            "        logits = self.gate(x.reshape(B * L, D))\n")
+    a = stub + ("        p = torch.softmax(logits, dim=-1)\n        w, e = p.topk(self.k, dim=-1)\n"
+                "        return w / w.sum(-1, keepdim=True), e\n")
     b = stub + ("        order = torch.argsort(logits, dim=1, descending=True)[:, :self.k]\n"
-                "        picked = torch.gather(logits, 1, order)\n        return torch.exp(picked - picked.logsumexp(1, True)), order\n")
+                "        picked = torch.gather(logits, 1, order)\n"
+                "        return torch.exp(picked - picked.logsumexp(1, True)), order\n")
     found = similar.pairs({"a": a, "b": b}, stub, threshold=0.0)
     assert not found or found[0].similarity < 0.5, found[0].similarity
-    assert similar.pairs({"a": a, "b": b}, "", threshold=0.0)[0].similarity >= 0.5, "the skeleton alone should look alike"
+    alike = similar.pairs({"a": a, "b": b}, "", threshold=0.0)
+    assert alike[0].similarity >= 0.5, "with the skeleton counted, the two should look alike"

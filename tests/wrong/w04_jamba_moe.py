@@ -228,7 +228,8 @@ WRONG = {
     },
     "count_params": {
         "all experts counted as active": {"visible": "all experts counted as active", "code": _count(k_active="E")},
-        "head width always D / H (head_dim ignored)": {"hidden": "head_dim=6", "code": _count(d="D // H")},
+        "head width always D / H (head_dim ignored)": {"hidden": "head_dim=6", "mistake": "config-setting-miscounted",
+                                                       "code": _count(d="D // H")},
         "k and v with all H heads (GQA ignored)": {"visible": "k and v sized with all H heads", "code": _count(H_kv="H")},
         "output layer counted even when tied": {"visible": "output layer counted although tie_word_embeddings",
                                                 "code": _count(outside="2 * V * D + D")},
