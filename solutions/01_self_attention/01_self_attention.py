@@ -781,7 +781,7 @@ q3_generate_uncached_exponent = 3
 # %% nbgrader={"grade": true, "grade_id": "test_q3_exponents", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 3, autograded part: three integer exponents (hidden: the right ones)."""
 for _name in ("q3_decode_step_exponent", "q3_generate_cached_exponent", "q3_generate_uncached_exponent"):
-    assert _name in globals(), mistake("not-answered", f"{_name} is not defined: write it in the answer cell and run it")
+    assert _name in globals(), mistake("not-answered", f"{_name} is not defined: write it in the answer cell, run it")
     assert isinstance(globals()[_name], int), \
         mistake("floats", f"{_name} must be an int (a whole number such as 3), got {globals()[_name]!r}")
 ### BEGIN HIDDEN TESTS

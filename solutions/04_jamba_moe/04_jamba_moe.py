@@ -1297,7 +1297,7 @@ q1_kv_ratio = 5
 # %% nbgrader={"grade": true, "grade_id": "test_q1_numbers", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 1, autograded part: two ints (hidden: the right ones)."""
 for _name in ("q1_attention_layers", "q1_kv_ratio"):
-    assert _name in globals(), mistake("not-answered", f"{_name} is not defined: write it in the answer cell and run it")
+    assert _name in globals(), mistake("not-answered", f"{_name} is not defined: write it in the answer cell, run it")
     _v = globals()[_name]
     assert isinstance(_v, int) and not isinstance(_v, bool), \
         mistake("floats", f"{_name} must be an int (a whole number such as 3), got {_v!r}")
