@@ -494,6 +494,14 @@ assert_close(lv, xv.reshape(10, 8) @ moe_v.router.weight.T,
     mistake("returns-router-probabilities-logits",
         "router_logits are probabilities: return the router's raw logits, before the softmax"):
         (lambda got: torch.allclose(got.sum(-1), torch.ones(10), atol=1e-5))})
+# The layer routes with your top_k_routing, so it must pass its own worked example first: the
+# logits below give experts {2: 5/7, 1: 2/7} to token 0 and {0: 4/7, 1: 3/7} to token 1.
+_w, _e = top_k_routing(torch.tensor([[0.0, math.log(2), math.log(5)], [math.log(4), math.log(3), 0.0]]), 2)
+_want = [{2: 5 / 7, 1: 2 / 7}, {0: 4 / 7, 1: 3 / 7}]
+assert all(abs(dict(zip(_e[t].tolist(), _w[t].tolist())).get(e, -1.0) - w) < 1e-5
+           for t in range(2) for e, w in _want[t].items()), mistake("routing-wrong-first", (
+    "MoE routes the tokens with your top_k_routing, which does not pass its own worked example yet: fix it "
+    "first (its test above names the mistake)"))
 # Worked example: D = 2, F = 1, E = 3 experts, k = 2. Token 0 = (1, 0) and token 1 = (0, 1) have
 # router probabilities (1, 2, 5) / 8 and (4, 3, 1) / 8. Every expert sees gate = up = x_0 + x_1 = 1,
 # so expert e outputs (c_e silu(1), 0) with c = (1, 10, 100).

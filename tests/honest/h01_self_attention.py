@@ -16,9 +16,9 @@ def fit_scaling_exponent(lengths, costs):
     "lstsq": '''import numpy as np
 
 def fit_scaling_exponent(lengths, costs):
-    x = np.log(np.array(lengths, dtype=np.float64))
+    x = np.log([float(n) for n in lengths])
     design = np.stack([x, np.ones_like(x)], axis=1)
-    coef, *_ = np.linalg.lstsq(design, np.log(np.array(costs, dtype=np.float64)), rcond=None)
+    coef, *_ = np.linalg.lstsq(design, np.log([float(c) for c in costs]), rcond=None)
     return float(coef[0])
 ''',
     "statistics": '''import statistics

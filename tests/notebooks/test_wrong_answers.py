@@ -10,6 +10,8 @@ records its id for the instructor's report. The end-to-end grading of wrong subm
 test_autograde.py.
 """
 
+import warnings
+
 import pytest
 
 import nbtools
@@ -94,6 +96,8 @@ def test_honest_answers_pass_their_tests(assignment, grade_id, label, executed):
         near[grade_id][("original", "renamed copy").index(label)]
     nb, ns = executed(assignment)
     ns = dict(ns)
-    exec(compile(code, f"<honest {label}>", "exec"), ns)
-    err = nbtools.run_test_cell(nb, grade_id, ns)
+    with warnings.catch_warnings():     # graded, a warning is output on stderr, and that scores 0
+        warnings.simplefilter("error")
+        exec(compile(code, f"<honest {label}>", "exec"), ns)
+        err = nbtools.run_test_cell(nb, grade_id, ns)
     assert err is None, f"{assignment}: the honest answer '{label}' for {grade_id} fails: {err!r}"

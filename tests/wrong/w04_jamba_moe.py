@@ -88,6 +88,10 @@ def _count(**change):
     return _COUNT.format(**{**_GOOD, **change})
 
 
+# MoE routes with the student's own top_k_routing: with that one wrong (as in a submission that gets
+# every exercise's first mistake) its visible test says to fix it first.
+BUILT_ON = {"MoE": (("top_k_routing",), "fix it first")}
+
 WRONG = {
     "jamba_layer_schedule": {
         "layers counted from 1": {"visible": "layers counted from 1", "code": _SCHEDULE_HEAD + '''
