@@ -17,6 +17,7 @@ import base64
 import csv
 import html
 import io
+import math
 import os
 import statistics
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ h2{border-bottom:2px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:left}
 th.sortable{cursor:pointer;background:#f2f2f2}th.sortable:after{content:" \\2195";color:#999}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.flag{color:#a40}.note{background:#fff6d6;padding:.5em}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:1em}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:1em}.pair>div{min-width:0}
 pre{background:#f6f6f6;padding:.5em;overflow:auto;font-size:85%}img{max-width:100%;border:1px solid #eee}</style>"""
 
 SORT_JS = """<script>
@@ -59,6 +60,9 @@ document.querySelectorAll("table.sortable").forEach(function (t) {
   });
 });
 </script>"""
+
+
+MAX_PAIRS = 12           # pairs shown side by side per exercise (all of them are in the CSV)
 
 
 def _n(x):
@@ -93,9 +97,10 @@ def _png(fig):
 def _histogram(rep):
     xs = [r.raw for r in rep.counted]
     fig, ax = plt.subplots(figsize=(6.5, 3))
-    top = max(rep.max_score, max(xs))
-    bins = min(20, max(5, int(top) + 1))
-    ax.hist(xs, bins=bins, range=(0, top if top > 0 else 1), color="#4a7ab5", edgecolor="white")
+    top = math.ceil(max(rep.max_score, max(xs)))
+    step = max(1, math.ceil((top + 1) / 25))           # one bar a point, or a few points on a long scale
+    edges = [x - 0.5 for x in range(0, top + step + 1, step)]
+    ax.hist(xs, bins=edges, color="#4a7ab5", edgecolor="white")
     ax.set_xlabel(f"raw score (of {rep.max_score:g})")
     ax.set_ylabel("students")
     ax.set_title(f"{rep.assignment}: scores of {len(xs)} counted submissions")
@@ -199,11 +204,23 @@ def _assignment_html(rep, built):
                "reason to read both, not a verdict.</p>")
     shown = False
     for ex, ps in rep.similar.items():
-        for p in ps:
-            shown = True
-            out.append(f"<h3>{_e(ex)}: {_e(p.a)} and {_e(p.b)}, {p.similarity:.0%} alike</h3><div class='pair'>"
+        if not ps:
+            continue
+        shown = True
+        out.append(f"<h3>{_e(ex)}</h3>")
+        groups = similar.same_code(ps)
+        grouped = {s: i for i, g in enumerate(groups) for s in g}
+        codes = {p.a: p.code_a for p in ps} | {p.b: p.code_b for p in ps}
+        for g in groups:
+            out.append(f"<p>{len(g)} students handed in the same code once names are ignored: "
+                       f"{_e(', '.join(g))}. One of them:</p><pre>{_e(codes[g[0]])}</pre>")
+        rest = [p for p in ps if not (p.a in grouped and grouped.get(p.a) == grouped.get(p.b))]
+        for p in rest[:MAX_PAIRS]:
+            out.append(f"<p>{_e(p.a)} and {_e(p.b)}, {p.similarity:.0%} alike:</p><div class='pair'>"
                        f"<div><b>{_e(p.a)}</b><pre>{_e(p.code_a)}</pre></div>"
                        f"<div><b>{_e(p.b)}</b><pre>{_e(p.code_b)}</pre></div></div>")
+        if len(rest) > MAX_PAIRS:
+            out.append(f"<p>{len(rest) - MAX_PAIRS} more pair(s) in {_e(rep.assignment)}.similar.csv.</p>")
     if not shown:
         out.append("<p>No pair above the threshold.</p>")
     return _page(f"{rep.assignment}: report", "\n".join(out))

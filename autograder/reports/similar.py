@@ -95,3 +95,21 @@ def all_pairs(submitted, assignment, release_nb, threshold=THRESHOLD):
     base = stubs(release_nb)
     return {ex: pairs(codes, base.get(ex, ""), ex, threshold)
             for ex, codes in answers(submitted, assignment).items()}
+
+
+def same_code(found, at=0.999):
+    """The groups of students whose answers are the same code once names are ignored (pairs at
+    `at` or more, joined transitively), largest first: a page shows each group once."""
+    parent = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+    for p in found:
+        if p.similarity >= at:
+            parent[root(p.a)] = root(p.b)
+    groups = {}
+    for x in list(parent):
+        groups.setdefault(root(x), set()).add(x)
+    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g))

@@ -162,12 +162,12 @@ assert_close(w1, [[p, 1 - p]], name="weights of the worked example", mistakes={
     mistake("softmax-over-query-axis",
         "softmax over the queries (dim=-2): each query's weights must sum to 1 over the keys, softmax(..., dim=-1)"):
         [[1.0, 1.0]],
-    mistake("no-1-sqrt", "no scaling: divide the scores Q K^T by sqrt(d) before the softmax"): [[sig(4), 1 - sig(4)]],
+    mistake("no-scale", "no scaling: divide the scores Q K^T by sqrt(d) before the softmax"): [[sig(4), 1 - sig(4)]],
     mistake("scores-divided-d",
         "scores divided by d: divide by sqrt(d), the square root of the width"): [[sig(2), 1 - sig(2)]],
     mistake("no-softmax", "no softmax: the weights are the scaled scores themselves"): [[4 / math.sqrt(2), 0.0]]})
 assert_close(out1, [[p * 1 + (1 - p) * 3, p * 10 + (1 - p) * 30]], name="out of the worked example",
-             mistakes={mistake("out-multiplies-v-weights",
+             mistakes={mistake("weights-times-v-wrong",
                  "out multiplies V by the weights' transpose, or sums the values unweighted: out = weights @ V"):
                            [[4.0, 40.0]]})
 # 2. Values of another width, dv = 3 (Q and K keep d = 2): the scale is sqrt(d), the width of Q and K.
@@ -176,7 +176,7 @@ out3, w3 = scaled_dot_product_attention(Q1, K1, V3)
 assert_shape(out3, (1, 3), "out with dv = 3")
 p3 = sig(4 / math.sqrt(3))                          # the weight a scale of sqrt(dv) = sqrt(3) would give
 assert_close(w3, [[p, 1 - p]], name="weights with d = 2 and dv = 3", mistakes={
-    mistake("scaled-sqrt",
+    mistake("scaled-by-sqrt-dv",
         "scores divided by sqrt(dv), the width of V: scale by sqrt(d), the width of the queries and keys "
         "(Q.shape[-1])"):
         [[p3, 1 - p3]]})
@@ -408,7 +408,7 @@ with torch.no_grad():
     s0, c0 = mha2.step(x2[:, :1])
     s1, c1 = mha2.step(x2[:, 1:], c0)
 assert_close(torch.cat([s0, s1], 1), y2, rtol=1e-4, atol=1e-5, name="step, step vs the causal forward", mistakes={
-    mistake("step-ignored-cache",
+    mistake("step-ignores-cache",
         "step ignored the cache: the new query must attend to the cached keys and values AND its own"):
         [[[1, 0, 0, 0], [0, 1, 1, 0]]]})
 ### BEGIN HIDDEN TESTS
@@ -468,7 +468,8 @@ def fit_scaling_exponent(lengths, costs):
 """fit_scaling_exponent: a Python float, an exact power law gives its exponent (named mistakes);
 hidden: noisy data against numpy's least squares."""
 p2 = fit_scaling_exponent([1, 2, 4, 8], [3, 12, 48, 192])     # cost = 3 L^2
-assert isinstance(p2, float), mistake("0-d-tensor", f"return a Python float (float(...)), got {type(p2).__name__}")
+assert isinstance(p2, float), \
+    mistake("tensor-not-float", f"return a Python float (float(...)), got {type(p2).__name__}")
 assert_close(p2, 2.0, rtol=0, atol=1e-9, name="exponent of cost = 3 L^2", mistakes={
     mistake("axes-swapped", "axes swapped: fit log(cost) against log(length), not log(length) against log(cost)"): 0.5,
     mistake("slope-without-logs",
@@ -534,13 +535,13 @@ hidden: equals the cache a Hugging Face GPT-2 and a GQA Llama actually allocate,
 EXACT = dict(rtol=0, atol=0)                       # byte counts are integers: no tolerance
 # 1. The smallest cache: one layer, one KV head of width 1, one token, one sequence, 1 byte a number.
 kv1 = kv_cache_bytes(n_layers=1, n_kv_heads=1, head_dim=1, seq_len=1, bytes_per_value=1, batch=1)
-assert isinstance(kv1, int), mistake("float-gib", f"return an int number of bytes, got {type(kv1).__name__}")
+assert isinstance(kv1, int), mistake("float-in-gib", f"return an int number of bytes, got {type(kv1).__name__}")
 assert_close(kv1, 2, name="one layer, one KV head of width 1, one token, 1 byte a number", **EXACT, mistakes={
     mistake("keys-only", "keys only: the cache holds a key AND a value vector for every token"): 1,
     mistake("queries-cached-too",
         "queries cached too: only keys and values are kept, a past token's query is never used again"): 3,
-    mistake("bits-bytes", "bits, not bytes: bytes_per_value is already in bytes (8 bits each)"): 16,
-    mistake("float32-s-4-bytes",
+    mistake("bits-not-bytes", "bits, not bytes: bytes_per_value is already in bytes (8 bits each)"): 16,
+    mistake("float32-bytes-hard-coded",
         "4 bytes a value, float32's, whatever bytes_per_value says: multiply by bytes_per_value (2 for 16-bit)"): 8})
 # 2. Every argument different: 3 layers, 5 KV heads of width 4, 7 tokens, float32 (4 bytes), a batch of 6.
 kv2 = kv_cache_bytes(n_layers=3, n_kv_heads=5, head_dim=4, seq_len=7, bytes_per_value=4, batch=6)
@@ -552,15 +553,15 @@ assert_close(kv2, 20160, name="kv_cache_bytes(3, 5, 4, 7, bytes_per_value=4, bat
     mistake("keys-only", "keys only: the cache holds a key AND a value vector for every token"): 10080,
     mistake("queries-cached-too",
         "queries cached too: only keys and values are kept, a past token's query is never used again"): 30240,
-    mistake("bits-bytes", "bits, not bytes: bytes_per_value is already in bytes (8 bits each)"): 161280})
+    mistake("bits-not-bytes", "bits, not bytes: bytes_per_value is already in bytes (8 bits each)"): 161280})
 # 3. A published GQA model: Llama-3-8B, 32 layers, whose 32 query heads share 8 KV heads of width 128.
 kv3 = kv_cache_bytes(n_layers=32, n_kv_heads=8, head_dim=128, seq_len=8192, bytes_per_value=2, batch=1)
 assert_close(kv3, 1073741824, name="Llama-3-8B (n_kv_heads=8, head_dim=128), 8192 tokens in 16-bit: 1 GiB",
              **EXACT, mistakes={
-    mistake("float32-s-4-bytes",
+    mistake("float32-bytes-hard-coded",
         "4 bytes a value, float32's, whatever bytes_per_value says: multiply by bytes_per_value (2 for 16-bit)"):
         2147483648,
-    mistake("bits-bytes", "bits, not bytes: bytes_per_value is already in bytes (8 bits each)"): 8589934592,
+    mistake("bits-not-bytes", "bits, not bytes: bytes_per_value is already in bytes (8 bits each)"): 8589934592,
     mistake("keys-only", "keys only: the cache holds a key AND a value vector for every token"): 536870912})
 ### BEGIN HIDDEN TESTS
 for family, overrides in [("gpt2", {}), ("llama", dict(num_attention_heads=4, num_key_value_heads=2))]:
@@ -790,7 +791,7 @@ assert q3_decode_step_exponent == 1, mistake("decode-step-quadratic",
 assert q3_generate_cached_exponent == 2, (mistake("cached-generation-linear",
     "q3_generate_cached_exponent: step t reads t cached keys; "
                                           "add up the work of steps 1, 2, ..., L"))
-assert q3_generate_uncached_exponent == 3, (mistake("uncached-generation-cheap-cached",
+assert q3_generate_uncached_exponent == 3, (mistake("uncached-as-cheap-as-cached",
     "q3_generate_uncached_exponent: without a cache, step t scores all "
                                             "t x t (query, key) pairs again; add those up over t = 1 .. L"))
 ### END HIDDEN TESTS

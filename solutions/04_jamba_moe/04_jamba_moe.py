@@ -205,7 +205,7 @@ assert_close(attn_idx, torch.tensor([4, 12, 20, 28]), name="indices of Jamba-v0.
     mistake("layers-counted-from-1",
         "layers counted from 1: a layer index counts from 0 (model.layers[0] is the first layer), so attn_offset = 4 "
     "names the fifth layer"): torch.tensor([3, 11, 19, 27]),
-    mistake("attention-at-start-each",
+    mistake("attention-at-period-start",
         "attention at the start of each period (the offset ignored), the order the reading's diagram draws: the "
     "offset is the index of the FIRST attention layer, the period how many layers apart they are"):
         torch.tensor([0, 8, 16, 24]),
@@ -217,7 +217,7 @@ assert_close(attn_idx, torch.tensor([4, 12, 20, 28]), name="indices of Jamba-v0.
         (lambda got: len(got) == 28)})
 moe_idx = torch.tensor([i for i, (_, f) in enumerate(s) if f == "moe"], dtype=torch.long)
 assert_close(moe_idx, torch.arange(1, 32, 2), name="indices of Jamba-v0.1's MoE layers", mistakes={
-    mistake("moe-placement-ignores-expert",
+    mistake("moe-on-even-layers",
         "MoE on the even layers (the expert offset ignored, or MoE and dense MLP swapped): the first MoE layer has "
     "index expert_offset (1 here), the next ones follow every expert_period layers"): torch.arange(0, 32, 2),
     mistake("period-offset-swapped",
@@ -250,7 +250,7 @@ with no_reference("transformers.models.jamba", who="jamba_layer_schedule"):
 for (n, ap, ao, ep, eo), mine in zip(cases, answers):
     where = f"n_layers={n}, attn period/offset {ap}/{ao}, expert period/offset {ep}/{eo}"
     assert len(mine) == n, \
-        mistake("block-attn-period-layers",
+        mistake("wrong-number-of-layers",
             f"{where}: you returned {len(mine)} layers; there must be one (mixer, ffn) pair for each of the n_layers")
     ref = reference_schedule(n, ap, ao, ep, eo)
     bad = next((i for i in range(n) if mine[i] != ref[i]), None)
@@ -323,7 +323,7 @@ w_raw, e_raw = top_k_routing(logits_ex, 2, normalize=False)
 assert_shape(w_raw, (2, 2), "weights")
 assert_shape(e_raw, (2, 2), "experts")
 assert e_raw.dtype == torch.long, f"experts must be a long tensor of expert indices, got {e_raw.dtype}"
-assert w_raw.dtype == torch.float32, mistake("softmax-logits-dtype", f"weights must be float32, got {w_raw.dtype}")
+assert w_raw.dtype == torch.float32, mistake("weights-not-float32", f"weights must be float32, got {w_raw.dtype}")
 assert_close(w_raw, [[5 / 8, 2 / 8], [4 / 8, 3 / 8]],
              name="weights with normalize=False (the kept softmax probabilities)", mistakes={
     mistake("softmax-over-token-axis",
@@ -350,7 +350,7 @@ assert_close(w_n, [[5 / 7, 2 / 7], [4 / 7, 3 / 7]],
         "softmax over the tokens (dim=0): each token's probabilities must sum to 1 over the experts, softmax(..., "
         "dim=-1)"):
         [[25 / 37, 12 / 37], [4 / 7, 3 / 7]],
-    mistake("renormalised-batch-s-sum",
+    mistake("renormalised-over-batch",
         "renormalised over the whole batch (a sum without dim=-1): each token's k weights must sum to 1 on their own"):
         [[5 / 14, 2 / 14], [4 / 14, 3 / 14]]})
 wv, ev = top_k_routing(torch.randn(6, 5), 3)
@@ -393,12 +393,12 @@ with torch.no_grad():
     logits_16, w_mix, e_mix = mix(torch.randn(40, 16, generator=g).to(torch.bfloat16))
 with no_reference(*ROUTERS, who="top_k_routing"):
     w16, e16 = top_k_routing(logits_16, 2)
-assert w16.dtype == torch.float32, (mistake("softmax-logits-dtype",
+assert w16.dtype == torch.float32, (mistake("weights-not-float32",
     f"for bfloat16 logits your weights are {w16.dtype}: take the softmax in float32 "
                                     f"(router_logits.float()) and return float32 weights"))
-assert torch.equal(e16, e_mix), mistake("softmax-logits-dtype",
+assert torch.equal(e16, e_mix), mistake("weights-not-float32",
     "experts for bfloat16 logits differ from Mixtral's router: take the softmax in float32")
-assert_close(w16, w_mix, name=mistake("softmax-logits-dtype",
+assert_close(w16, w_mix, name=mistake("weights-not-float32",
     "weights for bfloat16 logits vs Mixtral's router (softmax in float32)"), **TOL)
 # a token's weights must not depend on the other tokens in the batch
 xl = torch.randn(5, 6, generator=g)
@@ -529,7 +529,7 @@ assert_close(y_ex, [[[silu1 * (5 / 7 * 100 + 2 / 7 * 10), 0.0], [silu1 * (4 / 7 
         "dense mixture: every expert weighted by the full softmax; use only the k routed experts of each token"):
         [[[silu1 * (1 / 8 * 1 + 2 / 8 * 10 + 5 / 8 * 100), 0.0],
           [silu1 * (4 / 8 * 1 + 3 / 8 * 10 + 1 / 8 * 100), 0.0]]],
-    mistake("expert-outputs-added-without",
+    mistake("outputs-not-weighted",
         "expert outputs added without their weights: scale each expert's output by the token's routing weight"):
         [[[silu1 * 110, 0.0], [silu1 * 11, 0.0]]],
     mistake("only-first-routed-expert", "only the first routed expert used: add the outputs of all k routed experts"):
@@ -689,7 +689,7 @@ assert_close(lb2, torch.tensor(3 * (1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16
     mistake("counts-top-1-expert",
         "only the top-1 expert counted: with k > 1 count every one of the k slots (the f_e sum to k)"):
         torch.tensor(3 * (1 / 2 * 5 / 16 + 1 / 2 * 6 / 16)),
-    mistake("f-divided-t-k",
+    mistake("f-divided-by-t-k",
         "f divided by T * k (shares summing to 1): divide the counts by T only, so the f_e sum to k"):
         torch.tensor(3 * (1 / 2 * 5 / 16 + 1 * 5 / 16 + 1 / 2 * 6 / 16) / 2),
     mistake("softmax-over-token-axis",
@@ -852,7 +852,7 @@ assert_close(torch.tensor(counts_mix), torch.tensor([444, 444 - 2 * 72]), rtol=0
     mistake("all-experts-counted-active",
         "all experts counted as active: a token uses only k of the E experts of an MoE "
         "layer"): torch.tensor([444, 444]),
-    mistake("k-v-all-h",
+    mistake("kv-with-all-heads",
         "k and v sized with all H heads: with grouped-query attention they have H_kv heads"): torch.tensor([460, 316]),
     mistake("output-layer-forgotten",
         "output layer (lm_head) forgotten: it adds V*D unless tie_word_embeddings"): torch.tensor([404, 260]),
@@ -864,7 +864,7 @@ tiny_tied = LlamaConfig(vocab_size=10, hidden_size=4, intermediate_size=6, num_h
                         num_key_value_heads=2, tie_word_embeddings=True)
 assert_close(torch.tensor(count_params(tiny_tied)), torch.tensor([188, 188]), rtol=0, atol=0,
              name="(total, active) of the hand-sized tied Llama", mistakes={
-    mistake("output-layer-counted-even",
+    mistake("tied-output-counted",
         "output layer counted although tie_word_embeddings=True: a tied lm_head adds "
         "nothing"): torch.tensor([228, 228])})
 # Hand-sized Jamba: 4 layers, attention only in layer 2, MoE (4 experts, top-2) in layers 1 and 3.
@@ -875,7 +875,7 @@ tiny_jamba_cfg = JambaConfig(vocab_size=10, hidden_size=4, intermediate_size=6,
                              mamba_d_conv=2, mamba_expand=2, mamba_dt_rank=1, tie_word_embeddings=False)
 assert_close(torch.tensor(count_params(tiny_jamba_cfg)), torch.tensor([1531, 1243]), rtol=0, atol=0,
              name="(total, active) of the hand-sized Jamba (its total is the meta-device model's)", mistakes={
-    mistake("jamba-s-mamba-layers",
+    mistake("mamba-layers-as-attention",
         "every layer counted as attention: Jamba's Mamba layers (config.layers_block_type) have mamba_mixer_params "
         "instead"):
         torch.tensor([1060, 772]),
@@ -1396,7 +1396,7 @@ q3_max_context_tokens = llms.published_config("Jamba-v0.1").max_position_embeddi
 # %% nbgrader={"grade": true, "grade_id": "test_q3_max_context", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Question 3, autograded part: an int number of tokens (hidden: the right one)."""
 assert isinstance(q3_max_context_tokens, int) and not isinstance(q3_max_context_tokens, bool), \
-    mistake("string",
+    mistake("not-an-int",
         f"q3_max_context_tokens must be an int number of tokens (write it out, no 'K'), got {q3_max_context_tokens!r}")
 assert q3_max_context_tokens != 256000, (
     mistake("256k-read-thousands",
