@@ -277,9 +277,12 @@ def _write_csvs(out, rep):
 
 
 def _close(path):
-    """No permission for other accounts, whatever the umask: the report shows every student's answers."""
+    """No permission for other accounts, whatever the umask: the report shows every student's
+    answers. The group may read and write (on the hub, the instructors' group: any instructor can
+    rebuild a report another one made); a folder keeps its setgid bit."""
     mode = path.stat().st_mode & 0o7777
-    os.chmod(path, mode & ~0o007)
+    if path.stat().st_uid == os.geteuid():
+        os.chmod(path, (mode | (0o070 if path.is_dir() else 0o060)) & ~0o007)
 
 
 def build(ws, out=None, assignments=None, threshold=similar.THRESHOLD):
