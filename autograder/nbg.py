@@ -18,6 +18,7 @@ from autograder import contract, paths
 
 
 def config(workspace, **coursedir):
+    _tools_on_path()
     cfg = PyFileConfigLoader(paths.CONFIG.name, str(paths.CONFIG.parent)).load_config()
     ws = Path(workspace).resolve()
     cfg.CourseDirectory.db_url = f"sqlite:///{ws / 'gradebook.db'}"
@@ -33,12 +34,17 @@ def config(workspace, **coursedir):
     return cfg
 
 
-def api(workspace, **coursedir):
-    contract.apply_kernel_env()     # kernels started by nbgrader inherit os.environ
-    # nbgrader runs `alembic` (database migrations) as a command: it must find this environment's
+def _tools_on_path():
+    """nbgrader runs `alembic` (the gradebook's migrations) as a command, whenever a Gradebook is
+    opened on a new database: it must find this environment's, even when Python was started by
+    its full path (make, cron) with the environment's bin/ not on PATH."""
     bindir = os.path.dirname(sys.executable)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def api(workspace, **coursedir):
+    contract.apply_kernel_env()     # kernels started by nbgrader inherit os.environ
     Path(workspace).mkdir(parents=True, exist_ok=True)
     cfg = config(workspace, **coursedir)
     return NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)

@@ -180,3 +180,16 @@ def test_the_releases_stub_is_discounted():
     assert not found or found[0].similarity < 0.5, found[0].similarity
     alike = similar.pairs({"a": a, "b": b}, "", threshold=0.0)
     assert alike[0].similarity >= 0.5, "with the skeleton counted, the two should look alike"
+
+
+def test_the_command_works_on_a_new_workspace_without_the_environment_on_path(tmp_path):
+    """`make report` starts .venv/bin/python by its path: nbgrader's gradebook must still find
+    its `alembic` (it runs it for a new database)."""
+    import os
+    import subprocess
+    import sys
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "OMP_WAIT_POLICY": "PASSIVE"}
+    r = subprocess.run([sys.executable, "-m", "autograder", "report", "--workspace", str(tmp_path / "ws")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "no graded submission" in r.stdout and (tmp_path / "ws" / "report" / "index.html").exists()
