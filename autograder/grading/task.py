@@ -17,7 +17,9 @@ record and the feedback need is the executed notebook.
 """
 
 import hashlib
+import itertools
 import os
+import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,6 +60,32 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+
+def run_folder(ws, student, assignment):
+    """This grading's own run folder, WS/run/<student>--<assignment>--<host>-<pid>-<n>. Its own: the
+    hub's grading service and an instructor's batch may grade the same submission at once, and
+    each removes its folder when done (a shared one vanished under the other's kernel). A folder
+    of this submission left on this host by a worker that died is removed here."""
+    base, host = Path(ws) / "run", socket.gethostname()
+    for old in base.glob(f"{student}--{assignment}--{host}-*"):
+        pid = old.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            sandbox.remove_workdir(old)
+    return base / f"{student}--{assignment}--{host}-{os.getpid()}-{next(_RUNS)}"
+
+
+_RUNS = itertools.count()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 def run(job):
     """Grade one submission; returns its Record (autograder.grading.results). The executed
     notebook is written here; the record is written by the process that records it."""
@@ -80,7 +108,7 @@ def run(job):
         record.status, record.reason = "failed", prepared.problem
         return _finish(record, t0)
     record.manual_points = float(sum(contract.points(c) for c in prepared.notebook.cells if contract.is_written(c)))
-    workdir = ws / "run" / f"{job.student}--{job.assignment}"
+    workdir = run_folder(ws, job.student, job.assignment)
     try:
         result, nb = runner.run(prepared, workdir, limits, job.isolate)
     except Exception as e:  # the grader itself must never take the batch down

@@ -213,7 +213,9 @@ def test_a_term_in_real_browsers(course, request):
                     assert w.visible.lower() in text.lower(), f"B's page does not name {gid}'s mistake"
 
             # the instructor, as root in the repository, on the PostgreSQL gradebook: the batch after
-            # the deadline grades nothing the service graded
+            # the deadline grades nothing the service graded (once it has graded C's too: the test
+            # waited for A's and B's only)
+            hh.wait_for_feedback(k.prefix / "exchange" / hh.COURSE_ID, k.ids["C"], A1, timeout=300)
             collected = hh.cli("collect", A1, "--exchange", "--workspace", ws)
             assert "collected 3 submission(s)" in collected, collected
             batch = hh.cli("autograde", "--workspace", ws)

@@ -15,6 +15,7 @@ runs). Part-way through the service is killed with SIGKILL; JupyterHub starts it
 import json
 import os
 import pwd
+import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -149,10 +150,10 @@ def test_the_queue_is_round_robin_by_student(rush):
     # again what it was killed in (the same entry), which is a resume, not a second turn
     entries = []
     for line in rush["log"].splitlines():
-        words = line.split()
-        if len(words) == 3 and words[0] == "grading" and words[2] not in entries:
-            entries.append(words[2])
-    first = [e.strip("()").split("+")[0] for e in entries[:STUDENTS]]
+        m = re.fullmatch(r"grading (\S+/\S+) \((.+)\)", line.strip())
+        if m and m.group(2) not in entries:
+            entries.append(m.group(2))
+    first = [e.split("+")[0] for e in entries[:STUDENTS]]
     assert len(first) == STUDENTS, rush["log"][-3000:]
     assert len(set(first)) == len(first), f"a student was graded twice before the others once: {first}"
 
