@@ -16,10 +16,10 @@ folder, autograder.grading.sandbox), is removed when the task ends, however it e
 record and the feedback need is the executed notebook.
 """
 
+import contextlib
+import fcntl
 import hashlib
-import itertools
 import os
-import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,30 +61,21 @@ def sha256_file(path):
 
 
 
-def run_folder(ws, student, assignment):
-    """This grading's own run folder, WS/run/<student>--<assignment>--<host>-<pid>-<n>. Its own: the
-    hub's grading service and an instructor's batch may grade the same submission at once, and
-    each removes its folder when done (a shared one vanished under the other's kernel). A folder
-    of this submission left on this host by a worker that died is removed here."""
-    base, host = Path(ws) / "run", socket.gethostname()
-    for old in base.glob(f"{student}--{assignment}--{host}-*"):
-        pid = old.name.rsplit("-", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)):
-            sandbox.remove_workdir(old)
-    return base / f"{student}--{assignment}--{host}-{os.getpid()}-{next(_RUNS)}"
-
-
-_RUNS = itertools.count()
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+@contextlib.contextmanager
+def one_at_a_time(ws, name):
+    """One grading of a submission at a time in its run folder WS/run/<name>: the hub's grading
+    service and an instructor's batch may grade the same submission at once, and each empties the
+    folder when it starts and removes it when done (under the other's kernel, which then died).
+    The second waits for the first (an exclusive lock on WS/locks/<name>.lock, freed by the
+    system if its holder dies)."""
+    lock = Path(ws) / "locks" / f"{name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 def run(job):
     """Grade one submission; returns its Record (autograder.grading.results). The executed
@@ -108,15 +99,16 @@ def run(job):
         record.status, record.reason = "failed", prepared.problem
         return _finish(record, t0)
     record.manual_points = float(sum(contract.points(c) for c in prepared.notebook.cells if contract.is_written(c)))
-    workdir = run_folder(ws, job.student, job.assignment)
-    try:
-        result, nb = runner.run(prepared, workdir, limits, job.isolate)
-    except Exception as e:  # the grader itself must never take the batch down
-        record.status, record.reason = "failed", f"grader error: {type(e).__name__}: {e}"[:300]
-        record.flags, record.retry = prepared.flags, True
-        return _finish(record, t0)
-    finally:
-        sandbox.remove_workdir(workdir)
+    workdir = ws / "run" / f"{job.student}--{job.assignment}"
+    with one_at_a_time(ws, workdir.name):
+        try:
+            result, nb = runner.run(prepared, workdir, limits, job.isolate)
+        except Exception as e:  # the grader itself must never take the batch down
+            record.status, record.reason = "failed", f"grader error: {type(e).__name__}: {e}"[:300]
+            record.flags, record.retry = prepared.flags, True
+            return _finish(record, t0)
+        finally:
+            sandbox.remove_workdir(workdir)
     out = executed_path(ws, job.student, job.assignment)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)

@@ -168,21 +168,25 @@ def test_the_guard_says_the_kernel_is_silent_instead_of_queue_empty():
         asyncio.run(runner.GradingClient._guard(client, "_archlab_guard_check('t1')"))
 
 
-
-def test_each_grading_has_its_own_run_folder_and_a_dead_workers_is_removed(tmp_path):
-    """The hub's service and a batch may grade one submission at once: each its own folder (a
-    shared one was removed under the other's kernel). A folder a dead worker left is removed."""
-    import subprocess
+def test_two_gradings_of_one_submission_take_turns(tmp_path):
+    """The hub's service and a batch may grade one submission at once: the second waits for the
+    first (they share its run folder, which each empties and removes)."""
+    import threading
+    import time
 
     from autograder.grading import task
-    a, b = task.run_folder(tmp_path, "s", "a"), task.run_folder(tmp_path, "s", "a")
-    assert a != b and a.parent == b.parent == tmp_path / "run"
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    host = a.name.split("--")[2].rsplit("-", 2)[0]
-    left = tmp_path / "run" / f"s--a--{host}-{dead.pid}-0"
-    mine = a
-    for d in (left, mine):
-        (d / "work").mkdir(parents=True)
-    task.run_folder(tmp_path, "s", "a")
-    assert not left.exists() and mine.exists()
+    order = []
+
+    def second():
+        with task.one_at_a_time(tmp_path, "s--a"):
+            order.append("second in")
+    with task.one_at_a_time(tmp_path, "s--a"):
+        order.append("first in")
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.5)
+        order.append("first out")
+    t.join(10)
+    assert order == ["first in", "first out", "second in"]
+    with task.one_at_a_time(tmp_path, "s--b"):      # another submission does not wait
+        pass

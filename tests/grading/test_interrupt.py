@@ -179,7 +179,7 @@ def test_ctrl_c_keeps_the_finished_results_and_a_rerun_grades_the_rest(prepared,
 
     def one_done_and_another_running():   # (a kernel's connection file is there while it runs)
         done = _results(ws)
-        return done and any(list((ws / "run").glob(f"{s}--{NB}--*/kernel.json")) for s in STUDENTS if s not in done)
+        return done and any((ws / "run" / f"{s}--{NB}" / "kernel.json").exists() for s in STUDENTS if s not in done)
 
     _wait_for(one_done_and_another_running, cli, log)
     at_signal = _results(ws)
