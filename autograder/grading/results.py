@@ -89,7 +89,15 @@ class Record:
 def writer_lock(ws):
     """One writer of the gradebook and the records at a time: a batch and the hub's grading
     service may both run on a workspace (an exclusive lock on WS/.writer.lock)."""
-    lock = Path(ws) / ".writer.lock"
+    with locked(Path(ws) / ".writer.lock"):
+        yield
+
+
+@contextlib.contextmanager
+def locked(lock):
+    """An exclusive flock on the file `lock` (made if missing) for the block; the system frees it
+    if the holder dies, and a kernel started meanwhile does not inherit it."""
+    lock = Path(lock)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)

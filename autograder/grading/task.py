@@ -17,7 +17,6 @@ record and the feedback need is the executed notebook.
 """
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import time
@@ -68,14 +67,8 @@ def one_at_a_time(ws, name):
     folder when it starts and removes it when done (under the other's kernel, which then died).
     The second waits for the first (an exclusive lock on WS/locks/<name>.lock, freed by the
     system if its holder dies)."""
-    lock = Path(ws) / "locks" / f"{name}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with results.locked(Path(ws) / "locks" / f"{name}.lock"):
+        yield
 
 def run(job):
     """Grade one submission; returns its Record (autograder.grading.results). The executed
