@@ -188,7 +188,7 @@ def test_the_command_works_on_a_new_workspace_without_the_environment_on_path(tm
     import os
     import subprocess
     import sys
-    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), **contract.KERNEL_ENV}
     r = subprocess.run([sys.executable, "-m", "autograder", "report", "--workspace", str(tmp_path / "ws")],
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
