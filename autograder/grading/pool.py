@@ -111,10 +111,7 @@ def _pool(workers):
     try:
         yield pool
     except BaseException:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            with contextlib.suppress(OSError):
-                process.kill()    # SIGKILL; its kernel follows (setpriv --pdeathsig, autograder.sandbox)
-        pool.shutdown(wait=False, cancel_futures=True)
+        _kill(pool)
         raise
     pool.shutdown(wait=True)
 
@@ -168,45 +165,93 @@ class Workers:
     one at a time as they arrive, and records come back as they finish. Each worker process
     dies with the service (PR_SET_PDEATHSIG), its kernel with it, so a service killed with SIGKILL
     leaves nothing grading behind. A worker that dies breaks the pool: every job that was running
-    is then graded again alone, up to `max_tries` starts in all, as in `grade`."""
+    is then graded again alone, up to `max_tries` starts in all, as in `grade`, but in a lane of
+    its own (a one-process pool, one suspect at a time) while the pool goes on with the others:
+    one student's submission that kills its worker delays nobody else's grading."""
 
-    def __init__(self, workers=1, max_tries=3):
-        self.workers, self.max_tries = workers, max_tries
+    def __init__(self, workers=1, max_tries=3, run=task.run):
+        self.workers, self.max_tries, self.run = workers, max_tries, run     # run: tests give their own
         self._pool, self.running = None, {}      # Future -> Job
+        self._solo, self.suspects = None, []      # the lane; [job, starts so far] waiting or in it
+        self._solo_future = None
 
     @property
     def free(self):
-        return self.workers - len(self.running)
+        return self.workers - len(self.running) - (1 if self.suspects else 0)   # the lane takes one
 
     def submit(self, job):
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_service_worker)
-        self.running[self._pool.submit(task.run, job)] = job
+            self._pool = _service_pool(self.workers)
+        self.running[self._pool.submit(self.run, job)] = job
 
     def finished(self, timeout):
-        """The records of the jobs that finish within `timeout` seconds ([] if none does)."""
-        if not self.running:
+        """The records of the jobs that finish within `timeout` seconds ([] if none does). Never
+        waits longer than that, also while a suspect is graded alone."""
+        futures = list(self.running) + ([self._solo_future] if self._solo_future else [])
+        if not futures:
             return []
-        done, _ = wait(self.running, timeout=timeout, return_when=FIRST_COMPLETED)
-        if not any(isinstance(f.exception(), BrokenProcessPool) for f in done):
-            return [_result(f, self.running.pop(f)) for f in done]
-        out, suspects = [], []
-        for future, job in self.running.items():
-            if future.done() and future.exception() is None:
-                out.append(future.result())
-            else:
-                suspects.append(job)
-        self.close()
-        return out + [_alone(job, self.max_tries) for job in suspects]
+        done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        out = self._solo_finished() if self._solo_future in done else []
+        done = [f for f in done if f in self.running]
+        if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+            for future, job in self.running.items():
+                if future.done() and future.exception() is None:
+                    out.append(future.result())
+                else:
+                    self.suspects.append([job, 1])      # the start that broke the pool
+            _kill(self._pool)
+            self._pool, self.running = None, {}
+        else:
+            out += [_result(f, self.running.pop(f)) for f in done]
+        self._next_suspect()
+        return out
+
+    def _next_suspect(self):
+        if self._solo_future is not None or not self.suspects:
+            return
+        if self._solo is None:
+            self._solo = _service_pool(1)
+        self._solo_future = self._solo.submit(self.run, self.suspects[0][0])
+
+    def _solo_finished(self):
+        future, self._solo_future = self._solo_future, None
+        job, starts = self.suspects[0]
+        tries = 1 + max(1, self.max_tries - 1)
+        try:
+            record = future.result()
+        except BrokenProcessPool:
+            _kill(self._solo)
+            self._solo = None
+            self.suspects[0][1] = starts = starts + 1
+            if starts < tries:
+                return []                               # alone again, next
+            record = died(job, tries)
+        except Exception as error:
+            record = crashed(job, error)
+        self.suspects.pop(0)
+        return [record]
 
     def close(self):
         """Kill the worker processes (their kernels follow) and forget what they ran."""
-        if self._pool is not None:
-            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
-                with contextlib.suppress(OSError):
-                    process.kill()
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        _kill(self._pool)
+        _kill(self._solo)
         self._pool, self.running = None, {}
+        self._solo, self._solo_future, self.suspects = None, None, []
+
+
+def _service_pool(workers):
+    return ProcessPoolExecutor(max_workers=workers, initializer=_service_worker)
+
+
+def _kill(executor):
+    """Kill a pool's worker processes at once with SIGKILL (their kernels follow: setpriv
+    --pdeathsig, autograder.sandbox) and let it go."""
+    if executor is None:
+        return
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError):
+            process.kill()
+    executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _service_worker():
