@@ -248,6 +248,13 @@ async def _run_all(client):
         await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
 
 
+def where_unknown(source):
+    """Which part of a test cell failed when the grader cannot tell (the cell ran whole, never ran,
+    or failed only by writing to stderr): hidden if the cell has a hidden region at all, so that
+    feedback before the deadline never shows a message that may be a hidden check's."""
+    return contract.HIDDEN if contract.hidden_lines(source) else contract.VISIBLE
+
+
 def run(prepared, workdir, limits=None, isolate=True):
     """Execute and judge; returns (RunResult, executed notebook)."""
     limits = limits or sandbox.Limits()
@@ -290,7 +297,7 @@ def run(prepared, workdir, limits=None, isolate=True):
             message = f"the test cell wrote to stderr, which counts as a failure: {first}"
         n_hidden, hidden_passed, failed_in = client.hidden.get(gid, (0, 0, ""))
         if not passed and not failed_in:     # ran whole, never ran, or failed only by writing to stderr
-            failed_in = contract.HIDDEN if n_hidden else contract.VISIBLE
+            failed_in = where_unknown(cell.get("source", "")) if ran else contract.VISIBLE   # never ran: says so
         # which named mistake: read from the instructor's test cell (the executed cell is it), never
         # from anything the submission declares
         mistake = "" if passed else contract.recognise(cell.get("source", ""), _first_error(cell) or message,

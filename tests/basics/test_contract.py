@@ -330,3 +330,37 @@ def test_shown_finds_single_lines_in_a_page():
     assert contract.shown(REGION, "<td>weights: not passed</td>") == []
     assert contract.shown(["# hidden: the mask must be causal"], "hidden: the mask must be causal") == []
     assert contract.shown(["# hidden: the mask must be causal"], "# hidden: the mask must be causal")
+
+
+# ---------------------------------------------------------------------------------------------
+# a test cell in pieces (feedback before the deadline counts hidden checks)
+# ---------------------------------------------------------------------------------------------
+def test_a_test_cell_in_pieces():
+    cell = ('"""Checks."""\nx = f(3)\nassert x == 3, "visible"\n### BEGIN HIDDEN TESTS\ny = f(7)\n'
+            'assert_close(y, g(7))\nassert y > 0\nz = 1\n### END HIDDEN TESTS\nprint("done")\n')
+    pieces = contract.test_pieces(cell)
+    assert [k for k, _ in pieces] == [contract.VISIBLE, contract.HIDDEN, contract.HIDDEN, contract.VISIBLE]
+    assert pieces[1][1] == "y = f(7)\nassert_close(y, g(7))\n"          # its set-up belongs to it
+    assert pieces[2][1] == "assert y > 0\nz = 1\n"                       # what follows the last check joins it
+    assert contract.test_pieces('assert f(3) == 3\n') is None            # no hidden region: runs whole
+    # a hidden region that does not parse alone (indented in a block): the cell runs whole
+    assert contract.test_pieces('for n in (1, 2):\n    ### BEGIN HIDDEN TESTS\n    assert f(n)\n'
+                                '    ### END HIDDEN TESTS\n') is None
+
+
+def test_every_course_test_cell_with_hidden_checks_runs_in_pieces():
+    """So that before the deadline feedback counts each hidden check and shows none of them: a
+    cell that ran whole could only say it failed somewhere (autograder.grading.runner.where_unknown
+    then hides its message)."""
+    import nbtools
+    from autograder import paths
+    whole = [f"{a}/{contract.grade_id(c)}" for a in paths.present_assignments()
+             for c in nbtools.solution_nb(a).cells
+             if contract.is_test(c) and contract.hidden_lines(c.source) and contract.test_pieces(c.source) is None]
+    assert not whole, f"these test cells would run whole (split their hidden regions into top-level checks): {whole}"
+
+
+def test_a_failure_the_grader_cannot_place_is_hidden_when_the_cell_has_hidden_checks():
+    from autograder.grading import runner
+    assert runner.where_unknown(TEST_CELL) == contract.HIDDEN
+    assert runner.where_unknown(contract.visible_part(TEST_CELL)) == contract.VISIBLE
