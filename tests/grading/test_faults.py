@@ -190,3 +190,37 @@ def test_two_gradings_of_one_submission_take_turns(tmp_path):
     assert order == ["first in", "first out", "second in"]
     with task.one_at_a_time(tmp_path, "s--b"):      # another submission does not wait
         pass
+
+
+@pytest.mark.root
+def test_another_account_takes_a_lock_that_root_made():
+    """On the hub the service (root) makes the lock files of the course's workspace, mode 644; an
+    instructor's batch under their own account must still take them (flock needs no write access)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make the lock as one account and take it as another")
+    import shutil
+    import tempfile
+
+    from autograder.grading import results
+    top = Path(tempfile.mkdtemp(prefix="archlab-lock-"))   # pytest's tmp_path is closed to other accounts
+    try:
+        os.chmod(top, 0o755)
+        lock = top / "locks" / "s--a.lock"
+        with results.locked(lock):
+            pass
+        os.chmod(lock, 0o644)
+        nobody = pwd.getpwnam("nobody")
+        pid = os.fork()
+        if pid == 0:               # the child becomes another account and takes the lock
+            code = 1
+            try:
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                with results.locked(lock):
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    assert os.waitstatus_to_exitcode(status) == 0, "another account could not take the lock"
