@@ -257,7 +257,9 @@ def cmd_hub(args):
                         db_url=args.db_url or "", course_id=args.course_id,
                         instructors_group=args.instructors_group, late_policy=args.late_policy,
                         python=args.python or "", ssl_cert=args.ssl_cert or "", ssl_key=args.ssl_key or "",
-                        setup_only=args.setup_only, grading_workers=args.grading_workers)
+                        setup_only=args.setup_only, grading_workers=args.grading_workers,
+                        grading_cluster=args.grading_cluster or "", grading_scheduler=args.grading_scheduler or "")
+    autograde.Settings(cluster=s.grading_cluster or None, scheduler=s.grading_scheduler or None)   # refused early
     layout = hub.setup(s)
     print(f"course folder (--workspace for the instructor verbs): {layout.course}")
     print(f"exchange: {layout.exchange}; students' environment: {layout.env}")
@@ -363,6 +365,10 @@ def parser():
     h.add_argument("--setup-only", action="store_true", help="prepare everything, do not start JupyterHub")
     h.add_argument("--grading-workers", type=int, default=2,
                    help="the grading service's submissions graded at once (default 2)")
+    h.add_argument("--grading-cluster", metavar="local:N",
+                   help="the service grades on a Dask LocalCluster of N workers")
+    h.add_argument("--grading-scheduler", metavar="tcp://HOST:8786",
+                   help="the service grades on a running Dask cluster")
     return p
 
 

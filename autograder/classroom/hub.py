@@ -70,6 +70,8 @@ class HubSettings:
     ssl_key: str = ""
     setup_only: bool = False            # everything but starting JupyterHub
     grading_workers: int = 2            # the grading service's submissions graded at once
+    grading_cluster: str = ""           # "local:N": the service grades on a Dask LocalCluster it starts
+    grading_scheduler: str = ""         # "tcp://HOST:8786": the service grades on a running Dask cluster
 
 
 @dataclass
@@ -345,8 +347,13 @@ c.JupyterHub.services = [{{"name": "grader", "command": {grader!r}, "cwd": {repo
 
 def grader_command(s, layout):
     """The grading service as JupyterHub starts it."""
-    return [sys.executable, "-m", "autograder", "serve", "--workspace", str(layout.course),
-            "--workers", str(s.grading_workers)]
+    command = [sys.executable, "-m", "autograder", "serve", "--workspace", str(layout.course),
+               "--workers", str(s.grading_workers)]
+    if s.grading_cluster:
+        command += ["--cluster", s.grading_cluster]
+    if s.grading_scheduler:
+        command += ["--scheduler", s.grading_scheduler]
+    return command
 
 
 def hub_config(s, layout):

@@ -129,3 +129,16 @@ def test_students_open_on_the_assignments_tab_at_their_first_start(roles, tmp_pa
            "metadata": {"id": "default"}}
     WorkspacesManager(get_workspaces_dir()).save("default", json.dumps(own))
     assert start()["data"] == own["data"]
+
+
+def test_the_hubs_grading_service_grades_where_the_instructor_says():
+    """`hub --grading-workers/--grading-cluster/--grading-scheduler` reach the service JupyterHub starts."""
+    layout = SimpleNamespace(course=Path("/opt/archlab-hub/course"))
+    plain = hub.grader_command(hub.HubSettings(roster="r.csv", grading_workers=3), layout)
+    assert plain[plain.index("serve"):plain.index("--workers")] == ["serve", "--workspace", "/opt/archlab-hub/course"]
+    assert "--workers" in plain and plain[plain.index("--workers") + 1] == "3"
+    assert "--cluster" not in plain and "--scheduler" not in plain
+    dask = hub.grader_command(hub.HubSettings(roster="r.csv", grading_scheduler="tcp://10.0.0.5:8786"), layout)
+    assert dask[dask.index("--scheduler") + 1] == "tcp://10.0.0.5:8786"
+    local = hub.grader_command(hub.HubSettings(roster="r.csv", grading_cluster="local:2"), layout)
+    assert local[local.index("--cluster") + 1] == "local:2"
