@@ -6,13 +6,16 @@ In order, on one service: A's correct notebook and B's typical mistakes come bac
 seconds, B's page naming the mistakes and showing hidden checks only as counts; C's third
 submission inside the budget's window is kept, told when it will be graded, and graded after the
 refill; D's grading survives the service killed with SIGKILL and started again (graded once,
-one token); after the deadline the pages go out in full, a late submission is graded with the
-late policy, and the instructor's batch (collect --exchange, autograde) grades nothing again.
+one token); F's grading fails by the grader's fault (tried once more, then "could not be graded
+yet", never a zero, listed by status --live); after the deadline the pages go out in full, a
+late submission is graded with the late policy, and the instructor's batch (collect --exchange,
+autograde) grades only F's, nothing the service graded; the export holds the service's scores.
 
 tests/classroom/test_hub.py runs the same through JupyterHub in a real browser.
 """
 
 import contextlib
+import csv
 import datetime
 import html
 import json
@@ -84,7 +87,7 @@ def klass(tmp_path_factory):
     hh.cli("on-submit", A1, "--budget", BUDGET, "--workspace", str(ws))
     root = nbg.config(ws).Exchange.root
     students = {x: xh.StudentSide(root, f"s{x.lower()}", tmp / "homes" / x, nbg.config(ws).CourseDirectory.course_id)
-                for x in "ABCDE"}
+                for x in "ABCDEF"}
     svc = Running(ws, tmp / "service.log").start()
     try:
         yield {"ws": ws, "tmp": tmp, "s": students, "svc": svc, "submitted": {}}
@@ -138,9 +141,10 @@ def test_a_subtle_mistake_shows_hidden_checks_as_counts_only(klass):
     record = _record(ws, "se")
     failed = [t for t in record.tests if not t.passed]
     assert failed and all(t.failed_in == contract.HIDDEN for t in failed), [(t.grade_id, t.failed_in) for t in failed]
+    text = html.unescape(page)          # the page escapes quotes and brackets; a message may hold them
     for t in failed:
-        assert t.message and t.message.split(": ", 1)[-1][:60] not in page, f"{t.grade_id}'s hidden message shown"
-        assert f"{t.hidden_passed} of {t.hidden} pass" in page
+        assert t.message and t.message.split(": ", 1)[-1][:60] not in text, f"{t.grade_id}'s hidden message shown"
+        assert f"{t.hidden_passed} of {t.hidden} pass" in text
 
 
 def test_beyond_the_budget_a_submission_waits_and_is_graded_after_the_refill(klass):
@@ -203,6 +207,29 @@ def test_killed_mid_grade_it_resumes_and_grades_once(klass):
     assert state["buckets"][f"sd/{A1}"]["updated"] < killed_at, "the resumed grading took a second token"
 
 
+def test_a_grader_error_is_tried_once_more_then_the_student_is_told_and_the_staff_sees_it(klass):
+    """The grader's own fault (here: where F's executed notebook goes is a file, as a bad disk or a
+    bug would leave it): tried once more, then F's page says it could not be graded yet, with no
+    score; status --live lists it; the record is marked for the next batch (which grades it, once
+    the staff has mended the fault: the last test)."""
+    s, ws, svc = klass["s"], klass["ws"], klass["svc"]
+    blocker = task.executed_path(ws, "sf", A1).parent
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("in the way of the executed notebook's folder")
+    folder = s["F"].submit(A1, _solution("F"))
+    page, _ = s["F"].feedback_for(A1, folder, timeout=180)
+    text = html.unescape(page)
+    assert feedback.NOT_YET in text and "Automatic score" not in text and "not passed" not in text, text[:1500]
+    log = svc.text()
+    assert log.count(f"grader error on sf/{A1}, trying once more") == 1, log[-3000:]
+    assert f"could not grade sf/{A1} ({folder})" in log, log[-3000:]
+    record = _record(ws, "sf")
+    assert record.status == "failed" and record.retry and "FileExistsError" in record.reason, record
+    live = hh.cli("status", "--live", "--workspace", str(ws))
+    assert f"failure  sf/{A1}: grader error: FileExistsError" in live, live
+    blocker.unlink()        # the staff mends it; the batch after the deadline grades F
+
+
 def _processes_of(ws):
     """Processes whose command line names the workspace: the service's workers and their kernels."""
     found = []
@@ -232,7 +259,7 @@ def test_after_the_deadline_everything_in_full_late_policy_and_nothing_twice(kla
         assert time.monotonic() < deadline, "the full feedback was not released after the deadline"
         time.sleep(1)
     record = _record(ws, "se")
-    shown = [t for t in record.tests if not t.passed and t.message.split(": ", 1)[-1][:60] in page]
+    shown = [t for t in record.tests if not t.passed and t.message.split(": ", 1)[-1][:60] in html.unescape(page)]
     assert shown, "after the deadline the hidden checks' messages are shown"
     assert feedback.NOT_YET not in page
     # a late submission: graded at once (no budget after the deadline), full feedback, late penalty
@@ -244,6 +271,19 @@ def test_after_the_deadline_everything_in_full_late_policy_and_nothing_twice(kla
         assert sub.total_seconds_late > 0 and sub.late_submission_penalty > 0
     svc.stop()
     # the instructor's batch after the deadline grades nothing the service graded
+    by_service = {r.student_id: r for r in results.load(ws).values() if not r.retry}
     hh.cli("collect", A1, "--exchange", "--workspace", str(ws))
     out = hh.cli("autograde", "--workspace", str(ws))
-    assert "graded 0 submission(s)" in out and "5 already had a current result" in out, out
+    # F's, which the service could not grade, is graded now; the other five are current
+    assert "graded 1 submission(s)" in out and "5 already had a current result" in out, out
+    record = _record(ws, "sf")
+    assert record.status == "graded" and not record.retry and record.auto_score[0] == record.auto_score[1], record
+    # the exported scores are the service's for the files it graded (the latest of each student)
+    out = klass["tmp"] / "grades.csv"
+    hh.cli("export", "--out", str(out), "--workspace", str(ws))
+    with open(out, newline="") as f:
+        exported = {row["student_id"]: row for row in csv.DictReader(f)}
+    assert set(by_service) == set(exported) - {"sf"} and len(by_service) == 5, (sorted(by_service), sorted(exported))
+    for student, r in by_service.items():
+        assert results.load_one(ws, student, A1).submission_sha256 == r.submission_sha256
+        assert float(exported[student]["autograded_score"]) == r.auto_score[0], (student, exported[student])
