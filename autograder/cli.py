@@ -37,7 +37,7 @@ import warnings
 from pathlib import Path
 
 from autograder import grade, paths
-from autograder.classroom import exchange, hub, on_submit, service
+from autograder.classroom import exchange, hub, on_submit, service, status_page
 from autograder.course import build, bundle, execute, model_solutions, release
 from autograder.errors import CourseError
 from autograder.grading import autograde, collect
@@ -206,28 +206,8 @@ def cmd_status(args):
 
 
 def _live_status(ws):
-    import time
-    st = service.read_status(ws)
-    if st is None:
-        raise CourseError(f"no grading service has run on {ws} (python -m autograder hub starts one; "
-                          f"python -m autograder on-submit ID turns it on for an assignment)")
-    age = time.time() - st["updated"]
-    lat = (f"median {st['median_latency_s']:.1f} s, p95 {st['p95_latency_s']:.1f} s from submit to feedback"
-           if st["median_latency_s"] is not None else "no grading in the last hour")
-    print(f"grading service (pid {st['pid']}, {st['workers']} worker(s)), last pass {age:.0f} s ago"
-          + ("  [NOT RUNNING? no pass for over a minute]" if age > 60 else ""))
-    print(f"queue {st['queue']}  grading {len(st['grading'])}  graded in the last hour {st['graded_last_hour']}  "
-          f"failures {len(st['failures'])}")
-    print(f"latency: {lat}")
-    for key in st["grading"]:
-        print(f"  grading  {key}")
-    for key in st["waiting"]:
-        print(f"  waiting  {key}")
-    for f in st["failures"]:
-        print(f"  failure  {f['key']}: {f['reason']}")
-    for a, rule in sorted(on_submit.load(ws).items()):
-        print(f"  on submit: {a:<20} {'on' if rule.enabled else 'off'}, budget {rule.budget}, "
-              f"before the deadline: {rule.before_deadline}")
+    for line in service.live_lines(ws):
+        print(line)
 
 
 def cmd_on_submit(args):
@@ -247,6 +227,10 @@ def cmd_on_submit(args):
 def cmd_serve(args):
     service.serve(service.ServiceSettings(workspace=args.workspace, workers=args.workers, max_tries=args.max_tries,
                                           poll_s=args.poll, cluster=args.cluster, scheduler=args.scheduler))
+
+
+def cmd_status_page(args):
+    status_page.serve(args.workspace)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,6 +329,8 @@ def parser():
     sv.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the exchange (at most 2)")
     sv.add_argument("--cluster", metavar="local:N", help="grade on a Dask LocalCluster of N worker processes")
     sv.add_argument("--scheduler", metavar="tcp://HOST:8786", help="grade on a running Dask cluster")
+    verb("status-page", cmd_status_page, "the service's queue as a hub page for instructors (JupyterHub runs it)",
+         True)
     g = verb("grade", cmd_grade, "collect -> autograde -> feedback -> export", True)
     g.add_argument("source")
     g.add_argument("--out", default="build/grades.csv")

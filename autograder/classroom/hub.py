@@ -47,7 +47,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from autograder import contract, grade, nbg, paths
-from autograder.classroom import roster, studentenv
+from autograder.classroom import roster, status_page, studentenv
 from autograder.errors import CourseError
 from autograder.grading import late
 
@@ -341,7 +341,13 @@ c.Spawner.pre_spawn_hook = role_configuration
 # the grading service (autograder/classroom/service.py): started with the hub and started again if it
 # dies; as root, the hub's user, because the jail needs it. It grades the assignments an instructor
 # turned on with `python -m autograder on-submit ID`.
-c.JupyterHub.services = [{{"name": "grader", "command": {grader!r}, "cwd": {repo!r}, "environment": {kernel_env!r}}}]
+c.JupyterHub.services = [{{"name": "grader", "command": {grader!r}, "cwd": {repo!r}, "environment": {kernel_env!r}}},
+# its queue as a page at /services/grading-status/ (autograder/classroom/status_page.py), for the
+# instructors only: the role below gives them, and nobody else, access to it
+                          {{"name": {page_name!r}, "url": "http://127.0.0.1:{page_port}", "command": {page!r},
+                           "cwd": {repo!r}, "oauth_no_confirm": True, "display": True}}]
+c.JupyterHub.load_roles = [{{"name": "grading-status-readers", "users": {instructors!r},
+                            "scopes": ["access:services!service={page_name}"]}}]
 '''
 
 
@@ -368,7 +374,10 @@ def hub_config(s, layout):
                              singleuser=str(env / "bin" / "jupyterhub-singleuser"), environment=environment,
                              roles={m.id: m.role for m in layout.members}, etc=str(layout.etc),
                              grader=grader_command(s, layout), repo=str(paths.ROOT),
-                             kernel_env=dict(contract.KERNEL_ENV))
+                             kernel_env=dict(contract.KERNEL_ENV), page_name=status_page.NAME, page_port=free_port(),
+                             page=[sys.executable, "-m", "autograder", "status-page", "--workspace",
+                                   str(layout.course)],
+                             instructors=sorted(m.id for m in layout.members if m.role == "instructor"))
     layout.hub_config.write_text(text)
     os.chmod(layout.hub_config, 0o600)
 

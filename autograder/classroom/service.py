@@ -55,6 +55,7 @@ from nbgrader.api import Gradebook
 
 from autograder import nbg
 from autograder.classroom import exchange, on_submit
+from autograder.errors import CourseError
 from autograder.grading import autograde, cluster, collect, pool, results, sandbox, submission, task
 from autograder.reports import feedback
 
@@ -491,6 +492,29 @@ def read_status(ws):
         return json.loads((Path(ws) / "service" / STATUS).read_text())
     except (FileNotFoundError, ValueError):
         return None
+
+
+def live_lines(ws):
+    """What `status --live` prints and the instructors' hub page shows (autograder.classroom.status_page):
+    the service's last pass, queue, latency, failures and each assignment's rule, as lines."""
+    st = read_status(ws)
+    if st is None:
+        raise CourseError(f"no grading service has run on {ws} (python -m autograder hub starts one; "
+                          f"python -m autograder on-submit ID turns it on for an assignment)")
+    age = time.time() - st["updated"]
+    lat = (f"median {st['median_latency_s']:.1f} s, p95 {st['p95_latency_s']:.1f} s from submit to feedback"
+           if st["median_latency_s"] is not None else "no grading in the last hour")
+    lines = [f"grading service (pid {st['pid']}, {st['workers']} worker(s)), last pass {age:.0f} s ago"
+             + ("  [NOT RUNNING? no pass for over a minute]" if age > 60 else ""),
+             f"queue {st['queue']}  grading {len(st['grading'])}  graded in the last hour {st['graded_last_hour']}  "
+             f"failures {len(st['failures'])}",
+             f"latency: {lat}"]
+    lines += [f"  grading  {key}" for key in st["grading"]]
+    lines += [f"  waiting  {key}" for key in st["waiting"]]
+    lines += [f"  failure  {f['key']}: {f['reason']}" for f in st["failures"]]
+    lines += [f"  on submit: {a:<20} {'on' if rule.enabled else 'off'}, budget {rule.budget}, "
+              f"before the deadline: {rule.before_deadline}" for a, rule in sorted(on_submit.load(ws).items())]
+    return lines
 
 
 def serve(settings):

@@ -5,6 +5,7 @@ import datetime
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -142,3 +143,38 @@ def test_the_hubs_grading_service_grades_where_the_instructor_says():
     assert dask[dask.index("--scheduler") + 1] == "tcp://10.0.0.5:8786"
     local = hub.grader_command(hub.HubSettings(roster="r.csv", grading_cluster="local:2"), layout)
     assert local[local.index("--cluster") + 1] == "local:2"
+
+
+def test_the_hub_gives_the_queue_page_to_instructors_only(tmp_path):
+    """The hub's configuration: a second service serves the queue page, and only the roster's
+    instructors hold the scope to open it (JupyterHub refuses everyone else)."""
+    from traitlets.config import Config
+
+    from autograder.classroom import status_page
+    members = [SimpleNamespace(id="inst1", role="instructor"), SimpleNamespace(id="stu1", role="student")]
+    layout = SimpleNamespace(env=tmp_path / "env", hub=tmp_path / "hub", members=members, etc=tmp_path / "etc",
+                             course=tmp_path / "course", hub_config=tmp_path / "config.py", edition=tmp_path / "ed")
+    hub.hub_config(hub.HubSettings(roster="r.csv"), layout)
+    c = Config()
+    exec(compile(layout.hub_config.read_text(), "jupyterhub_config.py", "exec"), {"get_config": lambda: c})
+    [page] = [sv for sv in c.JupyterHub.services if sv["name"] == status_page.NAME]
+    assert page["url"].startswith("http://127.0.0.1:") and page["command"][-3:] == \
+        ["status-page", "--workspace", str(layout.course)]
+    readers = [r for r in c.JupyterHub.load_roles if f"access:services!service={status_page.NAME}" in r["scopes"]]
+    assert [r["users"] for r in readers] == [["inst1"]]
+
+
+def test_the_queue_page_says_what_status_live_prints(tmp_path):
+    from autograder.classroom import on_submit, service, status_page
+    assert "no grading service has run" in status_page.render(tmp_path)
+    on_submit.set_rule(tmp_path, "01_self_attention", enabled=True, before_deadline="counts", budget="3/60m")
+    now = time.time()
+    service._write_json(tmp_path / "service" / service.STATUS, {
+        "updated": now, "pid": 1, "workers": 2, "queue": 1, "waiting": ["s<1>/01_self_attention"],
+        "grading": [], "graded_last_hour": 4, "median_latency_s": 9.5, "p95_latency_s": 14.0,
+        "failures": [{"key": "s2/01_self_attention", "reason": "grader error: OSError: disk full"}]})
+    page = status_page.render(tmp_path)
+    assert "graded in the last hour 4" in page and "median 9.5 s, p95 14.0 s" in page
+    assert "waiting  s&lt;1&gt;/01_self_attention" in page        # escaped
+    assert "failure  s2/01_self_attention: grader error: OSError: disk full" in page
+    assert "on submit: 01_self_attention" in page and "budget 3/60m" in page
