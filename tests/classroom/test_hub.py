@@ -36,7 +36,8 @@ import browser_helpers as bh
 import hub_helpers as hh
 import nbtools
 from autograder import contract, nbg, paths
-from autograder.classroom import hub, studentenv
+from autograder.classroom import hub, status_page, studentenv
+from autograder.grading import results
 
 A1 = hh.ASSIGNMENT
 SHOTS = paths.BUILD / "hub"
@@ -171,7 +172,7 @@ def test_a_term_in_real_browsers(course, request):
                    paths.SOLUTIONS / A1 / f"{A1}.py"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=bh.CHROMIUM, headless=True, args=bh.CHROMIUM_ARGS)
-        pages = {}
+        pages, texts = {}, {}
         try:
             for x in "ABC":
                 user = k.ids[x]
@@ -190,27 +191,27 @@ def test_a_term_in_real_browsers(course, request):
                 assert (home[x] / rel).exists(), f"{x}: the fetched notebook is not in the home folder"
                 save_notebook(page, base, user, rel, hh.filled(x, spy_paths=spy_targets))
                 click_in_list(page, "fetched", A1, "Submit", then_in="submitted")
+                clicked = time.time()
                 shot(page, f"submitted_{x}")
+                if x in "AB":
+                    texts[x] = _graded_on_submit(page, base, home[x], k, x, clicked, request)
             # C's code, run as C in the students' environment, reads nothing of A's or the course's
             spy = hh.as_user(k.ids["C"], hh.env_of(_env(), k.prefix, k.ids["C"], "student"), "python", "-c",
                              hh.spy_code(spy_targets))
             result = hh.spy_result(spy.stdout + spy.stderr)
             assert all(str(v).startswith("blocked") for v in result.values()), f"C read: {result}"
 
-            # graded on submit: A's and B's feedback is in the exchange within 60 s of Submit; each
-            # presses Fetch Feedback and opens it: B's names the mistakes, hidden checks as counts only
-            hidden = hh.hidden_test_lines()
-            for x in "AB":
-                seconds = hh.wait_for_feedback(k.prefix / "exchange" / hh.COURSE_ID, k.ids[x], A1, timeout=300)
-                hh.say(request.config, f"test_hub: {x}'s feedback was in the exchange {seconds:.1f} s after Submit")
-                assert seconds < 60, f"{x}'s feedback took {seconds:.0f} s after Submit"
-                text = _fetch_and_open(pages[x], base, home[x], k.ids[x], f"on_submit_{x}")
-                assert "hidden checks" in text and "Until the deadline" in text, text[:1500]
-                assert ("not passed" in text) == (x == "B"), f"{x}: {text[:2000]}"
-                assert not contract.shown(hidden, text), f"{x} sees hidden test lines"
-            for gid, w in hh.b_wrong(A1).items():       # text: B's page
+            text = texts["B"]
+            for gid, w in hh.b_wrong(A1).items():
                 if w.kind == "visible" and not nbtools.built_on(A1).get(gid):
                     assert w.visible.lower() in text.lower(), f"B's page does not name {gid}'s mistake"
+            record = results.load_one(ws, k.ids["B"], A1)
+            for t in record.tests:       # hidden checks as counts: how many pass, never their message
+                if not t.passed and t.hidden:
+                    assert re.search(rf"{t.grade_id}.*({t.hidden_passed} of {t.hidden} pass|{t.hidden}, not run yet)",
+                                     text), f"B's page gives no count of {t.grade_id}'s hidden checks"
+                if not t.passed and t.failed_in == contract.HIDDEN:
+                    assert t.message.split(": ", 1)[-1][:60] not in text, f"B sees {t.grade_id}'s hidden message"
 
             # the instructor, as root in the repository, on the PostgreSQL gradebook: the batch after
             # the deadline grades nothing the service graded (once it has graded C's too: the test
@@ -232,10 +233,11 @@ def test_a_term_in_real_browsers(course, request):
                 page.wait_for_selector(".lm-MenuBar-itemLabel")
                 open_assignments(page)
                 click_in_list(page, "submitted", A1, "Fetch Feedback")
-                fb = list(home[x].glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html"))
-                bh.wait_for(lambda x=x: list(home[x].glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html")), 60,
-                            f"{x}'s fetched feedback")
-                fb = list(home[x].glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html"))
+                def full(x=x):      # the released page replaces the counts-only one fetched before
+                    found = list(home[x].glob(f"{hh.COURSE_ID}/{A1}/feedback/*/{A1}.html"))
+                    return found if found and "Until the deadline" not in found[0].read_text() else None
+                bh.wait_for(full, 60, f"{x}'s full feedback, fetched again")
+                fb = full()
                 page.goto(f"{base}/user/{k.ids[x]}/files/{fb[0].relative_to(home[x]).as_posix()}")
                 text = page.inner_text("body")
                 shot(page, f"feedback_{x}")
@@ -261,6 +263,14 @@ def test_a_term_in_real_browsers(course, request):
             assert executed.read_bytes() == before, "the Formgrader touched the executed notebook"
             # a student has no Formgrader at all
             assert pages["A"].goto(f"{base}/user/{k.ids['A']}/formgrader").status == 404
+            # the grading service's queue as a hub page: the instructor reads it, a student is refused
+            page.goto(f"{base}/services/{status_page.NAME}/")
+            page.wait_for_selector("#status")
+            live = page.inner_text("#status")
+            shot(page, "grading_status")
+            assert "graded in the last hour" in live and f"on submit: {A1}" in live, live
+            refused = pages["A"].goto(f"{base}/services/{status_page.NAME}/")
+            assert refused.status == 403, (refused.status, pages["A"].inner_text("body")[:500])
         finally:
             browser.close()
 
@@ -280,6 +290,22 @@ def test_a_term_in_real_browsers(course, request):
     assert "flagged for review" in canvas[students[2].lms_id]["Notes"]
     hh.say(request.config, f"test_hub: the term in real browsers took {time.monotonic() - started:.0f} s "
                            f"(the hub's start before it: {course['start_s']:.0f} s)")
+
+
+def _graded_on_submit(page, base, home, k, x, clicked, request):
+    """Graded on submit: x's feedback is in the exchange within seconds of Submit; x presses Fetch
+    Feedback and opens it, all within 60 s of pressing Submit (recorded). The page says the rule,
+    gives hidden checks as counts only and shows no hidden test line."""
+    seconds = hh.wait_for_feedback(k.prefix / "exchange" / hh.COURSE_ID, k.ids[x], A1, timeout=300)
+    text = _fetch_and_open(page, base, home, k.ids[x], f"on_submit_{x}")
+    opened = time.time() - clicked
+    hh.say(request.config, f"test_hub: {x}'s feedback was in the exchange {seconds:.1f} s after Submit, "
+                           f"fetched and open {opened:.1f} s after Submit")
+    assert opened < 60, f"{x}'s feedback was open {opened:.0f} s after Submit"
+    assert "hidden checks" in text and "Until the deadline" in text, text[:1500]
+    assert ("not passed" in text) == (x == "B"), f"{x}: {text[:2000]}"
+    assert not contract.shown(hh.hidden_test_lines(), text), f"{x} sees hidden test lines"
+    return text
 
 
 def _fetch_and_open(page, base, home, user, name):

@@ -86,25 +86,35 @@ def _run(k, running, tmp, request):
     with ThreadPoolExecutor(len(labels)) as pool:
         list(pool.map(submit_three, labels))
     hh.say(request.config, f"test_hub_rush: {STUDENTS * EACH} submissions made in {time.monotonic() - t0:.0f} s")
-    # kill the service with SIGKILL once it has graded a few; JupyterHub starts it again
-    state_file = k.course / "service" / "state.json"
-    deadline = time.monotonic() + 600
-    while len(json.loads(state_file.read_text()).get("history", [])) < 3 if state_file.exists() else True:
-        assert time.monotonic() < deadline, "the service graded nothing"
-        time.sleep(0.5)
-    [pid] = hh.grader_pids(k.course)
-    os.kill(pid, signal.SIGKILL)
-    killed = time.monotonic()
-    while not [p for p in hh.grader_pids(k.course) if p != pid]:
-        assert time.monotonic() - killed < 180, "JupyterHub did not start the grading service again"
-        time.sleep(1)
-    restarted_s = time.monotonic() - killed
-    hh.say(request.config, f"test_hub_rush: JupyterHub restarted the killed service after {restarted_s:.0f} s")
     inbound = k.prefix / "exchange" / hh.COURSE_ID / "inbound"
     latest = {}
     for entry in inbound.glob(f"*+{A1}+*"):
         student = entry.name.split("+")[0]
         latest[student] = max(latest.get(student, ""), entry.name)
+    # kill the service with SIGKILL once it has graded a few, in the middle of grading a latest
+    # submission (started less than 3 s ago: a grading takes longer); JupyterHub starts it again
+    state_file = k.course / "service" / "state.json"
+    deadline = time.monotonic() + 600
+
+    def mid_grade():
+        state = json.loads(state_file.read_text()) if state_file.exists() else {}
+        return len(state.get("history", [])) >= 3 and any(
+            name in latest.values() and time.time() - info["started"] < 3
+            for name, info in state.get("running", {}).items())
+
+    while not mid_grade():
+        assert time.monotonic() < deadline, "the service graded nothing"
+        time.sleep(0.2)
+    [pid] = hh.grader_pids(k.course)
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    at_kill = json.loads(state_file.read_text())      # nobody writes it until JupyterHub restarts it
+    interrupted = {name: info["key"] for name, info in at_kill["running"].items() if name in latest.values()}
+    while not [p for p in hh.grader_pids(k.course) if p != pid]:
+        assert time.monotonic() - killed < 180, "JupyterHub did not start the grading service again"
+        time.sleep(1)
+    restarted_s = time.monotonic() - killed
+    hh.say(request.config, f"test_hub_rush: JupyterHub restarted the killed service after {restarted_s:.0f} s")
     deadline = time.monotonic() + 900
     while True:
         state = json.loads(state_file.read_text())
@@ -114,7 +124,7 @@ def _run(k, running, tmp, request):
         time.sleep(1)
     hh.say(request.config, f"test_hub_rush: all graded {time.monotonic() - t0:.0f} s after the rush began")
     return {"k": k, "ws": ws, "state": state, "inbound": inbound, "latest": latest, "labels": labels,
-            "log": running.text()}
+            "log": running.text(), "interrupted": interrupted}
 
 
 def test_nothing_is_lost_and_each_latest_is_graded_once(rush):
@@ -159,6 +169,9 @@ def test_the_queue_is_round_robin_by_student(rush):
 
 
 def test_the_restarted_service_resumed_what_it_was_grading(rush):
-    log = rush["log"]
-    assert "resuming " in log or log.count("grading service on") >= 2, log[-3000:]
+    log, interrupted = rush["log"], rush["interrupted"]
     assert log.count("grading service on") >= 2, "the service did not start again"
+    assert interrupted, "the service was killed with no latest submission in state.running"
+    for name, key in interrupted.items():
+        assert f"resuming {key} ({name})" in log, log[-3000:]
+        assert rush["state"]["handled"][name]["outcome"] == "graded"
