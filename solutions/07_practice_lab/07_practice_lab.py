@@ -574,7 +574,8 @@ finally:
 # seconds, the cell says so and takes that measurement with archlab's tools instead
 # (`measure.time_fn` around `equal_size.forward`, each model on its own ids), so the rest of the
 # notebook still runs; the test above judges your function. All four equal-size models are built
-# here: the memory budget and the profile use them too.
+# here: the memory budget and the roofline use them too, and so does the profile in a QUICK run on
+# the CPU (step 5b).
 
 # %% nbgrader={"grade": false, "grade_id": "measure_fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
 MAX_CONTEXT = 256 if QUICK else 2048   # positions the models hold, in every run (grading too): same sizes
@@ -875,8 +876,8 @@ else:
 # ## Step 5b. Where the time goes: `torch.profiler` per layer
 #
 # We label each block's parts with `record_function` ranges (opened and closed by forward hooks
-# on the modules) and profile three decode steps of each model after a prompt of `PROFILE_N` = 64
-# tokens, after an untimed one. The cell prints, for each model, its parameters, and for each
+# on the modules) and profile three decode steps of each model, after a prompt of `PROFILE_N` = 64
+# tokens and one untimed step. The cell prints, for each model, its parameters, and for each
 # labelled part, in the order of the model's modules, the CPU time per step spent inside the part
 # (the profiler's `cpu_time_total` of its range: the part's own operators and everything they
 # call), that time's share of the labelled total, and the parameters inside the part (an output
