@@ -1078,10 +1078,11 @@ delta_explorer
 #
 # The task from the paper (§4.1.1): a sequence of noise tokens with a few data tokens at random
 # positions, followed by marker tokens; at each marker the model must output the data tokens in
-# order. The positions vary, so a model whose $\Delta, B, C$ do not depend on the input (a
-# linear time-invariant, LTI, SSM such as S4) cannot know which inputs to keep; a selective one
-# can set $\Delta$ large on data tokens and small on noise. We train two tiny models, identical
-# except for that: the LTI one learns $\Delta, B, C$ as plain parameters. Each is a single
+# order. The positions vary, so a model that runs the same recurrence at every step, whatever the
+# token (a linear time-invariant, LTI, SSM such as S4), cannot know which inputs to keep; a
+# selective one can set $\Delta$ large on data tokens and small on noise (§8). We train two tiny
+# models, identical except for that: the LTI one overrides the block's `ssm_params` with values it
+# learns once and uses at every position. Each is a single
 # layer of *your* `MambaBlock` with your loop `selective_scan` as its scan (numba's fused kernel
 # computes no gradients, and §4's CPU benchmark has the tree slower than the loop at every length
 # it measured).
@@ -1120,7 +1121,7 @@ def selective_copy_batch(n, gen, span=SPAN):
 
 
 class LTIBlock(MambaBlock):
-    """The same block with Δ, B, C input-independent (learned constants): an LTI SSM."""
+    """The same block whose ssm_params gives every position the same values, learned once: an LTI SSM."""
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -1327,6 +1328,10 @@ assert q2_choice == "B", (mistake("wrong-letter",
 # the token). 1 point: effect = content-based remembering/forgetting (filtering irrelevant
 # tokens, context-dependent reasoning), better quality on language.
 # ### END SOLUTION
+
+# %% [markdown]
+# *After question 2.* This is what §9's `LTIBlock` takes away: its `ssm_params` returns the same
+# $\Delta$, $B$ and $C$ at every position; $A$ and $D$ are parameters of the block in both models.
 
 # %% [markdown]
 # ### Question 3

@@ -1401,10 +1401,14 @@ assert isinstance(q3_max_context_tokens, int) and not isinstance(q3_max_context_
 assert q3_max_context_tokens != 256000, (
     mistake("256k-read-thousands",
         "q3_max_context_tokens = 256,000 reads '256K' as thousands; the question asks for the value as the "
-    "configuration states it: read max_position_embeddings of Jamba-v0.1's configuration (archlab.moe)"))
+    "configuration states it: read max_position_embeddings of llms.published_config('Jamba-v0.1')"))
 ### BEGIN HIDDEN TESTS
-assert q3_max_context_tokens == 262144, \
+assert q3_max_context_tokens not in (128000, 131072), \
     mistake("128k-context",
+        "q3_max_context_tokens is 128K, not Jamba-v0.1's maximum context: 128K is the input length the reading says fits "
+    "on one 80 GB GPU; read max_position_embeddings of its configuration")
+assert q3_max_context_tokens == 262144, \
+    mistake("not-the-config-value",
         "q3_max_context_tokens is not Jamba-v0.1's maximum context: read max_position_embeddings of its configuration")
 ### END HIDDEN TESTS
 

@@ -924,22 +924,57 @@ _source = {"mamba_5x": "Gu & Dao 2023, §4.5 and Appendix E.5",
 # applied to your MEAS, for the row each claim is about.
 _row = {"mamba_5x": "mamba_5x", "jamba_3x": "jamba_3x", "gpt2_decode": "transformer_decode_grows",
         "mamba_state": "mamba_state_constant"}
+# One named mistake per claim and field: the slug says which claim was misread, and how.
+_slug = {
+    ("mamba_5x", "quantity"): mistake("mamba-5x-quantity",
+        f"q_claims['mamba_5x']['quantity'] = {q_claims['mamba_5x']['quantity']!r} is not what the number behind "
+        f"this claim measures: reread {_source['mamba_5x']}: seconds one sequence waits, tokens per second summed "
+        f"over a batch, or bytes?"),
+    ("mamba_5x", "batch"): mistake("mamba-5x-batch",
+        f"q_claims['mamba_5x']['batch'] = {q_claims['mamba_5x']['batch']!r} is not the setting the claimed figure "
+        f"comes from: reread {_source['mamba_5x']}"),
+    ("mamba_5x", "testable_here"): mistake("mamba-5x-testable-here",
+        f"q_claims['mamba_5x']['testable_here'] = {q_claims['mamba_5x']['testable_here']!r}: does MEAS hold this "
+        f"quantity, in this setting, for the models the claim compares?"),
+    ("jamba_3x", "quantity"): mistake("jamba-3x-quantity",
+        f"q_claims['jamba_3x']['quantity'] = {q_claims['jamba_3x']['quantity']!r} is not what the number behind "
+        f"this claim measures: reread {_source['jamba_3x']}: seconds one sequence waits, tokens per second summed "
+        f"over a batch, or bytes?"),
+    ("jamba_3x", "batch"): mistake("jamba-3x-batch",
+        f"q_claims['jamba_3x']['batch'] = {q_claims['jamba_3x']['batch']!r} is not the setting the claimed figure "
+        f"comes from: reread {_source['jamba_3x']}"),
+    ("jamba_3x", "testable_here"): mistake("jamba-3x-testable-here",
+        f"q_claims['jamba_3x']['testable_here'] = {q_claims['jamba_3x']['testable_here']!r}: does MEAS hold this "
+        f"quantity, in this setting, for the models the claim compares?"),
+    ("gpt2_decode", "quantity"): mistake("gpt2-decode-quantity",
+        f"q_claims['gpt2_decode']['quantity'] = {q_claims['gpt2_decode']['quantity']!r} is not what the number "
+        f"behind this claim measures: reread {_source['gpt2_decode']}: seconds one sequence waits, tokens per "
+        f"second summed over a batch, or bytes?"),
+    ("gpt2_decode", "batch"): mistake("gpt2-decode-batch",
+        f"q_claims['gpt2_decode']['batch'] = {q_claims['gpt2_decode']['batch']!r} is not the setting the figure "
+        f"comes from: reread {_source['gpt2_decode']}"),
+    ("gpt2_decode", "testable_here"): mistake("gpt2-decode-testable-here",
+        f"q_claims['gpt2_decode']['testable_here'] = {q_claims['gpt2_decode']['testable_here']!r}: does MEAS "
+        f"hold this quantity, in this setting, for the models the claim is about?"),
+    ("mamba_state", "quantity"): mistake("mamba-state-quantity",
+        f"q_claims['mamba_state']['quantity'] = {q_claims['mamba_state']['quantity']!r} is not what the number "
+        f"behind this claim measures: reread {_source['mamba_state']}: seconds one sequence waits, tokens per "
+        f"second summed over a batch, or bytes?"),
+    ("mamba_state", "batch"): mistake("mamba-state-batch",
+        f"q_claims['mamba_state']['batch'] = {q_claims['mamba_state']['batch']!r} is not the setting the figure "
+        f"comes from: reread {_source['mamba_state']}"),
+    ("mamba_state", "testable_here"): mistake("mamba-state-testable-here",
+        f"q_claims['mamba_state']['testable_here'] = {q_claims['mamba_state']['testable_here']!r}: does MEAS "
+        f"hold this quantity, in this setting, for the models the claim is about?"),
+}
+_meas_was = (f" (MEAS was taken at batch {MEAS['batch']} on {MEAS['device']} with the models "
+             f"{sorted(MEAS['models'])})")
 for _cid, (_quantity, _batch) in _key.items():
     _c = q_claims[_cid]
-    assert _c["quantity"] == _quantity, (
-        mistake("jamba-s-batch-1",
-            f"q_claims[{_cid!r}]['quantity'] = {_c['quantity']!r} is not what the number behind this claim measures: "
-        f"reread {_source[_cid]}: seconds one sequence waits, tokens per second summed over a batch, or bytes?"))
-    assert _c["batch"] == _batch, (
-        mistake("jamba-s-long-context",
-            f"q_claims[{_cid!r}]['batch'] = {_c['batch']!r} is not the setting the claimed figure comes from: "
-        f"reread {_source[_cid]}"))
+    assert _c["quantity"] == _quantity, _slug[_cid, "quantity"]
+    assert _c["batch"] == _batch, _slug[_cid, "batch"]
     _testable = not verdicts.verdict(_row[_cid], MEAS).startswith(verdicts.NOT_MEASURED)
-    assert _c["testable_here"] is _testable, (
-        mistake("mamba-s-5x-judged",
-            f"q_claims[{_cid!r}]['testable_here'] = {_c['testable_here']!r}: does MEAS hold this quantity, in this "
-        f"setting, for the models the claim compares? MEAS was taken at batch {MEAS['batch']} on "
-        f"{MEAS['device']} with the models {sorted(MEAS['models'])}"))
+    assert _c["testable_here"] is _testable, _slug[_cid, "testable_here"] + _meas_was
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q_claims_written", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false}

@@ -856,17 +856,15 @@ for name in ([] if GRADING else llms.FOUR):
     cfg = llms.published_config(name)
     total, active = parameters_of(cfg)
     mha_cfg = llms.published_config(name, num_key_value_heads=cfg.num_attention_heads)
-    table[name] = dict(total=total, active=active, heads=(cfg.num_attention_heads, cfg.num_key_value_heads),
-                       kv=cache_bytes_per_token(cfg), kv_mha=cache_bytes_per_token(mha_cfg))
+    table[name] = dict(total=total, active=active, kv=cache_bytes_per_token(cfg), kv_mha=cache_bytes_per_token(mha_cfg))
 
 GiB = 2**30
 if table:
-    rows = ["| model | parameters | active per token | H / H_kv | KV bytes per token | KV cache 8K | KV cache 128K "
+    rows = ["| model | parameters | active per token | KV bytes per token | KV cache 8K | KV cache 128K "
             "| 128K without GQA (MHA) |",
-            "|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|"]
     for name, t in table.items():
         rows.append(f"| {name} | {t['total'] / 1e9:.2f}B | {t['active'] / 1e9:.2f}B "
-                    f"| {t['heads'][0]} / {t['heads'][1]} "
                     f"| {t['kv']:,} | {t['kv'] * 8192 / GiB:.2f} GiB | {t['kv'] * 131072 / GiB:.1f} GiB "
                     f"| {t['kv_mha'] * 131072 / GiB:.0f} GiB |")
     display(Markdown("\n".join(rows)))
@@ -915,9 +913,8 @@ if table:
 # stores 46.7B but computes with 12.9B, because only the MLPs are replicated (attention,
 # embeddings and norms are shared by all experts) and a token visits 2 of 8. The KV cache does
 # not depend on the MLP at all: Mixtral's is Llama-3-8B's (same layers, heads and widths).
-# Compare the GQA and MHA columns: the cache shrinks by the factor in the heads column. For
-# Llama-3-8B at 128K tokens that is 16 GiB of cache per sequence with GQA against 64 GiB
-# without, more than the 16 GB its weights take in 16-bit, and that for one user. Tying,
+# Compare the two 128K columns: Llama-3-8B holds 16 GiB of cache per sequence with GQA against
+# 64 GiB without, more than the 16 GB its weights take in 16-bit, and that for one user. Tying,
 # finally, is a small-model device: in Qwen2-0.5B the shared embedding saves over a fifth of the
 # model, in a 72B model the output layer is about 2% of it and is kept separate.
 #
@@ -1114,6 +1111,10 @@ assert q2_kv_shrink_factor == _c70.num_attention_heads // _c70.num_key_value_hea
 # (or a correct bytes-per-token computation), with a reason it matters (memory per sequence,
 # batch size or decode bandwidth).
 # ### END SOLUTION
+
+# %% [markdown]
+# *After question 2.* The §7 table's two 128K columns show GQA's saving for each model: the cache
+# shrinks by $H / H_{kv}$, the number of query heads that share one key/value head.
 
 # %% [markdown]
 # ### Question 3

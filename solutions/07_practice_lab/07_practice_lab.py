@@ -35,8 +35,9 @@
 # the numbers your conclusions quote are checked in two ways: the *counted* ones (parameters,
 # tokens in a budget) against the grader's rerun, which reproduces them exactly when your run had
 # `QUICK = True`; the *timed* ones against your own run, by the test cell while you work, and by
-# your instructor when grading. The profile is taken on the CPU in every run, yours and the
-# grader's, so the question on it is about the same computation in both.
+# your instructor when grading. The profile is the same computation in every run, yours and the
+# grader's (QUICK's models on the CPU, three decode steps at n = 64), so the question on it is
+# about the same profile in both.
 #
 # By the end you will be able to
 # 1. check what your environment offers (versions, device, optional CUDA kernels);
@@ -573,7 +574,8 @@ finally:
 # seconds, the cell says so and takes that measurement with archlab's tools instead
 # (`measure.time_fn` around `equal_size.forward`, each model on its own ids), so the rest of the
 # notebook still runs; the test above judges your function. All four equal-size models are built
-# here: the memory budget and the profile use them too.
+# here: the memory budget and the roofline use them too, and so does the profile in a QUICK run on
+# the CPU (step 5b).
 
 # %% nbgrader={"grade": false, "grade_id": "measure_fair", "locked": true, "schema_version": 3, "solution": false, "task": false}
 MAX_CONTEXT = 256 if QUICK else 2048   # positions the models hold, in every run (grading too): same sizes
@@ -874,17 +876,18 @@ else:
 # ## Step 5b. Where the time goes: `torch.profiler` per layer
 #
 # We label each block's parts with `record_function` ranges (opened and closed by forward hooks
-# on the modules) and profile three decode steps of each model at the longest context, after an
-# untimed one. The cell prints, for each model and each labelled part, the CPU time per step
-# spent inside the part (the profiler's `cpu_time_total` of its range: the part's own operators
-# and everything they call), that time's share of the labelled total, and the part's share of
-# the model's parameters (an output head tied to its embedding, as GPT-2's and Mamba's are here,
-# counts the embedding's weights).
+# on the modules) and profile three decode steps of each model, after a prompt of `PROFILE_N` = 64
+# tokens and one untimed step. The cell prints, for each model, its parameters, and for each
+# labelled part, in the order of the model's modules, the CPU time per step spent inside the part
+# (the profiler's `cpu_time_total` of its range: the part's own operators and everything they
+# call), that time's share of the labelled total, and the parameters inside the part (an output
+# head tied to its embedding, as GPT-2's and Mamba's are here, counts the embedding's weights).
 #
-# The profile runs on the CPU in every run, also when `device` is a GPU: the grader, a CPU,
-# profiles the same models and checks the question below against its own profile, so both must
-# run the same code. (On a GPU, `profile(activities=[ProfilerActivity.CPU,
-# ProfilerActivity.CUDA])` around the same steps shows the CUDA kernels too: try it.)
+# The profiled computation is the same in every run: QUICK's equal-size models, on the CPU, at
+# n = 64, also when `QUICK = False` or `device` is a GPU, and while grading. The grader, a CPU,
+# profiles the same models at the same n and checks the question below against its own profile.
+# (On a GPU, `profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])` around the same
+# steps on your models shows the CUDA kernels too: try it.)
 
 # %% nbgrader={"grade": false, "grade_id": "measure_profile", "locked": true, "schema_version": 3, "solution": false, "task": false}
 PARTS = {   # the last name in a module's path -> the part it is, per family
@@ -929,50 +932,63 @@ def part_params(model):
     return out
 
 
-PROFILE_STEPS = 3
-PROFILED = EQUAL if device.type == "cpu" else equal_size.build_equal_size(SIZE, max_context=MAX_CONTEXT, seed=SEED)
+# The profiled computation is fixed, whatever QUICK, DEVICE and grading say: QUICK's models on the CPU,
+# three decode steps after a prompt of PROFILE_N tokens.
+PROFILE_SIZE, PROFILE_MAX_CONTEXT, PROFILE_N, PROFILE_STEPS = "tiny", 256, 64, 3
+if device.type == "cpu" and (SIZE, MAX_CONTEXT) == (PROFILE_SIZE, PROFILE_MAX_CONTEXT):
+    PROFILED = EQUAL                                                        # a QUICK run on the CPU: the same models
+else:
+    PROFILED = equal_size.build_equal_size(PROFILE_SIZE, max_context=PROFILE_MAX_CONTEXT, seed=SEED)
 PROFILE = {}   # family -> {part: CPU ms per decode step}
 for fam, m in PROFILED.items():
-    ids = equal_size.random_ids(m, 1, n_peak + 1)                          # (1, n + 1), on the CPU
-    _, cache = equal_size.forward(m, ids[:, :n_peak])                      # the cache of n tokens
-    equal_size.forward(m, ids[:, n_peak:], cache)                          # one untimed step
+    ids = equal_size.random_ids(m, 1, PROFILE_N + 1)                        # (1, n + 1), on the CPU
+    _, cache = equal_size.forward(m, ids[:, :PROFILE_N])                    # the cache of n tokens
+    equal_size.forward(m, ids[:, PROFILE_N:], cache)                        # one untimed step
     handles = label_parts(m)
     try:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(PROFILE_STEPS):
-                equal_size.forward(m, ids[:, n_peak:], cache)              # one token (1, 1) with the cache
+                equal_size.forward(m, ids[:, PROFILE_N:], cache)            # one token (1, 1) with the cache
     finally:
         for h in handles:
             h.remove()
     PROFILE[fam] = {e.key[len("part: "):]: e.cpu_time_total / 1e3 / PROFILE_STEPS
                     for e in prof.key_averages() if e.key.startswith("part: ")}
     total, weights, n_all = sum(PROFILE[fam].values()), part_params(m), models.n_parameters(m)
-    print(f"{equal_size.LABELS[fam]} at n = {n_peak}:")
-    for part, ms in sorted(PROFILE[fam].items(), key=lambda kv: -kv[1]):
-        print(f"    {part:13s} {ms:7.3f} ms per step = {ms / total:4.0%} of the time; "
-              f"{weights.get(part, 0) / n_all:4.0%} of the parameters")
+    print(f"{equal_size.LABELS[fam]} at n = {PROFILE_N}, {n_all:,} parameters:")
+    for part in weights:                                                     # in the order of the modules
+        ms = PROFILE[fam][part]
+        print(f"    {part:13s} {ms:7.3f} ms per step = {ms / total:4.0%} of the time; {weights[part]:>10,} parameters")
 
 # %% [markdown]
 # ### Question: which part takes the time?
 #
 # In a GPT-2 block the MLP holds twice the weights of the attention (8·D² against 4·D²: two
-# D × 4D matrices against one D × 3D and one D × D), and the cell above printed each part's share
-# of the parameters beside its share of the time. Read your profile: for GPT-2 and for Jamba,
-# which labelled part takes the largest share of the decode step's CPU time? Set
+# D × 4D matrices against one D × 3D and one D × D), and the cell above printed each part's
+# parameters beside its time. Read your profile: for GPT-2 and for Jamba, which labelled part
+# takes the largest share of the decode step's CPU time, and what share of the model's
+# parameters (all of them, as the cell's first line counts them) does that part hold? Set
 # `q_profile_top_part` to `{"gpt2": part, "jamba": part}`, each part written as the profile
-# printed it. The grader checks it against its own profile of the same models on its CPU; there
-# a part whose time is within 20 % of the largest part's counts as right, so a near-tie cannot
-# cost you the point. Why that part takes the time is for your conclusions.
+# printed it, and `q_profile_top_params` to `{"gpt2": share, "jamba": share}`, each share a
+# fraction (0.25 for a quarter) to three digits or more. The grader checks the parts against its
+# own profile of the same models on its CPU; there a part whose time is within 20 % of the
+# largest part's counts as right, so a near-tie cannot cost you the point. The shares are counted,
+# not timed: the same on every machine. Why that part takes the time is for your conclusions.
 
 # %% nbgrader={"grade": false, "grade_id": "q_profile_top_part", "locked": false, "schema_version": 3, "solution": true, "task": false}
-# q_profile_top_part = {"gpt2": ?, "jamba": ?}   # parts as the profile printed them
+# q_profile_top_part = {"gpt2": ?, "jamba": ?}     # parts as the profile printed them
+# q_profile_top_params = {"gpt2": ?, "jamba": ?}   # the share of the model's parameters that part holds
 ### BEGIN SOLUTION
 q_profile_top_part = {fam: max(PROFILE[fam], key=PROFILE[fam].get) for fam in ("gpt2", "jamba")}
+q_profile_top_params = {fam: part_params(PROFILED[fam])[q_profile_top_part[fam]] / models.n_parameters(PROFILED[fam])
+                        for fam in ("gpt2", "jamba")}
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_q_profile_top_part", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-"""q_profile_top_part: a dict naming a part of GPT-2's and of Jamba's profile (hidden: for each, a part
-that takes the largest share of the decode step's CPU time in this run's profile, within 20 %)."""
+"""q_profile_top_part: a dict naming a part of GPT-2's and of Jamba's profile, q_profile_top_params a
+dict of fractions (named mistakes: operators or modules for parts, a percentage); hidden: for each, a
+part that takes the largest share of the decode step's CPU time in this run's profile (within 20 %),
+and the share of the parameters that part holds (to 0.005; named: its share of the time given)."""
 assert isinstance(q_profile_top_part, dict) and set(q_profile_top_part) == {"gpt2", "jamba"}, \
     mistake("list", f"q_profile_top_part is a dict with the keys 'gpt2' and 'jamba'; got {q_profile_top_part!r}")
 for _fam, _part in q_profile_top_part.items():
@@ -980,6 +996,16 @@ for _fam, _part in q_profile_top_part.items():
         mistake("operator-names",
             f"q_profile_top_part[{_fam!r}] = {_part!r} is not a part of that profile, {sorted(PROFILE[_fam])}: write a "
         f"part as the profile cell printed it (a labelled part, not an operator such as 'aten::addmm')"))
+assert isinstance(q_profile_top_params, dict) and set(q_profile_top_params) == {"gpt2", "jamba"}, \
+    mistake("list", f"q_profile_top_params is a dict with the keys 'gpt2' and 'jamba'; got {q_profile_top_params!r}")
+for _fam, _share in q_profile_top_params.items():
+    assert isinstance(_share, (int, float)) and not isinstance(_share, bool), (
+        mistake("numbers-strings", f"q_profile_top_params[{_fam!r}] = {_share!r}: write a number, a fraction"))
+    assert not 1 < _share <= 100, (
+        mistake("percent-not-fraction",
+            f"q_profile_top_params[{_fam!r}] = {_share!r} looks like a percentage: write the share as a fraction, "
+        f"0.25 for a quarter"))
+    assert 0 < _share <= 1, f"q_profile_top_params[{_fam!r}] = {_share!r}: a share of the parameters is in (0, 1]"
 ### BEGIN HIDDEN TESTS
 for _fam, _part in q_profile_top_part.items():
     _top = max(PROFILE[_fam].values())
@@ -987,6 +1013,20 @@ for _fam, _part in q_profile_top_part.items():
         mistake("part-most-parameters",
             f"{_fam}: {_part!r} does not take the largest share of the decode step's CPU time in the profile (read the "
         f"time, not the share of the parameters)"))
+for _fam, _part in q_profile_top_part.items():
+    _m = PROFILED[_fam]
+    _want = part_params(_m)[_part] / models.n_parameters(_m)
+    _time_share = PROFILE[_fam][_part] / sum(PROFILE[_fam].values())
+    if abs(_want - _time_share) > 0.005:
+        assert abs(q_profile_top_params[_fam] - _time_share) > 0.005, (
+            mistake("time-share-for-parameters",
+                f"q_profile_top_params[{_fam!r}] is {_part!r}'s share of the time: the question asks for its share "
+            f"of the model's parameters"))
+    assert abs(q_profile_top_params[_fam] - _want) <= 0.005, (
+        mistake("parameter-share-miscounted",
+            f"q_profile_top_params[{_fam!r}] = {q_profile_top_params[_fam]!r} is not the share of the model's "
+        f"parameters that {_part!r} holds: the part's parameters over all of the model's, as the profile cell printed "
+        f"them"))
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -1176,8 +1216,8 @@ for _k in _COUNTED:
 #    and values in only its attention layer and fits ⟨jamba_longest_context⟩; Mamba's and RWKV's
 #    states do not grow with n, so their caches cap nothing (a long prompt's activations still
 #    cost memory during the prefill).
-# 4. In GPT-2's step the part the profile puts first takes ⟨its share⟩ of the time with ⟨its share⟩
-#    of the parameters; in Jamba's, ⟨the part⟩. Time follows the operators a part runs and, at long
+# 4. In GPT-2's step the part that takes the most time, ⟨q_profile_top_part⟩, takes ⟨its share⟩ of
+#    the time with ⟨q_profile_top_params⟩ of the parameters; in Jamba's, ⟨the part, its shares⟩. Time follows the operators a part runs and, at long
 #    contexts, the cache it reads (attention reads every cached key and value), not the weights it
 #    holds: at batch 1 these small matrices are read far below the machine's bandwidth.
 #

@@ -1,7 +1,7 @@
 """Every solution notebook executes from top to bottom with papermill, QUICK, in a real kernel.
 
-The wall time is printed (the target is at most 90 s per notebook on 2 cores; `make execute`
-measures it), not asserted: timings are the benchmark's business, tests stay deterministic.
+The wall time is printed (the target is at most 60 s cold per notebook on 2 cores; `make execute`
+measures it, README's table records it), not asserted: timings are the benchmark's business, tests stay deterministic.
 """
 
 import json

@@ -182,6 +182,31 @@ def test_the_profile_labels_every_part_and_runs_on_the_cpu(ns):
         assert all(ms > 0 for ms in ns["PROFILE"][fam].values())
 
 
+def test_the_profile_is_the_same_computation_in_every_run(ns, monkeypatch):
+    """The question on the profile is checked against the grader's profile, so a student's QUICK run, a
+    full-size run and the grader's run profile the same models at the same context length."""
+    prompts = []
+    real = equal_size.random_ids
+
+    def spy(model, batch, length, **kwargs):
+        prompts.append(length)
+        return real(model, batch, length, **kwargs)
+
+    monkeypatch.setattr(equal_size, "random_ids", spy)
+    runs = {"grading": dict(QUICK=True, GRADING=True, SIZE="tiny", MAX_CONTEXT=256, CONTEXTS=[16, 64]),
+            "QUICK": dict(QUICK=True, GRADING=False, SIZE="tiny", MAX_CONTEXT=256, CONTEXTS=[32, 64, 128, 256]),
+            "full size": dict(QUICK=False, GRADING=False, SIZE="base", MAX_CONTEXT=2048,
+                              CONTEXTS=[128, 512, 1024, 2048])}
+    seen = {}
+    for run, settings in runs.items():
+        prompts.clear()
+        run_ns = dict(ns, **settings, n_peak=settings["CONTEXTS"][-1])   # n_peak: the budget cell's longest context
+        _run_given(run_ns, "measure_profile")
+        sizes = {fam: models.n_parameters(m) for fam, m in run_ns["PROFILED"].items()}
+        seen[run] = (sorted(set(prompts)), sizes, sorted(run_ns["PROFILE"]))
+    assert seen["QUICK"] == seen["grading"] == seen["full size"], seen
+
+
 def test_budget_rejects_bad_arguments_and_matches_the_notebook(ns):
     f = ns["max_context_in_budget"]
     with pytest.raises(ValueError, match=">= 0"):

@@ -60,6 +60,10 @@ def test_wrong_answer_fails(assignment, grade_id, label, executed):
     named = contract.recognise(source, f"{type(err).__name__}: {err}", assignment, f"test_{grade_id}")
     assert named != contract.UNRECOGNISED, (f"{assignment}: the failure of '{label}' for {grade_id} is no named "
                                             f"mistake: give its hint a slug, mistake(\"slug\", \"hint\"):\n{err}")
+    slug = nbtools.wrong_answers(assignment)[grade_id][label].mistake
+    assert slug is None or named == contract.mistake_id(assignment, f"test_{grade_id}", slug), (
+        f"{assignment}: '{label}' for {grade_id} is recorded as {named}, not as the mistake it makes, {slug!r}: "
+        f"the hint that matches its failure must carry that slug")
 
 
 @pytest.mark.parametrize("assignment,grade_id,label", VISIBLE)

@@ -264,7 +264,9 @@ WRONG = {
     "q3_max_context": {
         "a string": {"visible": "must be an int", "code": 'q3_max_context_tokens = "256K"\n'},
         "256K read as thousands": {"visible": "reads '256K' as thousands", "code": "q3_max_context_tokens = 256000\n"},
-        "128K context": {"hidden": "not Jamba-v0.1's maximum context", "code": "q3_max_context_tokens = 131072\n"},
-        "the single-GPU figure": {"hidden": "not Jamba-v0.1's maximum context", "code": "q3_max_context_tokens = 140000\n"},
+        "128K context": {"hidden": "is 128K", "mistake": "128k-context", "code": "q3_max_context_tokens = 131072\n"},
+        "128K in thousands": {"hidden": "is 128K", "mistake": "128k-context", "code": "q3_max_context_tokens = 128000\n"},
+        "the single-GPU figure": {"hidden": "not Jamba-v0.1's maximum context", "mistake": "not-the-config-value",
+                                  "code": "q3_max_context_tokens = 140000\n"},
     },
 }

@@ -270,13 +270,22 @@ WRONG = {
                              "code": "q_claims = {'mamba_5x': {'quantity': 'throughput', 'batch': 'large batch', "
                                      "'testable_here': False}}\n"},
         "Jamba's long-context 3x taken from the large-batch setting (a)": {
-            "hidden": "not the setting the claimed figure comes from",
+            "hidden": "not the setting the claimed figure comes from", "mistake": "jamba-3x-batch",
             "code": _claims(jamba_3x=("throughput", "large batch", False))},
         "Mamba's 5x judged testable by our GPT-2/Mamba decode ratio": {
-            "hidden": "does MEAS hold this quantity", "code": _claims(mamba_5x=("throughput", "large batch", True))},
-        "Jamba's batch-1 3x read as latency": {"hidden": "is not what the number behind this claim measures",
-                                               "code": _claims(jamba_3x=("latency", "batch 1", False))},
+            "hidden": "does MEAS hold this quantity", "mistake": "mamba-5x-testable-here",
+            "code": _claims(mamba_5x=("throughput", "large batch", True))},
+        "Mamba's 5x read as a batch-1 throughput": {
+            "hidden": "not the setting the claimed figure comes from", "mistake": "mamba-5x-batch",
+            "code": _claims(mamba_5x=("throughput", "batch 1", False))},
+        "Jamba's batch-1 3x read as latency": {
+            "hidden": "is not what the number behind this claim measures", "mistake": "jamba-3x-quantity",
+            "code": _claims(jamba_3x=("latency", "batch 1", False))},
         "Jamba's 3x judged testable because we measured a Jamba": {
-            "hidden": "does MEAS hold this quantity", "code": _claims(jamba_3x=("throughput", "batch 1", True))},
+            "hidden": "does MEAS hold this quantity", "mistake": "jamba-3x-testable-here",
+            "code": _claims(jamba_3x=("throughput", "batch 1", True))},
+        "our state bytes judged untestable": {
+            "hidden": "does MEAS hold this quantity", "mistake": "mamba-state-testable-here",
+            "code": _claims(mamba_state=("memory", "batch 1", False))},
     },
 }

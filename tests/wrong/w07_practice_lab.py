@@ -92,6 +92,9 @@ def _conclusions(**changes):
     return "q_conclusions = {\n" + entries + "}\n"
 
 
+_TOP_PART = 'q_profile_top_part = {f: max(PROFILE[f], key=PROFILE[f].get) for f in ("gpt2", "jamba")}'
+
+
 WRONG = {
     "compare_fairly": {
         "no warm-up": {"visible": "warm-up", "code": _fair((_WARMUP, ""))},
@@ -195,6 +198,20 @@ for _fam in ("gpt2", "jamba"):
     q_profile_top_part[_fam] = max(_w, key=_w.get)
 """},
         "Jamba's attention, as in a Transformer": {"hidden": "largest share", "code": """q_profile_top_part = {"gpt2": max(PROFILE["gpt2"], key=PROFILE["gpt2"].get), "jamba": "attention"}
+"""},
+        "the parameter shares as percentages": {"visible": "looks like a percentage", "code": _TOP_PART + """
+q_profile_top_params = {f: 100 * part_params(PROFILED[f])[q_profile_top_part[f]] / models.n_parameters(PROFILED[f])
+                        for f in ("gpt2", "jamba")}
+"""},
+        "the top part's share of the time for its share of the parameters": {
+            "hidden": "share of the time", "mistake": "time-share-for-parameters", "code": _TOP_PART + """
+q_profile_top_params = {f: PROFILE[f][q_profile_top_part[f]] / sum(PROFILE[f].values()) for f in ("gpt2", "jamba")}
+"""},
+        "the share among the labelled parts only": {
+            "hidden": "is not the share of the model's parameters", "mistake": "parameter-share-miscounted",
+            "code": _TOP_PART + """
+q_profile_top_params = {f: part_params(PROFILED[f])[q_profile_top_part[f]] / sum(part_params(PROFILED[f]).values())
+                        for f in ("gpt2", "jamba")}
 """},
     },
     "q_conclusions": {
