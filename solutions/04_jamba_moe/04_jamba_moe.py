@@ -1405,8 +1405,8 @@ assert q3_max_context_tokens != 256000, (
 ### BEGIN HIDDEN TESTS
 assert q3_max_context_tokens not in (128000, 131072), \
     mistake("128k-context",
-        "q3_max_context_tokens is 128K, not Jamba-v0.1's maximum context: 128K is the input length the reading says fits "
-    "on one 80 GB GPU; read max_position_embeddings of its configuration")
+        "q3_max_context_tokens is 128K, not Jamba-v0.1's maximum context: 128K is the input length the reading says "
+    "fits on one 80 GB GPU; read max_position_embeddings of its configuration")
 assert q3_max_context_tokens == 262144, \
     mistake("not-the-config-value",
         "q3_max_context_tokens is not Jamba-v0.1's maximum context: read max_position_embeddings of its configuration")

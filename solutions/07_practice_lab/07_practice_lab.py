@@ -1217,9 +1217,10 @@ for _k in _COUNTED:
 #    states do not grow with n, so their caches cap nothing (a long prompt's activations still
 #    cost memory during the prefill).
 # 4. In GPT-2's step the part that takes the most time, ⟨q_profile_top_part⟩, takes ⟨its share⟩ of
-#    the time with ⟨q_profile_top_params⟩ of the parameters; in Jamba's, ⟨the part, its shares⟩. Time follows the operators a part runs and, at long
-#    contexts, the cache it reads (attention reads every cached key and value), not the weights it
-#    holds: at batch 1 these small matrices are read far below the machine's bandwidth.
+#    the time with ⟨q_profile_top_params⟩ of the parameters; in Jamba's, ⟨the part, its shares⟩.
+#    Time follows the operators a part runs and, at long contexts, the cache it reads (attention
+#    reads every cached key and value), not the weights it holds: at batch 1 these small matrices
+#    are read far below the machine's bandwidth.
 #
 # **Rubric (3 points).** 1 point: the reading's comparison quantified with the counted size ratio,
 # and the different work named (sequential decode against one parallel forward, or the missing
