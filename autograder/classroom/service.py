@@ -31,8 +31,8 @@ Faults. The service's state (`<workspace>/service/state.json`: what was handled,
 budgets) is written after every change; killed at any point and started again, it grades what
 was running again without taking another token, and never records a file twice. A grader error
 (not the submission's fault) is retried once, then the student's page says "could not be graded
-yet: the course staff has been told" (never a zero), the status lists it, and the record is marked
-for the next batch. A submission that kills its worker is failed after the pool's tries.
+yet: the course staff has been told" (never a zero), the status lists it until the submission is
+graded, and the record is marked for the next batch. A submission that kills its worker is failed after the pool's tries.
 
 `python -m autograder status --live` reads `<workspace>/service/status.json`: queue length, what
 is being graded, how many were graded in the last hour, median and p95 seconds from submit to
@@ -447,6 +447,7 @@ class Service:
     # --- status ---------------------------------------------------------------------------
     def _write_status(self, pending):
         now = time.time()
+        self.state.failures = still_failing(self.ws, self.state.failures)
         hour = [h for h in self.state.history if h["at"] > now - HISTORY_S]
         lat = sorted(h["latency_s"] for h in hour)
         waiting = [p.key for p in pending.values() if p.entry.name not in self.jobs]
@@ -458,6 +459,18 @@ class Service:
                   "p95_latency_s": lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)] if lat else None,
                   "failures": self.state.failures[-20:]}
         _write_json(self.folder / STATUS, status)
+
+
+def still_failing(ws, failures):
+    """The grader errors the staff must still look at: a failure is dropped once its submission's
+    record is no longer marked for another grading (a batch or a new submission graded it)."""
+    out = []
+    for f in failures:
+        student, assignment = f["key"].split("/", 1)
+        record = results.load_one(ws, student, assignment)
+        if record is None or record.retry:
+            out.append(f)
+    return out
 
 
 def fair_order(pending, served, busy=()):

@@ -20,11 +20,15 @@ import datetime
 import html
 import json
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
@@ -228,6 +232,41 @@ def test_a_grader_error_is_tried_once_more_then_the_student_is_told_and_the_staf
     live = hh.cli("status", "--live", "--workspace", str(ws))
     assert f"failure  sf/{A1}: grader error: FileExistsError" in live, live
     blocker.unlink()        # the staff mends it; the batch after the deadline grades F
+
+
+def test_the_service_refuses_what_collect_refuses(klass):
+    """A submission in another account's name (a folder named for `nobody`, owned by root) and one
+    whose notebook is a link (to a file the student does not own) are refused by the service with
+    collect --exchange's reasons: logged, never graded, no record."""
+    ws, svc = klass["ws"], klass["svc"]
+    inbound = Path(nbg.config(ws).Exchange.root) / nbg.config(ws).CourseDirectory.course_id / "inbound"
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    made = []
+    for student, link in (("nobody", False), ("sg", True)):
+        name = f"{student}+{A1}+{stamp}+{secrets.token_hex(6)}"
+        tmp = inbound.parent / f".{name}"          # made aside, then moved in at once, as a whole
+        tmp.mkdir()
+        (tmp / "timestamp.txt").write_text(stamp)
+        (tmp / "submission_secret.txt").write_text(secrets.token_hex(16))
+        if link:
+            (tmp / f"{A1}.ipynb").symlink_to(paths.SOLUTIONS / A1 / f"{A1}.ipynb")
+        else:
+            nbformat.write(_solution(student), tmp / f"{A1}.ipynb")
+        tmp.rename(inbound / name)
+        made.append(inbound / name)
+    try:
+        want = [f"refused a submission of nobody {A1}: refused a submission in nobody's name owned by root",
+                f"refused a submission of sg {A1}: refused {made[1].name}: its {A1}.ipynb is a link"]
+        deadline = time.monotonic() + 30
+        while not all(w in svc.text() for w in want):
+            assert time.monotonic() < deadline, svc.text()[-3000:]
+            time.sleep(0.5)
+        time.sleep(2)        # a few more passes: still nothing graded
+        assert results.load_one(ws, "nobody", A1) is None and results.load_one(ws, "sg", A1) is None
+        assert not any(m.name in json.loads((ws / "service" / "state.json").read_text())["running"] for m in made)
+    finally:
+        for m in made:
+            shutil.rmtree(m)
 
 
 def _processes_of(ws):

@@ -126,3 +126,15 @@ def test_a_waiting_page_says_when():
     page = feedback.render_waiting("ann", "01_self_attention", on_submit.clock(0), feedback.Context(rule="r"))
     assert "00:00:00 UTC" in page and "kept" in page
     assert math.isfinite(on_submit.Bucket().next_at(on_submit.Budget.parse("1/1s"), 0))
+
+
+def test_a_grader_error_leaves_the_status_once_it_is_graded(tmp_path):
+    """status --live lists a grader error until a batch (or a new submission) grades that submission."""
+    failures = [{"key": "s1/01_self_attention", "reason": "grader error: OSError: disk full", "at": 0.0},
+                {"key": "s2/01_self_attention", "reason": "grader error: OSError: disk full", "at": 0.0}]
+    for student in ("s1", "s2"):
+        results.save(tmp_path, results.failed(student, "01_self_attention", "grader error: OSError: disk full",
+                                              retry=True))
+    assert service.still_failing(tmp_path, failures) == failures
+    results.save(tmp_path, results.Record("s2", "01_self_attention", "graded"))      # the batch graded it
+    assert service.still_failing(tmp_path, failures) == failures[:1]
