@@ -32,7 +32,8 @@ budgets) is written after every change; killed at any point and started again, i
 was running again without taking another token, and never records a file twice. A grader error
 (not the submission's fault) is retried once, then the student's page says "could not be graded
 yet: the course staff has been told" (never a zero), the status lists it until the submission is
-graded, and the record is marked for the next batch. A submission that kills its worker is failed after the pool's tries.
+graded, and the record is marked for the next batch. A submission that kills its worker is
+failed after the pool's tries.
 
 `python -m autograder status --live` reads `<workspace>/service/status.json`: queue length, what
 is being graded, how many were graded in the last hour, median and p95 seconds from submit to
