@@ -243,7 +243,6 @@ def cmd_hub(args):
                         python=args.python or "", ssl_cert=args.ssl_cert or "", ssl_key=args.ssl_key or "",
                         setup_only=args.setup_only, grading_workers=args.grading_workers,
                         grading_cluster=args.grading_cluster or "", grading_scheduler=args.grading_scheduler or "")
-    autograde.Settings(cluster=s.grading_cluster or None, scheduler=s.grading_scheduler or None)   # refused early
     layout = hub.setup(s)
     print(f"course folder (--workspace for the instructor verbs): {layout.course}")
     print(f"exchange: {layout.exchange}; students' environment: {layout.env}")

@@ -49,7 +49,7 @@ from nbgrader.api import Gradebook
 from autograder import contract, grade, nbg, paths
 from autograder.classroom import roster, status_page, studentenv
 from autograder.errors import CourseError
-from autograder.grading import late
+from autograder.grading import autograde, late
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,10 @@ class HubSettings:
     grading_workers: int = 2            # the grading service's submissions graded at once
     grading_cluster: str = ""           # "local:N": the service grades on a Dask LocalCluster it starts
     grading_scheduler: str = ""         # "tcp://HOST:8786": the service grades on a running Dask cluster
+
+    def __post_init__(self):
+        autograde.Settings(workers=self.grading_workers, cluster=self.grading_cluster or None,
+                           scheduler=self.grading_scheduler or None)     # the service's checks, before any set-up
 
 
 @dataclass

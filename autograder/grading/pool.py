@@ -77,8 +77,13 @@ def grade(jobs, workers=1, max_tries=3, check=_no_check):
             yield _alone(job, max_tries, check)
 
 
+def starts(max_tries):
+    """How many starts a suspect of a broken pool gets: the one that broke it, then at least one alone."""
+    return 1 + max(1, max_tries - 1)
+
+
 def _alone(job, max_tries, check=_no_check):
-    tries = 1 + max(1, max_tries - 1)     # the start that broke the pool, then alone
+    tries = starts(max_tries)
     for _ in range(tries - 1):
         with _pool(1) as solo:
             future = solo.submit(task.run, job)
@@ -215,17 +220,16 @@ class Workers:
 
     def _solo_finished(self):
         future, self._solo_future = self._solo_future, None
-        job, starts = self.suspects[0]
-        tries = 1 + max(1, self.max_tries - 1)
+        job, started = self.suspects[0]
         try:
             record = future.result()
         except BrokenProcessPool:
             _kill(self._solo)
             self._solo = None
-            self.suspects[0][1] = starts = starts + 1
-            if starts < tries:
+            self.suspects[0][1] = started = started + 1
+            if started < starts(self.max_tries):
                 return []                               # alone again, next
-            record = died(job, tries)
+            record = died(job, started)
         except Exception as error:
             record = crashed(job, error)
         self.suspects.pop(0)
